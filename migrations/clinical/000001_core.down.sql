@@ -1,0 +1,1 @@
+DROP TABLE audit_log, transfer_passes, quarantine, submissions;

@@ -1,0 +1,2 @@
+DROP TABLE submissions;
+DROP FUNCTION notify_submission();

@@ -1,0 +1,136 @@
+package migrations_test
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/airlockhq/airlock/migrations"
+	"github.com/airlockhq/airlock/shared/pg"
+	"github.com/airlockhq/airlock/shared/pg/pgtest"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+// exec runs sql as the login and returns the SQLSTATE, or "" on success.
+func exec(t *testing.T, url, sql string) string {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatalf("connect: %v", err)
+	}
+	defer conn.Close(ctx)
+	_, err = conn.Exec(ctx, sql)
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return pgErr.Code
+	}
+	if err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+	return ""
+}
+
+const insufficientPrivilege = "42501"
+
+type roleCase struct {
+	sql  string
+	want string // "" allowed, or the SQLSTATE
+}
+
+func runRoleCases(t *testing.T, url string, cases []roleCase) {
+	t.Helper()
+	for _, c := range cases {
+		if got := exec(t, url, c.sql); got != c.want {
+			t.Errorf("%s: got SQLSTATE %q, want %q", c.sql, got, c.want)
+		}
+	}
+}
+
+const insertSubmission = `INSERT INTO submissions (id, form_id, form_version, key_id, received_at, envelope, mac)
+VALUES (gen_random_uuid(), 'f', '1', '0123456789abcdef', now(), '\x01', decode(repeat('00', 32), 'hex'))`
+
+func TestIntakeWriterCanOnlyInsert(t *testing.T) {
+	t.Parallel()
+	db := pgtest.NewDB(t, "intake", migrations.Intake())
+	exec(t, db, insertSubmission) // a row for the denials below to aim at
+	url := pgtest.URLAs(t, db, "airlock_intake_writer")
+	runRoleCases(t, url, []roleCase{
+		{insertSubmission, ""},
+		{`SELECT envelope FROM submissions`, insufficientPrivilege},
+		{`SELECT count(*) FROM submissions`, insufficientPrivilege},
+		{`UPDATE submissions SET envelope = '\x02'`, insufficientPrivilege},
+		{`DELETE FROM submissions`, insufficientPrivilege},
+		{`TRUNCATE submissions`, insufficientPrivilege},
+		{insertSubmission + ` RETURNING envelope`, insufficientPrivilege},
+		{`CREATE TABLE public.stash (x int)`, insufficientPrivilege},
+	})
+}
+
+func TestIntakeTransferCannotInsertOrUpdate(t *testing.T) {
+	t.Parallel()
+	db := pgtest.NewDB(t, "intake", migrations.Intake())
+	exec(t, db, insertSubmission)
+	url := pgtest.URLAs(t, db, "airlock_intake_transfer")
+	runRoleCases(t, url, []roleCase{
+		{`SELECT envelope, mac FROM submissions`, ""},
+		{insertSubmission, insufficientPrivilege},
+		{`UPDATE submissions SET envelope = '\x02'`, insufficientPrivilege},
+		{`TRUNCATE submissions`, insufficientPrivilege},
+		{`DELETE FROM submissions`, ""},
+	})
+}
+
+func TestClinicalAppAuditIsAppendOnly(t *testing.T) {
+	t.Parallel()
+	db := pgtest.NewDB(t, "clinical", migrations.Clinical())
+	exec(t, db, `INSERT INTO audit_log VALUES (nextval('audit_log_id_seq'), now(), 'a', 'b', '', '{}', '', '')`)
+	url := pgtest.URLAs(t, db, "airlock_clinical_app")
+	runRoleCases(t, url, []roleCase{
+		{`SELECT * FROM audit_log`, ""},
+		{`INSERT INTO audit_log VALUES (nextval('audit_log_id_seq'), now(), 'a', 'b', '', '{}', '', '')`, ""},
+		{`UPDATE audit_log SET actor = 'x'`, insufficientPrivilege},
+		{`DELETE FROM audit_log`, insufficientPrivilege},
+		{`TRUNCATE audit_log`, insufficientPrivilege},
+		{`SELECT * FROM quarantine`, insufficientPrivilege},
+		{`UPDATE submissions SET answers = '{}'`, insufficientPrivilege},
+		{`DELETE FROM submissions`, insufficientPrivilege},
+	})
+}
+
+func TestClinicalTransferCannotTouchAudit(t *testing.T) {
+	t.Parallel()
+	db := pgtest.NewDB(t, "clinical", migrations.Clinical())
+	url := pgtest.URLAs(t, db, "airlock_clinical_transfer")
+	runRoleCases(t, url, []roleCase{
+		{`SELECT intake_id, succession FROM submissions`, ""},
+		{`SELECT answers FROM submissions`, insufficientPrivilege},
+		{`SELECT * FROM audit_log`, insufficientPrivilege},
+		{`INSERT INTO audit_log VALUES (1, now(), 'a', 'b', '', '{}', '', '')`, insufficientPrivilege},
+		{`UPDATE submissions SET status = 'done'`, insufficientPrivilege},
+		{`DELETE FROM submissions`, insufficientPrivilege},
+		{`SELECT * FROM quarantine`, ""},
+	})
+}
+
+func TestMigrateIsIdempotent(t *testing.T) {
+	t.Parallel()
+	for name, set := range map[string]func() fs.FS{"intake": migrations.Intake, "clinical": migrations.Clinical} {
+		db := pgtest.NewDB(t, name, set())
+		for range 2 {
+			v, err := pg.Migrate(db, set())
+			if err != nil {
+				t.Fatalf("%s: migrate again: %v", name, err)
+			}
+			want, _ := pg.LatestVersion(set())
+			if v != want {
+				t.Fatalf("%s: version %d, want %d", name, v, want)
+			}
+		}
+	}
+}

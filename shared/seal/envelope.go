@@ -1,0 +1,111 @@
+package seal
+
+import (
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"golang.org/x/crypto/nacl/box"
+)
+
+// EnvelopeV1 is the only envelope version so far:
+//
+//	byte 0      version (1)
+//	bytes 1..8  recipient key id
+//	bytes 9..   box.SealAnonymous(plaintext, recipient public key)
+const EnvelopeV1 = 1
+
+const envelopeHeader = 1 + len(KeyID{})
+
+// Errors an envelope can fail with; transfer turns each into a quarantine reason.
+var (
+	ErrEnvelopeVersion = errors.New("unknown envelope version")
+	ErrEnvelopeShort   = errors.New("envelope truncated")
+	ErrOpen            = errors.New("envelope does not open with this key")
+	ErrWrongKey        = errors.New("envelope is sealed to another key id")
+)
+
+// Envelope is a parsed, still sealed envelope.
+type Envelope struct {
+	Version byte
+	KeyID   KeyID
+	Box     []byte
+}
+
+// Seal seals plaintext to pub.
+func Seal(pub PublicKey, plaintext []byte) ([]byte, error) {
+	out := make([]byte, envelopeHeader, envelopeHeader+len(plaintext)+box.AnonymousOverhead)
+	out[0] = EnvelopeV1
+	copy(out[1:], pub.ID[:])
+	out, err := box.SealAnonymous(out, plaintext, &pub.Key, rand.Reader)
+	if err != nil {
+		return nil, fmt.Errorf("seal: %w", err)
+	}
+	return out, nil
+}
+
+// ParseEnvelope reads the header without opening anything.
+func ParseEnvelope(b []byte) (Envelope, error) {
+	if len(b) < 1 {
+		return Envelope{}, ErrEnvelopeShort
+	}
+	if b[0] != EnvelopeV1 {
+		return Envelope{}, ErrEnvelopeVersion
+	}
+	if len(b) < envelopeHeader+box.AnonymousOverhead {
+		return Envelope{}, ErrEnvelopeShort
+	}
+	e := Envelope{Version: b[0], Box: b[envelopeHeader:]}
+	copy(e.KeyID[:], b[1:envelopeHeader])
+	return e, nil
+}
+
+// Open opens an envelope sealed to p.
+func (p *PrivateKey) Open(e Envelope) ([]byte, error) {
+	if e.KeyID != p.Public.ID {
+		return nil, ErrWrongKey
+	}
+	out, ok := box.OpenAnonymous(nil, e.Box, &p.Public.Key, &p.key)
+	if !ok {
+		return nil, ErrOpen
+	}
+	return out, nil
+}
+
+// Binding ties a sealed plaintext to the row it was stored in. transfer checks
+// it after opening, so a ciphertext copied into another row is refused even if
+// the copier also had the row key.
+type Binding struct {
+	SubmissionID string `json:"submission_id"`
+	FormID       string `json:"form_id"`
+	KeyID        string `json:"key_id"`
+}
+
+// Payload is the sealed plaintext of one submission (format version 1).
+type Payload struct {
+	Version int `json:"v"`
+	Binding
+	FormVersion string          `json:"form_version"`
+	Receipt     string          `json:"receipt"`
+	SubmittedAt string          `json:"submitted_at"` // RFC 3339, UTC
+	Answers     json.RawMessage `json:"answers"`
+}
+
+// ErrBinding means the opened plaintext does not belong to the row it was in.
+var ErrBinding = errors.New("sealed binding does not match the row")
+
+// DecodePayload parses an opened plaintext and checks it against the row's binding.
+func DecodePayload(plaintext []byte, row Binding) (*Payload, error) {
+	var p Payload
+	if err := json.Unmarshal(plaintext, &p); err != nil {
+		return nil, fmt.Errorf("decode payload: %w", err)
+	}
+	if p.Version != 1 {
+		return nil, fmt.Errorf("payload version %d: %w", p.Version, ErrEnvelopeVersion)
+	}
+	if p.Binding != row {
+		return nil, ErrBinding
+	}
+	return &p, nil
+}

@@ -1,0 +1,135 @@
+// Package seal is Airlock's one place for the cryptography that protects a
+// submission between intake and transfer:
+//
+//   - clinical key pairs (X25519) and their one-line public key strings;
+//   - envelopes: box.SealAnonymous to the clinic's public key, prefixed with a
+//     version byte and the recipient's key id;
+//   - the binding carried inside the sealed plaintext (submission id, form id,
+//     key id), checked by transfer after opening;
+//   - row MACs: HMAC-SHA256 under the row key over the envelope and the row's
+//     metadata, checked by transfer before anything is opened.
+//
+// Nothing here invents a cipher: NaCl boxes, SHA-256 and HMAC only.
+package seal
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"golang.org/x/crypto/curve25519"
+)
+
+// KeyID names a clinical key pair: the first 8 bytes of a domain-separated
+// SHA-256 of the public key. Rows and envelopes carry it so transfer knows
+// which private key opens them.
+type KeyID [8]byte
+
+// String is the 16 lower-case hex digits stored in the key_id column.
+func (k KeyID) String() string { return hex.EncodeToString(k[:]) }
+
+// ParseKeyID parses the hex form.
+func ParseKeyID(s string) (KeyID, error) {
+	var id KeyID
+	b, err := hex.DecodeString(s)
+	if err != nil || len(b) != len(id) {
+		return id, errors.New("key id must be 16 hex digits")
+	}
+	copy(id[:], b)
+	return id, nil
+}
+
+func keyIDOf(pub *[32]byte) KeyID {
+	h := sha256.New()
+	h.Write([]byte("airlock key id v1\x00"))
+	h.Write(pub[:])
+	var id KeyID
+	copy(id[:], h.Sum(nil))
+	return id
+}
+
+// PublicKey is a clinic's X25519 public key; intake seals to it.
+type PublicKey struct {
+	ID  KeyID
+	Key [32]byte
+}
+
+const publicKeyPrefix = "airlock-pk1"
+
+// String is the public key string handed to intake: one line, self-describing
+// and checksummed so a mistyped or truncated key is refused at start-up:
+//
+//	airlock-pk1-<key id, 16 hex>-<key, unpadded base64url>-<checksum, 8 hex>
+//
+// The checksum is the first 4 bytes of SHA-256 over everything before it.
+func (p PublicKey) String() string {
+	body := fmt.Sprintf("%s-%s-%s", publicKeyPrefix, p.ID, base64.RawURLEncoding.EncodeToString(p.Key[:]))
+	sum := sha256.Sum256([]byte(body))
+	return body + "-" + hex.EncodeToString(sum[:4])
+}
+
+// ParsePublicKey parses and checks a public key string.
+func ParsePublicKey(s string) (PublicKey, error) {
+	var p PublicKey
+	s = strings.TrimSpace(s)
+	parts := strings.Split(s, "-")
+	if len(parts) != 5 || parts[0]+"-"+parts[1] != publicKeyPrefix {
+		return p, errors.New("not an Airlock public key string (want airlock-pk1-<id>-<key>-<checksum>)")
+	}
+	body := strings.Join(parts[:4], "-")
+	sum := sha256.Sum256([]byte(body))
+	want := hex.EncodeToString(sum[:4])
+	if subtle.ConstantTimeCompare([]byte(want), []byte(parts[4])) != 1 {
+		return p, errors.New("public key string checksum does not match: mistyped or truncated")
+	}
+	id, err := ParseKeyID(parts[2])
+	if err != nil {
+		return p, err
+	}
+	key, err := base64.RawURLEncoding.DecodeString(parts[3])
+	if err != nil || len(key) != 32 {
+		return p, errors.New("public key string holds no 32-byte key")
+	}
+	copy(p.Key[:], key)
+	if keyIDOf(&p.Key) != id {
+		return p, errors.New("public key string key id does not match its key")
+	}
+	p.ID = id
+	return p, nil
+}
+
+// PrivateKey is a clinic's X25519 private key. Only transfer holds one.
+type PrivateKey struct {
+	Public PublicKey
+	key    [32]byte
+}
+
+// GenerateKey makes a new key pair from crypto/rand.
+func GenerateKey() (*PrivateKey, error) {
+	var k [32]byte
+	if _, err := io.ReadFull(rand.Reader, k[:]); err != nil {
+		return nil, fmt.Errorf("generate key: %w", err)
+	}
+	return NewPrivateKey(k)
+}
+
+// NewPrivateKey wraps raw private key bytes (as stored in a key file).
+func NewPrivateKey(raw [32]byte) (*PrivateKey, error) {
+	pub, err := curve25519.X25519(raw[:], curve25519.Basepoint)
+	if err != nil {
+		return nil, fmt.Errorf("derive public key: %w", err)
+	}
+	p := &PrivateKey{key: raw}
+	copy(p.Public.Key[:], pub)
+	p.Public.ID = keyIDOf(&p.Public.Key)
+	return p, nil
+}
+
+// Bytes returns the raw private key for wrapping into a key file.
+func (p *PrivateKey) Bytes() [32]byte { return p.key }
