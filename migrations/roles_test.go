@@ -89,11 +89,11 @@ func TestIntakeTransferCannotInsertOrUpdate(t *testing.T) {
 func TestClinicalAppAuditIsAppendOnly(t *testing.T) {
 	t.Parallel()
 	db := pgtest.NewDB(t, "clinical", migrations.Clinical())
-	exec(t, db, `INSERT INTO audit_log VALUES (nextval('audit_log_id_seq'), now(), 'a', 'b', '', '{}', '', '')`)
+	exec(t, db, `INSERT INTO audit_log VALUES (nextval('audit_log_id_seq'), now(), 'a', 'b', '', '{}', '\\x', '\\x')`)
 	url := pgtest.URLAs(t, db, "airlock_clinical_app")
 	runRoleCases(t, url, []roleCase{
 		{`SELECT * FROM audit_log`, ""},
-		{`INSERT INTO audit_log VALUES (nextval('audit_log_id_seq'), now(), 'a', 'b', '', '{}', '', '')`, ""},
+		{`INSERT INTO audit_log VALUES (nextval('audit_log_id_seq'), now(), 'a', 'b', '', '{}', '\\x', '\\x')`, ""},
 		{`UPDATE audit_log SET actor = 'x'`, insufficientPrivilege},
 		{`DELETE FROM audit_log`, insufficientPrivilege},
 		{`TRUNCATE audit_log`, insufficientPrivilege},
@@ -111,7 +111,7 @@ func TestClinicalTransferCannotTouchAudit(t *testing.T) {
 		{`SELECT intake_id, succession FROM submissions`, ""},
 		{`SELECT answers FROM submissions`, insufficientPrivilege},
 		{`SELECT * FROM audit_log`, insufficientPrivilege},
-		{`INSERT INTO audit_log VALUES (1, now(), 'a', 'b', '', '{}', '', '')`, insufficientPrivilege},
+		{`INSERT INTO audit_log VALUES (1, now(), 'a', 'b', '', '{}', '\\x', '\\x')`, insufficientPrivilege},
 		{`UPDATE submissions SET status = 'done'`, insufficientPrivilege},
 		{`DELETE FROM submissions`, insufficientPrivilege},
 		{`SELECT * FROM quarantine`, ""},

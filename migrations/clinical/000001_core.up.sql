@@ -65,7 +65,7 @@ CREATE TABLE audit_log (
   actor    text        NOT NULL,
   action   text        NOT NULL,
   target   text        NOT NULL,
-  detail   jsonb       NOT NULL,
+  detail   text        NOT NULL, -- JSON, kept as the exact bytes the MAC covers
   prev_mac bytea       NOT NULL,
   mac      bytea       NOT NULL
 );

@@ -1,0 +1,218 @@
+package clinical
+
+import (
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/airlockhq/airlock/shared/forms"
+)
+
+// ExportFilter selects the submissions to export.
+type ExportFilter struct {
+	FormID string    // "" = every form
+	Since  time.Time // zero = from the beginning; compared with received_at
+}
+
+// Submission is one stage-2 submission as stored in clinical.
+type Submission struct {
+	ID          int64
+	IntakeID    string
+	Succession  int64
+	Receipt     string
+	FormID      string
+	FormVersion string
+	SubmittedAt time.Time
+	ReceivedAt  time.Time
+	Status      string
+	Answers     forms.Answers
+}
+
+// Exporter writes stage-2 submissions as FHIR NDJSON or CSV, and writes every
+// export to the audit log before a single row leaves the database.
+type Exporter struct {
+	Pool  *pgxpool.Pool
+	Audit *Audit
+	Forms *forms.Registry
+}
+
+// ReceiptSystem is the identifier system of a submission's receipt in FHIR.
+const ReceiptSystem = "https://airlock.dev/fhir/sid/receipt"
+
+// Export writes the selected submissions to w in format ("ndjson" or "csv")
+// on behalf of actor, and returns how many it wrote.
+func (x *Exporter) Export(ctx context.Context, w io.Writer, format, actor string, f ExportFilter) (int64, error) {
+	where, args := exportWhere(f)
+	var count, maxID int64
+	if err := x.Pool.QueryRow(ctx, `SELECT count(*), coalesce(max(id), 0) FROM submissions WHERE `+where, args...).Scan(&count, &maxID); err != nil {
+		return 0, fmt.Errorf("count export: %w", err)
+	}
+	// Fail closed: no audit entry, no export. The entry names exactly the
+	// rows that follow (every id up to maxID that matches the filter).
+	detail := map[string]any{"format": format, "count": count, "max_id": maxID}
+	if f.FormID != "" {
+		detail["form"] = f.FormID
+	}
+	if !f.Since.IsZero() {
+		detail["since"] = f.Since.UTC().Format(time.RFC3339)
+	}
+	if _, err := x.Audit.Append(ctx, actor, "export", "", detail); err != nil {
+		return 0, err
+	}
+	rows, err := x.Pool.Query(ctx, `SELECT id, intake_id::text, succession, receipt, form_id, form_version,
+  submitted_at, received_at, status, answers
+FROM submissions WHERE `+where+fmt.Sprintf(` AND id <= $%d ORDER BY id`, len(args)+1), append(args, maxID)...)
+	if err != nil {
+		return 0, fmt.Errorf("read submissions: %w", err)
+	}
+	defer rows.Close()
+	var write func(*Submission) error
+	var flush func() error
+	switch format {
+	case "ndjson":
+		enc := json.NewEncoder(w)
+		enc.SetEscapeHTML(false)
+		write = func(s *Submission) error { return enc.Encode(x.QuestionnaireResponse(s)) }
+		flush = func() error { return nil }
+	case "csv":
+		cw := csv.NewWriter(w)
+		cols := x.csvColumns(f.FormID)
+		if err := cw.Write(append(append([]string{}, csvFixed...), cols...)); err != nil {
+			return 0, err
+		}
+		write = func(s *Submission) error { return cw.Write(csvRow(s, cols)) }
+		flush = func() error { cw.Flush(); return cw.Error() }
+	default:
+		return 0, fmt.Errorf("unknown export format %q", format)
+	}
+	var n int64
+	for rows.Next() {
+		var s Submission
+		var answers []byte
+		if err := rows.Scan(&s.ID, &s.IntakeID, &s.Succession, &s.Receipt, &s.FormID, &s.FormVersion,
+			&s.SubmittedAt, &s.ReceivedAt, &s.Status, &answers); err != nil {
+			return n, fmt.Errorf("read submission: %w", err)
+		}
+		if err := json.Unmarshal(answers, &s.Answers); err != nil {
+			return n, fmt.Errorf("decode answers of submission %d: %w", s.ID, err)
+		}
+		if err := write(&s); err != nil {
+			return n, fmt.Errorf("write export: %w", err)
+		}
+		n++
+	}
+	if err := rows.Err(); err != nil {
+		return n, fmt.Errorf("read submissions: %w", err)
+	}
+	return n, flush()
+}
+
+func exportWhere(f ExportFilter) (string, []any) {
+	conds, args := []string{"true"}, []any{}
+	if f.FormID != "" {
+		args = append(args, f.FormID)
+		conds = append(conds, fmt.Sprintf("form_id = $%d", len(args)))
+	}
+	if !f.Since.IsZero() {
+		args = append(args, f.Since)
+		conds = append(conds, fmt.Sprintf("received_at >= $%d", len(args)))
+	}
+	return strings.Join(conds, " AND "), args
+}
+
+// QuestionnaireResponse is the FHIR R4 resource of one submission.
+type QuestionnaireResponse struct {
+	ResourceType  string               `json:"resourceType"`
+	ID            string               `json:"id"`
+	Identifier    Identifier           `json:"identifier"`
+	Questionnaire string               `json:"questionnaire"`
+	Status        string               `json:"status"`
+	Authored      string               `json:"authored"`
+	Item          []forms.ResponseItem `json:"item,omitempty"`
+}
+
+// Identifier is a FHIR Identifier.
+type Identifier struct {
+	System string `json:"system"`
+	Value  string `json:"value"`
+}
+
+// QuestionnaireResponse builds the FHIR resource, nesting answers as the form
+// does. A submission of a form clinical does not know is exported flat.
+func (x *Exporter) QuestionnaireResponse(s *Submission) QuestionnaireResponse {
+	r := QuestionnaireResponse{
+		ResourceType:  "QuestionnaireResponse",
+		ID:            s.IntakeID,
+		Identifier:    Identifier{System: ReceiptSystem, Value: s.Receipt},
+		Questionnaire: "https://airlock.dev/fhir/Questionnaire/" + s.FormID + "|" + s.FormVersion,
+		Status:        "completed",
+		Authored:      s.SubmittedAt.UTC().Format(time.RFC3339),
+	}
+	if q, ok := x.Forms.Get(s.FormID); ok {
+		if q.URL != "" {
+			r.Questionnaire = q.URL + "|" + s.FormVersion
+		}
+		r.Item = q.ResponseItems(s.Answers)
+		return r
+	}
+	ids := make([]string, 0, len(s.Answers))
+	for id := range s.Answers {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		r.Item = append(r.Item, forms.ResponseItem{LinkID: id, Answer: s.Answers[id]})
+	}
+	return r
+}
+
+var csvFixed = []string{"id", "receipt", "form", "form_version", "submitted_at", "received_at", "status"}
+
+// csvColumns are the question linkIds of the exported form, or of every known
+// form (first occurrence wins) when the export spans forms.
+func (x *Exporter) csvColumns(formID string) []string {
+	var cols []string
+	seen := map[string]bool{}
+	for _, q := range x.Forms.List() {
+		if formID != "" && q.ID != formID {
+			continue
+		}
+		for _, it := range q.Questions() {
+			if !seen[it.LinkID] && it.Carried {
+				seen[it.LinkID] = true
+				cols = append(cols, it.LinkID)
+			}
+		}
+	}
+	return cols
+}
+
+func csvRow(s *Submission, cols []string) []string {
+	row := []string{fmt.Sprint(s.ID), s.Receipt, s.FormID, s.FormVersion,
+		s.SubmittedAt.UTC().Format(time.RFC3339), s.ReceivedAt.UTC().Format(time.RFC3339), s.Status}
+	for _, c := range cols {
+		vals := s.Answers[c]
+		parts := make([]string, len(vals))
+		for i, v := range vals {
+			parts[i] = v.String()
+		}
+		row = append(row, csvSafe(strings.Join(parts, "; ")))
+	}
+	return row
+}
+
+// csvSafe defuses spreadsheet formula injection: a patient-typed cell that
+// starts like a formula is prefixed with a quote (OWASP's advice).
+func csvSafe(s string) string {
+	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
+		return "'" + s
+	}
+	return s
+}

@@ -1,0 +1,204 @@
+// Package clinical is Stage 2 of Airlock: the internal staff application over
+// the clinical database, where delivered submissions are plaintext so staff
+// can search, sort and filter, and every read is accountable in a keyed,
+// hash-chained audit log.
+package clinical
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os/user"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/airlockhq/airlock/migrations"
+	"github.com/airlockhq/airlock/shared/cli"
+	"github.com/airlockhq/airlock/shared/config"
+	"github.com/airlockhq/airlock/shared/forms"
+	"github.com/airlockhq/airlock/shared/pg"
+)
+
+const usage = `clinical: Airlock's internal staff application.
+
+Usage:
+  clinical migrate                  apply the clinical database migrations (run as the database owner)
+  clinical secret-key               print a new CLINICAL_SECRET_KEY
+  clinical export --format ndjson|csv [--form ID] [--since RFC3339]
+                                    write stage-2 submissions to stdout (audited)
+  clinical audit verify             exit 0 when the audit chain is intact, 1 naming the first broken entry
+  clinical --help                   show this help
+
+Settings (environment; each secret X may be given as X_FILE instead):
+  CLINICAL_DATABASE_URL   clinical database; for the app, a login granted airlock_clinical_app (required)
+  CLINICAL_SECRET_KEY     from ` + "`clinical secret-key`" + `; keys the audit chain (required but for migrate, secret-key)
+  CLINICAL_FORMS_DIR      Questionnaire directory, as intake's (default: the built-in forms)
+`
+
+// Main is the clinical binary.
+func Main() { cli.Main(Run) }
+
+// Config is what the clinical commands read from the environment.
+type Config struct {
+	DatabaseURL string    `json:"-"`
+	SecretKey   SecretKey `json:"-"`
+	Forms       *forms.Registry
+}
+
+// LoadConfig reads the settings every command but migrate and secret-key needs.
+func LoadConfig(getenv func(string) string) (*Config, error) {
+	r := config.NewReader(getenv)
+	c := &Config{DatabaseURL: r.DatabaseURL("CLINICAL_DATABASE_URL")}
+	if s := r.Secret("CLINICAL_SECRET_KEY", true); s != "" {
+		k, err := ParseSecretKey(s)
+		if err != nil {
+			r.Fail("CLINICAL_SECRET_KEY", "%v", err)
+		}
+		c.SecretKey = k
+	}
+	if dir := r.String("CLINICAL_FORMS_DIR", ""); dir != "" {
+		reg, err := forms.LoadDir(dir)
+		if err != nil {
+			r.Fail("CLINICAL_FORMS_DIR", "%v", err)
+		}
+		c.Forms = reg
+	} else {
+		c.Forms = forms.Builtin()
+	}
+	if err := r.Err(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// Run runs one clinical command; tests call it in-process.
+func Run(ctx context.Context, env cli.Env) error {
+	if len(env.Args) == 0 {
+		return cli.Usagef("clinical: missing command; see clinical --help")
+	}
+	switch env.Args[0] {
+	case "-h", "--help", "help":
+		fmt.Fprint(env.Stdout, usage)
+		return cli.ErrHelp
+	case "migrate":
+		r := config.NewReader(env.Getenv)
+		dsn := r.DatabaseURL("CLINICAL_DATABASE_URL")
+		if err := r.Err(); err != nil {
+			return err
+		}
+		v, err := pg.Migrate(dsn, migrations.Clinical())
+		if err != nil {
+			return err
+		}
+		env.Logger().Info("clinical database migrated", "version", v)
+		return nil
+	case "secret-key":
+		k, err := NewSecretKey()
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(env.Stdout, k.String())
+		return nil
+	case "export":
+		return runExport(ctx, env)
+	case "audit":
+		if len(env.Args) != 2 || env.Args[1] != "verify" {
+			return cli.Usagef("clinical audit: want `clinical audit verify`")
+		}
+		return runAuditVerify(ctx, env)
+	default:
+		return cli.Usagef("clinical: unknown command %q; see clinical --help", env.Args[0])
+	}
+}
+
+func connect(ctx context.Context, cfg *Config) (*pgxpool.Pool, error) {
+	pool, err := pg.Connect(ctx, cfg.DatabaseURL, 4)
+	if err != nil {
+		return nil, err
+	}
+	if err := pg.CheckSchema(ctx, pool, migrations.Clinical()); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return pool, nil
+}
+
+// cliActor names the operator of a command in the audit log.
+func cliActor() string {
+	if u, err := user.Current(); err == nil {
+		return "cli:" + u.Username
+	}
+	return "cli"
+}
+
+func runExport(ctx context.Context, env cli.Env) error {
+	fs := flag.NewFlagSet("clinical export", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	format := fs.String("format", "", "ndjson or csv")
+	form := fs.String("form", "", "only this form id")
+	since := fs.String("since", "", "only submissions received at or after this RFC 3339 time")
+	if err := fs.Parse(env.Args[1:]); err != nil {
+		return cli.Usagef("clinical export: %v", err)
+	}
+	if fs.NArg() > 0 {
+		return cli.Usagef("clinical export: unexpected argument %q", fs.Arg(0))
+	}
+	if *format != "ndjson" && *format != "csv" {
+		return cli.Usagef("--format: must be ndjson or csv")
+	}
+	f := ExportFilter{FormID: *form}
+	if *since != "" {
+		t, err := time.Parse(time.RFC3339, *since)
+		if err != nil {
+			return cli.Usagef("--since: must be an RFC 3339 time such as 2026-01-31T00:00:00Z")
+		}
+		f.Since = t
+	}
+	cfg, err := LoadConfig(env.Getenv)
+	if err != nil {
+		return err
+	}
+	if f.FormID != "" {
+		if _, ok := cfg.Forms.Get(f.FormID); !ok {
+			return cli.Usagef("--form: unknown form id")
+		}
+	}
+	pool, err := connect(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	x := &Exporter{Pool: pool, Audit: NewAudit(pool, cfg.SecretKey), Forms: cfg.Forms}
+	n, err := x.Export(ctx, env.Stdout, *format, cliActor(), f)
+	if err != nil {
+		return err
+	}
+	env.Logger().Info("export written", "format", *format, "count", n)
+	return nil
+}
+
+func runAuditVerify(ctx context.Context, env cli.Env) error {
+	cfg, err := LoadConfig(env.Getenv)
+	if err != nil {
+		return err
+	}
+	pool, err := connect(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	n, head, err := NewAudit(pool, cfg.SecretKey).Verify(ctx)
+	var brk *ChainBreak
+	if errors.As(err, &brk) {
+		fmt.Fprintln(env.Stdout, brk.Error())
+		return brk
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stdout, "audit chain intact: %d entries, head %x\n", n, head)
+	return nil
+}

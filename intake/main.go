@@ -1,0 +1,76 @@
+// Package intake is Stage 1 of Airlock: the public HTTPS server that serves
+// intake forms, validates answers against their Questionnaire, seals each
+// submission to the clinic's public key and stores only ciphertext, through a
+// database login that can INSERT and nothing else.
+package intake
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/airlockhq/airlock/migrations"
+	"github.com/airlockhq/airlock/shared/cli"
+	"github.com/airlockhq/airlock/shared/config"
+	"github.com/airlockhq/airlock/shared/pg"
+)
+
+const usage = `intake: Airlock's public intake server.
+
+Usage:
+  intake migrate   apply the intake database migrations (run as the database owner)
+  intake serve     serve intake forms and the JSON API
+  intake --help    show this help
+
+Settings (environment; each secret X may be given as X_FILE instead):
+  INTAKE_DATABASE_URL   Postgres URL (required); for serve, a login granted airlock_intake_writer
+  INTAKE_ADDR           listen address (default :8443)
+  INTAKE_TLS_CERT, INTAKE_TLS_KEY   PEM certificate and key files
+  INTAKE_PLAIN_HTTP=1   serve plain HTTP (only behind a TLS-terminating proxy, or in tests)
+  INTAKE_RECIPIENTS     comma-separated public key strings; the first seals new submissions (required)
+  INTAKE_ROW_KEY        row key from ` + "`transfer keys row-key`" + ` (required)
+  INTAKE_FORMS_DIR      directory of FHIR Questionnaire JSON files (default: built-in example forms)
+  INTAKE_RATE_LIMIT     submissions per minute per client address (default 60; 0 = off)
+  INTAKE_MAX_BODY       largest request body (default 10MiB)
+`
+
+// Main is the intake binary.
+func Main() { cli.Main(Run) }
+
+// Run runs one intake command; tests call it in-process.
+func Run(ctx context.Context, env cli.Env) error {
+	if len(env.Args) == 0 {
+		return cli.Usagef("intake: missing command (migrate or serve); see intake --help")
+	}
+	switch env.Args[0] {
+	case "-h", "--help", "help":
+		fmt.Fprint(env.Stdout, usage)
+		return cli.ErrHelp
+	case "migrate":
+		return runMigrate(env)
+	case "serve":
+		if len(env.Args) > 1 {
+			return cli.Usagef("intake serve: unexpected argument %q", env.Args[1])
+		}
+		cfg, err := LoadConfig(env.Getenv)
+		if err != nil {
+			return err
+		}
+		return Serve(ctx, cfg, env.Logger())
+	default:
+		return cli.Usagef("intake: unknown command %q; see intake --help", env.Args[0])
+	}
+}
+
+func runMigrate(env cli.Env) error {
+	r := config.NewReader(env.Getenv)
+	dsn := r.DatabaseURL("INTAKE_DATABASE_URL")
+	if err := r.Err(); err != nil {
+		return err
+	}
+	v, err := pg.Migrate(dsn, migrations.Intake())
+	if err != nil {
+		return err
+	}
+	env.Logger().Info("intake database migrated", "version", v)
+	return nil
+}

@@ -1,0 +1,109 @@
+package intake
+
+import (
+	"crypto/rand"
+	"encoding/base32"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/airlockhq/airlock/shared/forms"
+	"github.com/airlockhq/airlock/shared/seal"
+)
+
+// Sealer turns validated answers into a row that only the clinic can open and
+// only transfer can authenticate.
+type Sealer struct {
+	Recipient seal.PublicKey
+	RowKey    seal.RowKey
+	Now       func() time.Time
+}
+
+// SealedRow is one submission as stored in the intake database.
+type SealedRow struct {
+	seal.Row
+	MAC []byte
+}
+
+// SealSubmission seals answers to the current recipient and returns the row
+// and the receipt reference shown to the submitter. The receipt lives only
+// inside the ciphertext; the intake database never sees it.
+func (s *Sealer) SealSubmission(q *forms.Questionnaire, answers forms.Answers) (*SealedRow, string, error) {
+	id, err := newUUID()
+	if err != nil {
+		return nil, "", err
+	}
+	receipt, err := newReceipt()
+	if err != nil {
+		return nil, "", err
+	}
+	now := s.Now().UTC().Truncate(time.Microsecond)
+	answersJSON, err := json.Marshal(answers)
+	if err != nil {
+		return nil, "", fmt.Errorf("encode answers: %w", err)
+	}
+	payload := seal.Payload{
+		Version: 1,
+		Binding: seal.Binding{
+			SubmissionID: id,
+			FormID:       q.ID,
+			KeyID:        s.Recipient.ID.String(),
+		},
+		FormVersion: q.FormVersion(),
+		Receipt:     receipt,
+		SubmittedAt: now.Format(time.RFC3339Nano),
+		Answers:     answersJSON,
+	}
+	plaintext, err := json.Marshal(payload)
+	if err != nil {
+		return nil, "", fmt.Errorf("encode payload: %w", err)
+	}
+	env, err := seal.Seal(s.Recipient, plaintext)
+	clear(plaintext)
+	if err != nil {
+		return nil, "", err
+	}
+	row := &SealedRow{Row: seal.Row{
+		SubmissionID: id,
+		FormID:       q.ID,
+		FormVersion:  q.FormVersion(),
+		KeyID:        s.Recipient.ID.String(),
+		ReceivedAt:   now,
+		Envelope:     env,
+	}}
+	row.MAC = s.RowKey.MAC(row.Row)
+	return row, receipt, nil
+}
+
+// newUUID makes a random (version 4) UUID in its canonical text form.
+func newUUID() (string, error) {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("random id: %w", err)
+	}
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	h := hex.EncodeToString(b[:])
+	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:], nil
+}
+
+var receiptEncoding = base32.NewEncoding("ABCDEFGHJKLMNPQRSTUVWXYZ23456789").WithPadding(base32.NoPadding)
+
+// newReceipt makes an unguessable 120-bit reference: 24 characters from an
+// alphabet without look-alikes (no I, O, 0, 1), in groups of four.
+func newReceipt() (string, error) {
+	var b [15]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("random receipt: %w", err)
+	}
+	s := receiptEncoding.EncodeToString(b[:])
+	out := make([]byte, 0, len(s)+len(s)/4)
+	for i := 0; i < len(s); i += 4 {
+		if i > 0 {
+			out = append(out, '-')
+		}
+		out = append(out, s[i:i+4]...)
+	}
+	return string(out), nil
+}

@@ -1,0 +1,77 @@
+package transfer
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/airlockhq/airlock/shared/config"
+	"github.com/airlockhq/airlock/shared/forms"
+	"github.com/airlockhq/airlock/shared/seal"
+	"github.com/airlockhq/airlock/transfer/keyfile"
+)
+
+// Config is what the worker commands read from the environment. The
+// passphrase is not here: it is read only when a key is unlocked.
+type Config struct {
+	IntakeURL   string `json:"-"`
+	ClinicalURL string `json:"-"`
+	KeyFiles    []string
+	RowKeys     []seal.RowKey `json:"-"`
+	Schedule    string
+	Retention   time.Duration
+	BatchSize   int
+	Forms       *forms.Registry
+}
+
+// LoadConfig reads the settings; needRowKeys is false for `status`, which
+// opens nothing.
+func LoadConfig(getenv func(string) string, needRowKeys bool) (*Config, error) {
+	r := config.NewReader(getenv)
+	c := &Config{
+		IntakeURL:   r.DatabaseURL("INTAKE_DATABASE_URL"),
+		ClinicalURL: r.DatabaseURL("CLINICAL_DATABASE_URL"),
+		KeyFiles:    r.List("TRANSFER_KEYS"),
+		Schedule:    r.String("TRANSFER_SCHEDULE", "@every 1m"),
+		Retention:   r.Duration("TRANSFER_RETENTION", 720*time.Hour),
+		BatchSize:   r.Int("TRANSFER_BATCH_SIZE", 500, 1, 100_000),
+	}
+	for i, s := range r.SecretList("TRANSFER_ROW_KEYS", needRowKeys) {
+		k, err := seal.ParseRowKey(s)
+		if err != nil {
+			r.Fail("TRANSFER_ROW_KEYS", "entry %d: %v", i+1, err)
+			break
+		}
+		c.RowKeys = append(c.RowKeys, k)
+	}
+	if dir := r.String("TRANSFER_FORMS_DIR", ""); dir != "" {
+		reg, err := forms.LoadDir(dir)
+		if err != nil {
+			r.Fail("TRANSFER_FORMS_DIR", "%v", err)
+		}
+		c.Forms = reg
+	} else {
+		c.Forms = forms.Builtin()
+	}
+	if err := r.Err(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// keyIDs reads the key ids of TRANSFER_KEYS without any passphrase.
+func (c *Config) keyIDs() ([]string, error) {
+	var ids []string
+	seen := map[string]string{}
+	for _, path := range c.KeyFiles {
+		f, err := keyfile.Read(path)
+		if err != nil {
+			return nil, fmt.Errorf("TRANSFER_KEYS: %w", err)
+		}
+		if other, dup := seen[f.KeyID]; dup {
+			return nil, fmt.Errorf("TRANSFER_KEYS: %s and %s hold the same key id %s", other, path, f.KeyID)
+		}
+		seen[f.KeyID] = path
+		ids = append(ids, f.KeyID)
+	}
+	return ids, nil
+}

@@ -1,0 +1,69 @@
+package transfer
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Status is what `transfer status` prints: the queue as ops need to see it.
+type Status struct {
+	Pending              int64 `json:"pending"`
+	OldestPendingSeconds int64 `json:"oldest_pending_seconds"`
+	LastSuccession       int64 `json:"last_succession"`
+	Quarantined          int64 `json:"quarantined"`
+	// UnknownKey counts pending rows under a key id not in TRANSFER_KEYS; nil
+	// when TRANSFER_KEYS is not set. A rise here is how a swapped recipient
+	// key on a compromised intake host gets noticed.
+	UnknownKey   *int64     `json:"unknown_key"`
+	ExpiredTotal int64      `json:"expired_total"`
+	LastPassAt   *time.Time `json:"last_pass_at"`
+	// PendingByKey counts pending rows per key id, for retiring old keys.
+	PendingByKey map[string]int64 `json:"pending_by_key"`
+}
+
+// ReadStatus reads the queue state from both databases; it needs no key.
+// keyIDs is nil when the keyring is unknown.
+func ReadStatus(ctx context.Context, intake, clinical *pgxpool.Pool, keyIDs []string) (*Status, error) {
+	s := &Status{PendingByKey: map[string]int64{}}
+	rows, err := intake.Query(ctx, `SELECT key_id, count(*), coalesce(extract(epoch FROM now() - min(received_at))::bigint, 0)
+FROM submissions GROUP BY key_id`)
+	if err != nil {
+		return nil, fmt.Errorf("read intake queue: %w", err)
+	}
+	known := map[string]bool{}
+	for _, id := range keyIDs {
+		known[id] = true
+	}
+	var unknown int64
+	for rows.Next() {
+		var id string
+		var n, oldest int64
+		if err := rows.Scan(&id, &n, &oldest); err != nil {
+			return nil, fmt.Errorf("read intake queue: %w", err)
+		}
+		s.PendingByKey[id] = n
+		s.Pending += n
+		s.OldestPendingSeconds = max(s.OldestPendingSeconds, oldest)
+		if !known[id] {
+			unknown += n
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read intake queue: %w", err)
+	}
+	if keyIDs != nil {
+		s.UnknownKey = &unknown
+	}
+	err = clinical.QueryRow(ctx, `SELECT
+  (SELECT coalesce(max(succession), 0) FROM submissions),
+  (SELECT count(*) FROM quarantine),
+  (SELECT coalesce(sum(expired), 0) FROM transfer_passes),
+  (SELECT max(finished_at) FROM transfer_passes)`).Scan(&s.LastSuccession, &s.Quarantined, &s.ExpiredTotal, &s.LastPassAt)
+	if err != nil {
+		return nil, fmt.Errorf("read clinical state: %w", err)
+	}
+	return s, nil
+}
