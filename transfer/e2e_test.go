@@ -270,4 +270,3 @@ func count(t *testing.T, url, sql string) int {
 	}
 	return n
 }
-
