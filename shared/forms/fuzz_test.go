@@ -1,0 +1,132 @@
+package forms
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"reflect"
+	"testing"
+)
+
+// FuzzParse feeds Parse arbitrary bytes: form files are operator input, but
+// a crash at start-up is still a crash. Whatever Parse accepts must then be
+// usable without panics.
+func FuzzParse(f *testing.F) {
+	for _, name := range []string{"new-patient.json", "symptoms.json"} {
+		data, err := os.ReadFile(filepath.Join("examples", name))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data)
+	}
+	f.Add(allTypes)
+	f.Add([]byte(`{"resourceType":"Questionnaire","id":"x","title":"X","item":[{"linkId":"a","type":"string","text":"A"}]}`))
+	f.Add(formJSON(`{"linkId":"a","type":"string","text":"A","enableWhen":[{"question":"b","operator":"exists","answerBoolean":true}]},
+		{"linkId":"b","type":"string","text":"B","enableWhen":[{"question":"a","operator":"exists","answerBoolean":true}]}`))
+	f.Add(formJSON(`{"linkId":"g","type":"group","item":[{"linkId":"g2","type":"group","item":[{"linkId":"q","type":"integer","text":"Q",
+		"extension":[{"url":"http://hl7.org/fhir/StructureDefinition/minValue","valueDecimal":-1e308}]}]}]}`))
+	f.Add([]byte(`{"resourceType":"Questionnaire","item":[{"item":[{"item":[]}]}]}`))
+	f.Add([]byte(`null`))
+	f.Add([]byte(`{"resourceType":"Questionnaire","id":"x","title":"X","item":[{"linkId":"a","type":"choice","text":"A","answerOption":[{"valueCoding":{"code":"\u0000"}}]}]}`))
+
+	f.Fuzz(func(t *testing.T, data []byte) {
+		q, err := Parse(data)
+		if err != nil {
+			if q != nil {
+				t.Fatal("Parse returned a form and an error")
+			}
+			return
+		}
+		// Exercise the parsed form: nothing here may panic.
+		raw := make(map[string]json.RawMessage)
+		for i, it := range q.all {
+			switch i % 4 {
+			case 0:
+				raw[it.LinkID] = json.RawMessage(`"x"`)
+			case 1:
+				raw[it.LinkID] = json.RawMessage(`true`)
+			case 2:
+				raw[it.LinkID] = json.RawMessage(`1`)
+			}
+		}
+		q.Validate(raw)
+		q.Validate(nil)
+		for _, it := range q.Questions() {
+			if len(it.Options) > 0 {
+				a, errs := q.Validate(map[string]json.RawMessage{it.LinkID: mustMarshal(t, it.Options[0].Key())})
+				if len(errs) == 0 {
+					q.ResponseItems(a)
+					q.Carried(a)
+				}
+			}
+		}
+		if _, err := NewRegistry(q); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// FuzzValidate submits arbitrary JSON objects to the new-patient form. No
+// input may panic, and an accepted submission must survive the FHIR round
+// trip (ResponseItems, AnswersFromResponseItems, Validate) unchanged, which
+// is what intake relies on when a client posts a QuestionnaireResponse.
+func FuzzValidate(f *testing.F) {
+	f.Add([]byte(newPatientSubmission))
+	f.Add([]byte(`{}`))
+	f.Add([]byte(`{"family-name":"A","given-name":"B","birth-date":"2024-02-29","sex-at-birth":"male","allergies":false,"consent":false}`))
+	f.Add([]byte(`{"family-name":"A","given-name":"B","birth-date":"2025-02-29","sex-at-birth":"x","allergies":"no","consent":1}`))
+	f.Add([]byte(`{"family-name":" A\u00a0","given-name":"B\u2028","birth-date":"2000-01-01","sex-at-birth":"other","allergies":true,"allergy-details":"a\r\nb\r","consent":true}`))
+	f.Add([]byte(`{"family-name":"A","given-name":"B","birth-date":"2000-01-01","sex-at-birth":"other","allergies":false,"allergy-details":"x","consent":true,"height":-0,"alcohol-units":-0}`))
+	f.Add([]byte(`{"family-name":"A","given-name":"B","birth-date":"2000-01-01","sex-at-birth":"ASKU","allergies":false,"consent":true,"height":1.5E+2,"alcohol-units":200,"smoker":null,"email":""}`))
+	f.Add([]byte(`{"family-name":["A"],"patient":"x","unknown":1,"height":1e999,"alcohol-units":1.0}`))
+	f.Add([]byte(`{"address":"\ud800","family-name":"\u0000"}`))
+
+	q, ok := Builtin().Get("new-patient")
+	if !ok {
+		f.Fatal("no new-patient form")
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		var raw map[string]json.RawMessage
+		if json.Unmarshal(body, &raw) != nil {
+			return
+		}
+		a, errs := q.Validate(raw)
+		if len(errs) > 0 {
+			if a != nil {
+				t.Fatal("answers returned with errors")
+			}
+			for _, fe := range errs {
+				if fe.Message == "" {
+					t.Fatalf("empty message for %q", fe.Field)
+				}
+			}
+			return
+		}
+		if _, err := json.Marshal(a); err != nil {
+			t.Fatalf("accepted answers do not marshal: %v", err)
+		}
+		raw2, err := AnswersFromResponseItems(q.ResponseItems(a))
+		if err != nil {
+			t.Fatalf("AnswersFromResponseItems: %v", err)
+		}
+		a2, errs := q.Validate(raw2)
+		if len(errs) > 0 {
+			t.Fatalf("round trip rejected: %v", errs)
+		}
+		if !reflect.DeepEqual(a, a2) {
+			t.Fatalf("round trip changed the answers:\n got %v\nwant %v", a2, a)
+		}
+		if _, ok := q.Carried(a)["consent"]; ok {
+			t.Fatal("consent carried")
+		}
+	})
+}
+
+func mustMarshal(t *testing.T, v any) json.RawMessage {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}

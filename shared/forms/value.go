@@ -1,0 +1,113 @@
+package forms
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+)
+
+// Value is one answer, shaped exactly like a FHIR R4
+// QuestionnaireResponse.item.answer element, so it marshals straight into
+// FHIR JSON and the sealed submission and the FHIR export share one format.
+// Exactly one field is set.
+type Value struct {
+	ValueString     *string      `json:"valueString,omitempty"`
+	ValueInteger    *int64       `json:"valueInteger,omitempty"`
+	ValueDecimal    *json.Number `json:"valueDecimal,omitempty"`
+	ValueBoolean    *bool        `json:"valueBoolean,omitempty"`
+	ValueDate       *string      `json:"valueDate,omitempty"`     // YYYY-MM-DD, a real calendar date
+	ValueDateTime   *string      `json:"valueDateTime,omitempty"` // RFC 3339 with zone
+	ValueCoding     *Coding      `json:"valueCoding,omitempty"`
+	ValueAttachment *Attachment  `json:"valueAttachment,omitempty"`
+}
+
+// Coding is a FHIR Coding: the answer to a choice item, carrying the
+// option's system and display so the clinic can read it without the form.
+type Coding struct {
+	System  string `json:"system,omitempty"`
+	Code    string `json:"code,omitempty"`
+	Display string `json:"display,omitempty"`
+}
+
+// Attachment is a FHIR Attachment with its content inline, so that a file is
+// sealed together with the rest of the submission.
+type Attachment struct {
+	ContentType string `json:"contentType,omitempty"`
+	Data        []byte `json:"data,omitempty"` // base64 in JSON
+	Title       string `json:"title,omitempty"`
+	Size        int64  `json:"size,omitempty"`
+	Hash        []byte `json:"hash,omitempty"` // SHA-1 of Data, as FHIR R4 defines it
+}
+
+// String renders the answer as text for CSV export and HTML display:
+// a coding shows its display (or code), an attachment its title and size,
+// a boolean "yes" or "no".
+func (v Value) String() string {
+	switch {
+	case v.ValueString != nil:
+		return *v.ValueString
+	case v.ValueInteger != nil:
+		return strconv.FormatInt(*v.ValueInteger, 10)
+	case v.ValueDecimal != nil:
+		return v.ValueDecimal.String()
+	case v.ValueBoolean != nil:
+		if *v.ValueBoolean {
+			return "yes"
+		}
+		return "no"
+	case v.ValueDate != nil:
+		return *v.ValueDate
+	case v.ValueDateTime != nil:
+		return *v.ValueDateTime
+	case v.ValueCoding != nil:
+		if v.ValueCoding.Display != "" {
+			return v.ValueCoding.Display
+		}
+		return v.ValueCoding.Code
+	case v.ValueAttachment != nil:
+		title := v.ValueAttachment.Title
+		if title == "" {
+			title = "attachment"
+		}
+		size := v.ValueAttachment.Size
+		if size == 0 {
+			size = int64(len(v.ValueAttachment.Data))
+		}
+		return fmt.Sprintf("%s (%d bytes)", title, size)
+	}
+	return ""
+}
+
+// setFields counts the value[x] fields that are set; a well-formed Value has
+// exactly one.
+func (v Value) setFields() int {
+	n := 0
+	for _, set := range []bool{
+		v.ValueString != nil, v.ValueInteger != nil, v.ValueDecimal != nil, v.ValueBoolean != nil,
+		v.ValueDate != nil, v.ValueDateTime != nil, v.ValueCoding != nil, v.ValueAttachment != nil,
+	} {
+		if set {
+			n++
+		}
+	}
+	return n
+}
+
+// equalAnswer reports whether an answer equals an enableWhen answer. A coding
+// matches on code, and on system when the condition names one.
+func equalAnswer(got, want Value) bool {
+	switch {
+	case want.ValueBoolean != nil:
+		return got.ValueBoolean != nil && *got.ValueBoolean == *want.ValueBoolean
+	case want.ValueString != nil:
+		return got.ValueString != nil && *got.ValueString == *want.ValueString
+	case want.ValueInteger != nil:
+		return got.ValueInteger != nil && *got.ValueInteger == *want.ValueInteger
+	case want.ValueDate != nil:
+		return got.ValueDate != nil && *got.ValueDate == *want.ValueDate
+	case want.ValueCoding != nil:
+		return got.ValueCoding != nil && got.ValueCoding.Code == want.ValueCoding.Code &&
+			(want.ValueCoding.System == "" || got.ValueCoding.System == want.ValueCoding.System)
+	}
+	return false
+}
