@@ -1,7 +1,9 @@
 package intake
 
 import (
+	"crypto/tls"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/airlockhq/airlock/shared/config"
@@ -47,6 +49,8 @@ func LoadConfig(getenv func(string) string) (*Config, error) {
 		r.Fail("INTAKE_TLS_CERT", "no TLS certificate: set INTAKE_TLS_CERT and INTAKE_TLS_KEY, or INTAKE_PLAIN_HTTP=1 behind a TLS-terminating proxy")
 	case c.TLSCert != "" && c.PlainHTTP:
 		r.Fail("INTAKE_PLAIN_HTTP", "set either TLS files or INTAKE_PLAIN_HTTP=1, not both")
+	case c.TLSCert != "":
+		checkTLSFiles(r, c.TLSCert, c.TLSKey)
 	}
 
 	// Fail closed: without a valid recipient intake must not accept anything.
@@ -90,6 +94,28 @@ func LoadConfig(getenv func(string) string) (*Config, error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+// checkTLSFiles loads the certificate and key once at start-up, so a missing,
+// unreadable or mismatched file is a configuration error naming the variable
+// (exit 2) rather than a runtime failure once Serve starts. Serve loads them
+// again; neither the paths nor the contents are repeated in a message.
+func checkTLSFiles(r *config.Reader, certFile, keyFile string) {
+	certPEM, err := os.ReadFile(certFile)
+	if err != nil {
+		r.Fail("INTAKE_TLS_CERT", "cannot read the certificate file it names")
+		return
+	}
+	keyPEM, err := os.ReadFile(keyFile)
+	if err != nil {
+		r.Fail("INTAKE_TLS_KEY", "cannot read the key file it names")
+		return
+	}
+	defer clear(keyPEM)
+	if _, err := tls.X509KeyPair(certPEM, keyPEM); err != nil {
+		// crypto/tls errors describe the problem, never the PEM contents.
+		r.Fail("INTAKE_TLS_CERT", "INTAKE_TLS_CERT and INTAKE_TLS_KEY are not a usable PEM certificate and key pair: %v", err)
+	}
 }
 
 func (c *Config) String() string {

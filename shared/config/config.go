@@ -159,11 +159,18 @@ func ParseBytes(s string) (int64, bool) {
 	return n * mult, true
 }
 
-// Addr checks a listen address of the form host:port (host may be empty).
+// Addr checks a listen address of the form host:port (host may be empty). The
+// port must be a number from 0 to 65535: a bad one would otherwise surface
+// only when the server starts listening, as a runtime failure rather than a
+// configuration error.
 func (r *Reader) Addr(name, def string) string {
 	v := r.String(name, def)
-	if _, port, err := net.SplitHostPort(v); err != nil || port == "" {
-		r.Fail(name, "must be host:port, such as :8443 or 127.0.0.1:8444")
+	_, port, err := net.SplitHostPort(v)
+	if err == nil {
+		_, err = strconv.ParseUint(port, 10, 16)
+	}
+	if err != nil {
+		r.Fail(name, "must be host:port with a port from 0 to 65535, such as :8443 or 127.0.0.1:8444")
 	}
 	return v
 }
