@@ -74,33 +74,53 @@ func (p PublicKey) String() string {
 	return body + "-" + hex.EncodeToString(sum[:4])
 }
 
+// publicKeyLen is the length of every public key string: the prefix, a 16-hex
+// key id, 43 base64url characters of key, an 8-hex checksum, and 4 dashes.
+const publicKeyLen = len(publicKeyPrefix) + 1 + 16 + 1 + 43 + 1 + 8
+
 // ParsePublicKey parses and checks a public key string.
+//
+// The fields are found by position, not by splitting on "-": the base64url
+// alphabet contains "-" itself, so about half of all keys have one in their
+// key field.
 func ParsePublicKey(s string) (PublicKey, error) {
 	var p PublicKey
 	s = strings.TrimSpace(s)
-	parts := strings.Split(s, "-")
-	if len(parts) != 5 || parts[0]+"-"+parts[1] != publicKeyPrefix {
+	if !strings.HasPrefix(s, publicKeyPrefix+"-") {
 		return p, errors.New("not an Airlock public key string (want airlock-pk1-<id>-<key>-<checksum>)")
 	}
-	body := strings.Join(parts[:4], "-")
+	const (
+		idAt  = len(publicKeyPrefix) + 1 // start of the key id
+		keyAt = idAt + 16 + 1            // start of the key
+		sumAt = keyAt + 43 + 1           // start of the checksum
+	)
+	if len(s) != publicKeyLen || s[keyAt-1] != '-' || s[sumAt-1] != '-' {
+		return p, fmt.Errorf("public key string must be %d characters airlock-pk1-<id>-<key>-<checksum>: mistyped or truncated", publicKeyLen)
+	}
+	body := s[:sumAt-1]
 	sum := sha256.Sum256([]byte(body))
 	want := hex.EncodeToString(sum[:4])
-	if subtle.ConstantTimeCompare([]byte(want), []byte(parts[4])) != 1 {
+	if subtle.ConstantTimeCompare([]byte(want), []byte(s[sumAt:])) != 1 {
 		return p, errors.New("public key string checksum does not match: mistyped or truncated")
 	}
-	id, err := ParseKeyID(parts[2])
+	id, err := ParseKeyID(s[idAt : keyAt-1])
 	if err != nil {
 		return p, err
 	}
-	key, err := base64.RawURLEncoding.DecodeString(parts[3])
+	key, err := base64.RawURLEncoding.Strict().DecodeString(s[keyAt : sumAt-1])
 	if err != nil || len(key) != 32 {
 		return p, errors.New("public key string holds no 32-byte key")
 	}
 	copy(p.Key[:], key)
 	if keyIDOf(&p.Key) != id {
-		return p, errors.New("public key string key id does not match its key")
+		return PublicKey{}, errors.New("public key string key id does not match its key")
 	}
 	p.ID = id
+	// One key, one spelling: refuse upper-case hex and the like, which only a
+	// hand-made string (checksum recomputed) can carry.
+	if p.String() != s {
+		return PublicKey{}, errors.New("public key string is not in canonical form")
+	}
 	return p, nil
 }
 

@@ -52,6 +52,15 @@ type Params struct {
 // DefaultParams cost about half a second and 64 MiB on a 2-core server.
 var DefaultParams = Params{Time: 3, MemoryKiB: 64 << 10, Threads: 2}
 
+// check bounds the cost parameters: argon2 panics below the minimums, and
+// above the maximums a crafted file could exhaust the machine.
+func (p Params) check() error {
+	if p.Time < 1 || p.Time > 64 || p.MemoryKiB < 8 || p.MemoryKiB > 4<<20 || p.Threads < 1 {
+		return fmt.Errorf("argon2id parameters out of range (time 1..64, memory 8 KiB..4 GiB, threads 1..255): %+v", p)
+	}
+	return nil
+}
+
 // File is a parsed key file; Unlock needs the passphrase.
 type File struct {
 	Format     string    `json:"format"`
@@ -98,8 +107,7 @@ func Parse(data []byte) (*File, error) {
 	if f.KDF.Name != kdfName || f.Cipher != cipherName {
 		return nil, errors.New("key file names an unsupported kdf or cipher")
 	}
-	p := f.KDF.Params
-	if p.Time < 1 || p.Time > 64 || p.MemoryKiB < 8 || p.MemoryKiB > 4<<20 || p.Threads < 1 || len(f.KDF.Salt) < 16 {
+	if err := f.KDF.Params.check(); err != nil || len(f.KDF.Salt) < 16 {
 		return nil, errors.New("key file kdf parameters out of range")
 	}
 	if len(f.Nonce) != 24 || len(f.Ciphertext) != 32+secretbox.Overhead {
@@ -137,6 +145,9 @@ func deriveKey(passphrase []byte, k kdf) *[32]byte {
 
 // Unlock decrypts the private key.
 func (f *File) Unlock(passphrase []byte) (*seal.PrivateKey, error) {
+	if err := f.KDF.Params.check(); err != nil { // a File not made by Parse or Wrap
+		return nil, err
+	}
 	key := deriveKey(passphrase, f.KDF)
 	var nonce [24]byte
 	copy(nonce[:], f.Nonce)
@@ -170,6 +181,11 @@ func CheckPassphrase(p []byte) error {
 // Wrap encrypts k under passphrase into a new key file.
 func Wrap(k *seal.PrivateKey, passphrase []byte, p Params) (*File, error) {
 	if err := CheckPassphrase(passphrase); err != nil {
+		return nil, err
+	}
+	// Refuse here what Parse would refuse later: a key file nobody can read
+	// back is worse than no key file.
+	if err := p.check(); err != nil {
 		return nil, err
 	}
 	f := &File{
