@@ -19,6 +19,8 @@ import (
 type ExportFilter struct {
 	FormID string    // "" = every form
 	Since  time.Time // zero = from the beginning; compared with received_at
+	Status string    // "" = every review status
+	Before time.Time // zero = up to now; received_at before this
 }
 
 // Submission is one stage-2 submission as stored in clinical.
@@ -62,6 +64,12 @@ func (x *Exporter) Export(ctx context.Context, w io.Writer, format, actor string
 	}
 	if !f.Since.IsZero() {
 		detail["since"] = f.Since.UTC().Format(time.RFC3339)
+	}
+	if f.Status != "" {
+		detail["status"] = f.Status
+	}
+	if !f.Before.IsZero() {
+		detail["before"] = f.Before.UTC().Format(time.RFC3339)
 	}
 	if _, err := x.Audit.Append(ctx, actor, "export", "", detail); err != nil {
 		return 0, err
@@ -123,6 +131,14 @@ func exportWhere(f ExportFilter) (string, []any) {
 	if !f.Since.IsZero() {
 		args = append(args, f.Since)
 		conds = append(conds, fmt.Sprintf("received_at >= $%d", len(args)))
+	}
+	if f.Status != "" {
+		args = append(args, f.Status)
+		conds = append(conds, fmt.Sprintf("status = $%d", len(args)))
+	}
+	if !f.Before.IsZero() {
+		args = append(args, f.Before)
+		conds = append(conds, fmt.Sprintf("received_at < $%d", len(args)))
 	}
 	return strings.Join(conds, " AND "), args
 }
@@ -195,7 +211,10 @@ func (x *Exporter) csvColumns(formID string) []string {
 }
 
 func csvRow(s *Submission, cols []string) []string {
-	row := []string{fmt.Sprint(s.ID), s.Receipt, s.FormID, s.FormVersion,
+	// Receipt and form version are not typed by staff either: they come from
+	// the sealed payload and the intake row, which a compromised intake host
+	// holding the row key chooses, so they are defused like answers.
+	row := []string{fmt.Sprint(s.ID), csvSafe(s.Receipt), s.FormID, csvSafe(s.FormVersion),
 		s.SubmittedAt.UTC().Format(time.RFC3339), s.ReceivedAt.UTC().Format(time.RFC3339), s.Status}
 	for _, c := range cols {
 		vals := s.Answers[c]

@@ -27,6 +27,11 @@ const usage = `clinical: Airlock's internal staff application.
 Usage:
   clinical migrate                  apply the clinical database migrations (run as the database owner)
   clinical secret-key               print a new CLINICAL_SECRET_KEY
+  clinical serve                    serve the staff web app (see docs/clinical.md)
+  clinical staff add --email E --role admin|clinician|viewer
+                                    create a staff account; prints its one-time password and
+                                    authenticator URI (the first admin is active, others await approval)
+  clinical retention run            delete submissions done for longer than CLINICAL_RETENTION (audited)
   clinical export --format ndjson|csv [--form ID] [--since RFC3339]
                                     write stage-2 submissions to stdout (audited)
   clinical audit verify             exit 0 when the audit chain is intact, 1 naming the first broken entry
@@ -36,6 +41,14 @@ Settings (environment; each secret X may be given as X_FILE instead):
   CLINICAL_DATABASE_URL   clinical database; for the app, a login granted airlock_clinical_app (required)
   CLINICAL_SECRET_KEY     from ` + "`clinical secret-key`" + `; keys the audit chain (required but for migrate, secret-key)
   CLINICAL_FORMS_DIR      Questionnaire directory, as intake's (default: the built-in forms)
+  CLINICAL_ADDR           serve: listen address (default 127.0.0.1:8444)
+  CLINICAL_TLS_CERT, CLINICAL_TLS_KEY   serve: PEM certificate and key files
+  CLINICAL_PLAIN_HTTP=1   serve: plain HTTP on a non-loopback address (only behind a TLS-terminating proxy)
+  CLINICAL_SESSION_IDLE   serve: idle session timeout (default 15m)
+  CLINICAL_SESSION_MAX    serve: absolute session timeout (default 12h)
+  CLINICAL_RETENTION      delete submissions done for longer than this, such as 8760h (default off);
+                          serve applies it hourly, ` + "`clinical retention run`" + ` once
+  CLINICAL_AUDIT_HEAD_INTERVAL  serve: how often the audit chain head is logged (default 10m)
 `
 
 // Main is the clinical binary.
@@ -104,6 +117,12 @@ func Run(ctx context.Context, env cli.Env) error {
 		return nil
 	case "export":
 		return runExport(ctx, env)
+	case "serve":
+		return runServe(ctx, env)
+	case "staff":
+		return runStaff(ctx, env)
+	case "retention":
+		return runRetention(ctx, env)
 	case "audit":
 		if len(env.Args) != 2 || env.Args[1] != "verify" {
 			return cli.Usagef("clinical audit: want `clinical audit verify`")

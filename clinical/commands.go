@@ -1,0 +1,110 @@
+package clinical
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/airlockhq/airlock/shared/cli"
+	"github.com/airlockhq/airlock/shared/config"
+)
+
+func runServe(ctx context.Context, env cli.Env) error {
+	if len(env.Args) > 1 {
+		return cli.Usagef("clinical serve: unexpected argument %q", env.Args[1])
+	}
+	cfg, err := LoadServeConfig(env.Getenv)
+	if err != nil {
+		return err
+	}
+	return Serve(ctx, cfg, env.Logger())
+}
+
+// runStaff is `clinical staff add --email E --role admin|clinician|viewer`.
+func runStaff(ctx context.Context, env cli.Env) error {
+	if len(env.Args) < 2 || env.Args[1] != "add" {
+		return cli.Usagef("clinical staff: want `clinical staff add --email E --role admin|clinician|viewer`")
+	}
+	fs := flag.NewFlagSet("clinical staff add", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	email := fs.String("email", "", "the account's email address")
+	role := fs.String("role", "", "admin, clinician or viewer (comma-separated for several)")
+	if err := fs.Parse(env.Args[2:]); err != nil {
+		return cli.Usagef("clinical staff add: %v", err)
+	}
+	if fs.NArg() > 0 {
+		return cli.Usagef("clinical staff add: unexpected argument %q", fs.Arg(0))
+	}
+	if _, err := NormaliseEmail(*email); err != nil {
+		return cli.Usagef("--email: must be an email address")
+	}
+	roles, err := CheckRoles(config.SplitList(*role))
+	if err != nil {
+		return cli.Usagef("--role: must be admin, clinician or viewer")
+	}
+	cfg, err := LoadConfig(env.Getenv)
+	if err != nil {
+		return err
+	}
+	pool, err := connect(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	accounts := NewAccounts(pool, NewAudit(pool, cfg.SecretKey), cfg.SecretKey, NewPasswords(DefaultArgon2), time.Now)
+	en, err := accounts.Create(ctx, cliActor(), nil, *email, roles, true)
+	if codeOf(err) == CodeConflict {
+		return cli.Usagef("--email: an account with that email exists already")
+	}
+	if err != nil {
+		return err
+	}
+	state := "active (the first admin)"
+	if en.Staff.Status == StatusPending {
+		state = "pending: an admin must approve it in the app before it can log in"
+	}
+	fmt.Fprintf(env.Stdout, `account:            %s (staff:%d), roles %s
+status:             %s
+one-time password:  %s
+authenticator URI:  %s
+
+At first login, enter the email and the one-time password (no code), then choose a
+new password and confirm a code from the authenticator app. Both are shown only now.
+`, en.Staff.Email, en.Staff.ID, strings.Join(en.Staff.Roles, ","), state, en.OneTimePassword, en.TOTPURI)
+	env.Logger().Info("staff account created", "staff_id", en.Staff.ID, "status", en.Staff.Status)
+	return nil
+}
+
+// runRetention is `clinical retention run`: one pass of the retention policy.
+func runRetention(ctx context.Context, env cli.Env) error {
+	if len(env.Args) != 2 || env.Args[1] != "run" {
+		return cli.Usagef("clinical retention: want `clinical retention run`")
+	}
+	r := config.NewReader(env.Getenv)
+	retention := readRetention(r)
+	if err := r.Err(); err != nil {
+		return err
+	}
+	if retention == 0 {
+		return cli.Usagef("CLINICAL_RETENTION: set it (such as 8760h) to run the retention policy")
+	}
+	cfg, err := LoadConfig(env.Getenv)
+	if err != nil {
+		return err
+	}
+	pool, err := connect(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	audit := NewAudit(pool, cfg.SecretKey)
+	n, err := RunRetention(ctx, NewSubmissions(pool, cfg.SecretKey, time.Now), audit, cliActor(), retention, time.Now(), env.Logger())
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stdout, "{\"deleted\":%d}\n", n)
+	return nil
+}

@@ -1,0 +1,209 @@
+package clinical
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+
+	"github.com/labstack/echo/v4"
+)
+
+// staffView is the staff administration page.
+type staffView struct {
+	Staff []*Staff
+	Roles []string
+}
+
+func (s *Server) staffPage(c echo.Context, sess *Session, status int, msg, notice string) error {
+	list, err := s.accounts.List(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	return s.render(c, status, "staff", sess, &page{Title: "Staff", Error: msg, Notice: notice,
+		Data: staffView{Staff: list, Roles: AllRoles}})
+}
+
+func (s *Server) handleStaffPage(c echo.Context, sess *Session) error {
+	return s.staffPage(c, sess, http.StatusOK, "", c.QueryParam("done"))
+}
+
+// staffFormError re-shows the staff page with a domain error's message.
+func (s *Server) staffFormError(c echo.Context, sess *Session, err error) error {
+	var de *Error
+	if errors.As(err, &de) && de.Code != CodeUnauthorised {
+		status := map[ErrorCode]int{CodeInvalid: http.StatusUnprocessableEntity, CodeNotFound: http.StatusNotFound,
+			CodeConflict: http.StatusConflict, CodeForbidden: http.StatusForbidden, CodeThrottled: http.StatusTooManyRequests}[de.Code]
+		return s.staffPage(c, sess, status, de.Msg, "")
+	}
+	return err
+}
+
+func (s *Server) enrolmentPage(c echo.Context, sess *Session, status int, en *Enrolment) error {
+	return s.render(c, status, "enrolment", sess, &page{Title: "Account " + en.Staff.Email, Data: en})
+}
+
+func (s *Server) handleStaffCreate(c echo.Context, sess *Session) error {
+	form, err := c.FormParams()
+	if err != nil {
+		return errorf(CodeInvalid, "The form could not be read.")
+	}
+	me := sess.Staff.ID
+	en, err := s.accounts.Create(c.Request().Context(), sess.Staff.Actor(), &me, form.Get("email"), form["role"], false)
+	if err != nil {
+		return s.staffFormError(c, sess, err)
+	}
+	return s.enrolmentPage(c, sess, http.StatusCreated, en)
+}
+
+func staffID(c echo.Context) (int64, error) {
+	id, err := strconv.ParseInt(c.Param("sid"), 10, 64)
+	if err != nil || id <= 0 {
+		return 0, errNotFound
+	}
+	return id, nil
+}
+
+func (s *Server) handleStaffApprove(c echo.Context, sess *Session) error {
+	id, err := staffID(c)
+	if err != nil {
+		return err
+	}
+	if err := s.accounts.Approve(c.Request().Context(), sess.Staff, id); err != nil {
+		return s.staffFormError(c, sess, err)
+	}
+	return c.Redirect(http.StatusSeeOther, "/admin/staff?done=approved")
+}
+
+func (s *Server) handleStaffRoles(c echo.Context, sess *Session) error {
+	id, err := staffID(c)
+	if err != nil {
+		return err
+	}
+	form, err := c.FormParams()
+	if err != nil {
+		return errorf(CodeInvalid, "The form could not be read.")
+	}
+	if err := s.accounts.SetRoles(c.Request().Context(), sess.Staff, id, form["role"]); err != nil {
+		return s.staffFormError(c, sess, err)
+	}
+	return c.Redirect(http.StatusSeeOther, "/admin/staff?done=roles")
+}
+
+func (s *Server) handleStaffDisable(c echo.Context, sess *Session) error {
+	id, err := staffID(c)
+	if err != nil {
+		return err
+	}
+	if err := s.accounts.Disable(c.Request().Context(), sess.Staff, id); err != nil {
+		return s.staffFormError(c, sess, err)
+	}
+	return c.Redirect(http.StatusSeeOther, "/admin/staff?done=disabled")
+}
+
+func (s *Server) handleStaffReset(c echo.Context, sess *Session) error {
+	id, err := staffID(c)
+	if err != nil {
+		return err
+	}
+	en, err := s.accounts.Reset(c.Request().Context(), sess.Staff, id)
+	if err != nil {
+		return s.staffFormError(c, sess, err)
+	}
+	return s.enrolmentPage(c, sess, http.StatusOK, en)
+}
+
+// auditView is a page of the audit log, newest first.
+type auditView struct {
+	Entries []Entry
+	Older   string // link to the next page
+	Verify  string // result of a verification, when asked
+	Broken  bool
+}
+
+const auditPageSize = 100
+
+func (s *Server) auditPage(c echo.Context, sess *Session, verify string, broken bool) error {
+	ctx := c.Request().Context()
+	before := int64(1<<63 - 1)
+	if v := c.QueryParam("before"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n <= 0 {
+			return errorf(CodeInvalid, "The page position is not valid.")
+		}
+		before = n
+	}
+	rows, err := s.pool.Query(ctx, `SELECT id, at, actor, action, target, detail FROM audit_log WHERE id < $1 ORDER BY id DESC LIMIT $2`,
+		before, auditPageSize)
+	if err != nil {
+		return fmt.Errorf("read audit log: %w", err)
+	}
+	defer rows.Close()
+	v := auditView{Verify: verify, Broken: broken}
+	for rows.Next() {
+		var e Entry
+		if err := rows.Scan(&e.ID, &e.At, &e.Actor, &e.Action, &e.Target, &e.Detail); err != nil {
+			return fmt.Errorf("read audit log: %w", err)
+		}
+		v.Entries = append(v.Entries, e)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read audit log: %w", err)
+	}
+	if len(v.Entries) == auditPageSize {
+		v.Older = fmt.Sprintf("/admin/audit?before=%d", v.Entries[len(v.Entries)-1].ID)
+	}
+	if _, err := s.audit.Append(ctx, sess.Staff.Actor(), "audit.view", "", map[string]any{"before": before}); err != nil {
+		return err
+	}
+	return s.render(c, http.StatusOK, "audit", sess, &page{Title: "Audit log", Data: v})
+}
+
+func (s *Server) handleAuditPage(c echo.Context, sess *Session) error {
+	return s.auditPage(c, sess, "", false)
+}
+
+func (s *Server) handleAuditVerify(c echo.Context, sess *Session) error {
+	n, head, err := s.audit.Verify(c.Request().Context())
+	var brk *ChainBreak
+	switch {
+	case errors.As(err, &brk):
+		return s.auditPage(c, sess, brk.Error(), true)
+	case err != nil:
+		return err
+	}
+	return s.auditPage(c, sess, fmt.Sprintf("Audit chain intact: %d entries, head %x.", n, head), false)
+}
+
+func (s *Server) handleErasePage(c echo.Context, sess *Session) error {
+	return s.render(c, http.StatusOK, "erase", sess, &page{Title: "Erase a submission", Notice: c.QueryParam("done")})
+}
+
+// handleErase erases one submission on a patient's request, found by the
+// receipt they quote; the admin never sees its content.
+func (s *Server) handleErase(c echo.Context, sess *Session) error {
+	ctx := c.Request().Context()
+	fail := func(err error) error {
+		var de *Error
+		if errors.As(err, &de) && (de.Code == CodeInvalid || de.Code == CodeNotFound) {
+			return s.render(c, map[ErrorCode]int{CodeInvalid: http.StatusUnprocessableEntity, CodeNotFound: http.StatusNotFound}[de.Code],
+				"erase", sess, &page{Title: "Erase a submission", Error: de.Msg})
+		}
+		return err
+	}
+	if c.FormValue("confirm") != "yes" {
+		return fail(errorf(CodeInvalid, "Tick the box to confirm the erasure."))
+	}
+	id, err := s.subs.IDByReceipt(ctx, c.FormValue("receipt"))
+	if err != nil {
+		return fail(err)
+	}
+	// No record, no erasure: the entry is written first.
+	if _, err := s.audit.Append(ctx, sess.Staff.Actor(), "submission.erase", fmt.Sprintf("submission:%d", id), map[string]any{}); err != nil {
+		return err
+	}
+	if err := s.subs.Erase(ctx, id); err != nil {
+		return fail(err)
+	}
+	return c.Redirect(http.StatusSeeOther, "/admin/erase?done=erased")
+}

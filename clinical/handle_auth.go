@@ -1,0 +1,161 @@
+package clinical
+
+import (
+	"bytes"
+	"image/png"
+	"net/http"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+	"github.com/pquerna/otp"
+)
+
+func (s *Server) renderLogin(c echo.Context, status int, msg string) {
+	if err := s.render(c, status, "login", nil, &page{Title: "Log in", Error: msg}); err != nil {
+		s.log.Error("write login page", "error", err.Error())
+	}
+}
+
+func (s *Server) handleLoginPage(c echo.Context, sess *Session) error {
+	if sess != nil {
+		return c.Redirect(http.StatusSeeOther, "/")
+	}
+	msg := ""
+	if c.Get("expired") == true {
+		msg = errSessionExpired.Msg
+	}
+	return s.render(c, http.StatusOK, "login", nil, &page{Title: "Log in", Error: msg})
+}
+
+func (s *Server) handleLogin(c echo.Context, old *Session) error {
+	ctx := c.Request().Context()
+	st, stage, err := s.accounts.Login(ctx, LoginAttempt{
+		Email: c.FormValue("email"), Password: c.FormValue("password"), Code: c.FormValue("code"), Addr: c.RealIP(),
+	})
+	if err != nil {
+		switch code := codeOf(err); code {
+		case CodeUnauthorised, CodeForbidden, CodeThrottled:
+			status := map[ErrorCode]int{CodeUnauthorised: http.StatusUnauthorized, CodeForbidden: http.StatusForbidden,
+				CodeThrottled: http.StatusTooManyRequests}[code]
+			s.renderLogin(c, status, err.Error())
+			return nil
+		}
+		return err
+	}
+	// Rotate: whatever session this browser had ends; a new token is issued.
+	if old != nil {
+		if err := s.accounts.EndSession(ctx, old.TokenHash); err != nil {
+			return err
+		}
+	}
+	token, err := s.accounts.NewSession(ctx, st, stage)
+	if err != nil {
+		return err
+	}
+	setCookie(c, sessionCookie, token)
+	if stage == StageEnrol {
+		return c.Redirect(http.StatusSeeOther, "/enrol")
+	}
+	return c.Redirect(http.StatusSeeOther, "/")
+}
+
+// enrolView is the enrolment page.
+type enrolView struct {
+	Secret string // grouped in fours for typing
+	URI    string
+}
+
+func (s *Server) enrolPage(c echo.Context, sess *Session, status int, msg string) error {
+	secret, err := s.accounts.EnrolTOTPSecret(sess.Staff)
+	if err != nil {
+		return err
+	}
+	var groups []string
+	for i := 0; i < len(secret); i += 4 {
+		groups = append(groups, secret[i:min(i+4, len(secret))])
+	}
+	return s.render(c, status, "enrol", sess, &page{Title: "Set up your account", Error: msg,
+		Data: enrolView{Secret: strings.Join(groups, " "), URI: TOTPURI(sess.Staff.Email, secret)}})
+}
+
+func (s *Server) handleEnrolPage(c echo.Context, sess *Session) error {
+	return s.enrolPage(c, sess, http.StatusOK, "")
+}
+
+// handleEnrolQR renders the otpauth URI as a QR code on the server, so the
+// page needs no script.
+func (s *Server) handleEnrolQR(c echo.Context, sess *Session) error {
+	secret, err := s.accounts.EnrolTOTPSecret(sess.Staff)
+	if err != nil {
+		return err
+	}
+	key, err := otp.NewKeyFromURL(TOTPURI(sess.Staff.Email, secret))
+	if err != nil {
+		return err
+	}
+	img, err := key.Image(256, 256)
+	if err != nil {
+		return err
+	}
+	var b bytes.Buffer
+	if err := png.Encode(&b, img); err != nil {
+		return err
+	}
+	return c.Blob(http.StatusOK, "image/png", b.Bytes())
+}
+
+func (s *Server) handleEnrol(c echo.Context, sess *Session) error {
+	ctx := c.Request().Context()
+	err := s.accounts.Enrol(ctx, sess.Staff, c.FormValue("password"), c.FormValue("confirm"), c.FormValue("code"))
+	if codeOf(err) == CodeInvalid {
+		return s.enrolPage(c, sess, http.StatusUnprocessableEntity, err.Error())
+	}
+	if err != nil {
+		return err
+	}
+	// A new session for the enrolled account: the enrolment one ends.
+	if err := s.accounts.EndSession(ctx, sess.TokenHash); err != nil {
+		return err
+	}
+	token, err := s.accounts.NewSession(ctx, sess.Staff, StageFull)
+	if err != nil {
+		return err
+	}
+	setCookie(c, sessionCookie, token)
+	return c.Redirect(http.StatusSeeOther, "/")
+}
+
+func (s *Server) handleLogout(c echo.Context, sess *Session) error {
+	ctx := c.Request().Context()
+	if err := s.accounts.EndSession(ctx, sess.TokenHash); err != nil {
+		return err
+	}
+	if _, err := s.audit.Append(ctx, sess.Staff.Actor(), "logout", sess.Staff.Actor(), map[string]any{}); err != nil {
+		return err
+	}
+	clearCookie(c, sessionCookie)
+	return c.Redirect(http.StatusSeeOther, "/login")
+}
+
+func (s *Server) handleLogoutEverywhere(c echo.Context, sess *Session) error {
+	ctx := c.Request().Context()
+	n, err := s.accounts.EndAllSessions(ctx, sess.Staff.ID)
+	if err != nil {
+		return err
+	}
+	if _, err := s.audit.Append(ctx, sess.Staff.Actor(), "logout.everywhere", sess.Staff.Actor(), map[string]any{"sessions": n}); err != nil {
+		return err
+	}
+	clearCookie(c, sessionCookie)
+	return c.Redirect(http.StatusSeeOther, "/login")
+}
+
+func (s *Server) handleHome(c echo.Context, sess *Session) error {
+	if sess.Staff.ReadsData() {
+		return c.Redirect(http.StatusSeeOther, "/submissions")
+	}
+	if sess.Staff.Has(RoleAdmin) {
+		return c.Redirect(http.StatusSeeOther, "/admin/staff")
+	}
+	return s.render(c, http.StatusOK, "error", sess, &page{Title: "No access", Error: "Your account has no role yet."})
+}

@@ -1,0 +1,364 @@
+package clinical
+
+import (
+	"fmt"
+	"mime"
+	"net/http"
+	"net/url"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/airlockhq/airlock/shared/forms"
+)
+
+// listParams are the list page's inputs as the user gave them, for
+// re-filling the form and building the next page's link.
+type listParams struct {
+	Form, Status, From, To, Sort, Text string
+	Superseded                         bool
+}
+
+// values is the query string of a GET list page: never the search text.
+func (p listParams) values() url.Values {
+	v := url.Values{}
+	for k, x := range map[string]string{"form": p.Form, "status": p.Status, "from": p.From, "to": p.To, "sort": p.Sort} {
+		if x != "" {
+			v.Set(k, x)
+		}
+	}
+	if p.Superseded {
+		v.Set("superseded", "1")
+	}
+	return v
+}
+
+// parseListFilter checks the list inputs; anything malformed is a 422 with
+// a message naming the field.
+func (s *Server) parseListFilter(c echo.Context) (listParams, ListFilter, error) {
+	p := listParams{
+		Form: c.FormValue("form"), Status: c.FormValue("status"), From: c.FormValue("from"), To: c.FormValue("to"),
+		Sort: c.FormValue("sort"), Superseded: c.FormValue("superseded") == "1",
+	}
+	var f ListFilter
+	if c.Request().Method == http.MethodGet && c.QueryParams().Has("q") {
+		return p, f, errorf(CodeInvalid, "Search text goes in the search form, never in the address.")
+	}
+	if c.Request().Method == http.MethodPost {
+		p.Text = c.FormValue("q")
+	}
+	if p.Form != "" {
+		if _, ok := s.forms.Get(p.Form); !ok {
+			return p, f, errorf(CodeInvalid, "Form: choose one from the list.")
+		}
+	}
+	if p.Status != "" && !slices.Contains(ReviewStatuses, p.Status) {
+		return p, f, errorf(CodeInvalid, "Status: choose one from the list.")
+	}
+	var err error
+	if f.From, err = parseDay(p.From, "From"); err != nil {
+		return p, f, err
+	}
+	if f.To, err = parseDay(p.To, "To"); err != nil {
+		return p, f, err
+	}
+	if !f.From.IsZero() && !f.To.IsZero() && f.To.Before(f.From) {
+		return p, f, errorf(CodeInvalid, "To: must not be before From.")
+	}
+	switch p.Sort {
+	case "", "newest":
+	case "oldest":
+		f.Oldest = true
+	default:
+		return p, f, errorf(CodeInvalid, "Sort: choose newest or oldest first.")
+	}
+	if len(p.Text) > 200 {
+		return p, f, errorf(CodeInvalid, "Search: at most 200 characters.")
+	}
+	if cur := c.FormValue("cursor"); cur != "" {
+		if f.After, err = s.subs.DecodeCursor(cur); err != nil {
+			return p, f, err
+		}
+	}
+	f.FormID, f.Status, f.Text, f.IncludeSuperseded = p.Form, p.Status, p.Text, p.Superseded
+	return p, f, nil
+}
+
+func parseDay(v, field string) (time.Time, error) {
+	if v == "" {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse("2006-01-02", v)
+	if err != nil {
+		return t, errorf(CodeInvalid, "%s: enter a date as YYYY-MM-DD.", field)
+	}
+	return t, nil
+}
+
+// listView is the list page.
+type listView struct {
+	P         listParams
+	Forms     []*forms.Questionnaire
+	FormTitle map[string]string
+	Statuses  []string
+	Rows      []ListRow
+	Next      string // cursor of the next page, "" on the last
+	NextURL   string // for a GET list (no search text)
+	Searched  bool
+}
+
+func (s *Server) handleList(c echo.Context, sess *Session) error {
+	ctx := c.Request().Context()
+	p, f, err := s.parseListFilter(c)
+	if err != nil {
+		return err
+	}
+	res, err := s.subs.List(ctx, f)
+	if err != nil {
+		return err
+	}
+	ids := make([]int64, len(res.Rows))
+	for i, r := range res.Rows {
+		ids[i] = r.ID
+	}
+	// The search text may be a name: the audit log records only that there
+	// was one, and which rows it showed.
+	detail := map[string]any{"count": len(ids), "ids": ids, "text": p.Text != ""}
+	for k, v := range map[string]string{"form": p.Form, "status": p.Status, "from": p.From, "to": p.To} {
+		if v != "" {
+			detail[k] = v
+		}
+	}
+	if _, err := s.audit.Append(ctx, sess.Staff.Actor(), "submission.list", "", detail); err != nil {
+		return err
+	}
+	v := listView{P: p, Forms: s.forms.List(), FormTitle: map[string]string{}, Statuses: ReviewStatuses, Rows: res.Rows,
+		Searched: p.Text != ""}
+	for _, q := range v.Forms {
+		v.FormTitle[q.ID] = q.Title
+	}
+	if res.Next != nil {
+		v.Next = s.subs.EncodeCursor(*res.Next)
+		q := p.values()
+		q.Set("cursor", v.Next)
+		v.NextURL = "/submissions?" + q.Encode()
+	}
+	return s.render(c, http.StatusOK, "list", sess, &page{Title: "Submissions", Data: v})
+}
+
+// answerView is one rendered question and its answers.
+type answerView struct {
+	Label   string
+	Answers []answerValue
+	Items   []answerView // a group's children
+	Group   bool
+}
+
+type answerValue struct {
+	Text string
+	Link string // attachment download, for roles that may download
+}
+
+// detailView is the detail page.
+type detailView struct {
+	D         *Detail
+	FormTitle string
+	Items     []answerView
+	Next      []string
+}
+
+func (s *Server) answerViews(d *Detail, items []forms.ResponseItem, canDownload bool) []answerView {
+	var out []answerView
+	for _, it := range items {
+		av := answerView{Label: it.Text, Group: len(it.Item) > 0}
+		if av.Label == "" {
+			av.Label = it.LinkID
+		}
+		for i, v := range it.Answer {
+			a := answerValue{Text: v.String()}
+			if v.ValueAttachment != nil && canDownload {
+				a.Link = fmt.Sprintf("/submissions/%s/attachments/%s/%d", d.IntakeID, url.PathEscape(it.LinkID), i)
+			}
+			av.Answers = append(av.Answers, a)
+		}
+		av.Items = s.answerViews(d, it.Item, canDownload)
+		out = append(out, av)
+	}
+	return out
+}
+
+func (s *Server) handleDetail(c echo.Context, sess *Session) error {
+	ctx := c.Request().Context()
+	d, err := s.subs.Get(ctx, c.Param("id"))
+	if err != nil {
+		return err
+	}
+	if _, err := s.audit.Append(ctx, sess.Staff.Actor(), "submission.view", fmt.Sprintf("submission:%d", d.ID), map[string]any{}); err != nil {
+		return err
+	}
+	v := detailView{D: d, FormTitle: d.FormID, Next: NextStatuses(d.Status)}
+	var items []forms.ResponseItem
+	if q, ok := s.forms.Get(d.FormID); ok {
+		v.FormTitle = q.Title
+		items = q.ResponseItems(d.Answers)
+	} else {
+		// A form this server does not know: show the answers by linkId.
+		ids := make([]string, 0, len(d.Answers))
+		for id := range d.Answers {
+			ids = append(ids, id)
+		}
+		sort.Strings(ids)
+		for _, id := range ids {
+			items = append(items, forms.ResponseItem{LinkID: id, Answer: d.Answers[id]})
+		}
+	}
+	clin := sess.Staff.Has(RoleClinician)
+	v.Items = s.answerViews(d, items, clin)
+	if !clin {
+		d.Notes = nil // the viewer's limited view: answers and status only
+	}
+	return s.render(c, http.StatusOK, "detail", sess, &page{Title: "Submission " + d.Receipt, Data: v, Notice: c.QueryParam("done")})
+}
+
+func (s *Server) handleStatus(c echo.Context, sess *Session) error {
+	ctx := c.Request().Context()
+	d, err := s.subs.Get(ctx, c.Param("id"))
+	if err != nil {
+		return err
+	}
+	from, to := c.FormValue("from"), c.FormValue("to")
+	if from != d.Status {
+		return errorf(CodeConflict, "Someone changed this submission meanwhile. Reload it and try again.")
+	}
+	if !slices.Contains(NextStatuses(from), to) {
+		return errorf(CodeInvalid, "A submission cannot move from that status to that status.")
+	}
+	if _, err := s.audit.Append(ctx, sess.Staff.Actor(), "submission.status", fmt.Sprintf("submission:%d", d.ID),
+		map[string]any{"from": from, "to": to}); err != nil {
+		return err
+	}
+	if err := s.subs.SetStatus(ctx, d.ID, from, to); err != nil {
+		return err
+	}
+	return c.Redirect(http.StatusSeeOther, "/submissions/"+d.IntakeID+"?done=status")
+}
+
+func (s *Server) handleNote(c echo.Context, sess *Session) error {
+	ctx := c.Request().Context()
+	d, err := s.subs.Get(ctx, c.Param("id"))
+	if err != nil {
+		return err
+	}
+	id, err := s.subs.AddNote(ctx, d.ID, sess.Staff.ID, c.FormValue("body"))
+	if err != nil {
+		return err
+	}
+	if _, err := s.audit.Append(ctx, sess.Staff.Actor(), "submission.note", fmt.Sprintf("submission:%d", d.ID),
+		map[string]any{"note": id}); err != nil {
+		return err
+	}
+	return c.Redirect(http.StatusSeeOther, "/submissions/"+d.IntakeID+"?done=note")
+}
+
+// inlineSafeTypes are the attachment types served under their own content
+// type; anything else is application/octet-stream. Every download is
+// Content-Disposition: attachment and sandboxed by CSP either way.
+var inlineSafeTypes = []string{"application/pdf", "image/png", "image/jpeg", "image/gif", "image/webp", "text/plain"}
+
+func (s *Server) handleAttachment(c echo.Context, sess *Session) error {
+	ctx := c.Request().Context()
+	d, err := s.subs.Get(ctx, c.Param("id"))
+	if err != nil {
+		return err
+	}
+	n, err := strconv.Atoi(c.Param("n"))
+	item, _ := url.PathUnescape(c.Param("item"))
+	values := d.Answers[item]
+	if err != nil || n < 0 || n >= len(values) || values[n].ValueAttachment == nil {
+		return errNotFound
+	}
+	att := values[n].ValueAttachment
+	if _, err := s.audit.Append(ctx, sess.Staff.Actor(), "attachment.download", fmt.Sprintf("submission:%d", d.ID),
+		map[string]any{"item": item, "index": n}); err != nil {
+		return err
+	}
+	ctype := "application/octet-stream"
+	if mt, _, err := mime.ParseMediaType(att.ContentType); err == nil && slices.Contains(inlineSafeTypes, mt) {
+		ctype = mt
+	}
+	h := c.Response().Header()
+	h.Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": safeFilename(att.Title, n)}))
+	h.Set("Content-Security-Policy", "sandbox; default-src 'none'")
+	return c.Blob(http.StatusOK, ctype, att.Data)
+}
+
+// safeFilename keeps a download name to harmless characters.
+func safeFilename(title string, n int) string {
+	name := strings.Map(func(r rune) rune {
+		if r < 128 && (unicode.IsLetter(r) || unicode.IsDigit(r) || r == '.' || r == '-' || r == '_') {
+			return r
+		}
+		return '_'
+	}, title)
+	name = strings.TrimLeft(name, "._")
+	if name == "" || len(name) > 100 {
+		name = fmt.Sprintf("attachment-%d", n+1)
+	}
+	return name
+}
+
+func (s *Server) handleExport(c echo.Context, sess *Session) error {
+	format := c.FormValue("format")
+	if format != "csv" && format != "ndjson" {
+		return errorf(CodeInvalid, "Format: choose CSV or FHIR NDJSON.")
+	}
+	p, lf, err := s.parseListFilter(c)
+	if err != nil {
+		return err
+	}
+	if p.Text != "" {
+		return errorf(CodeInvalid, "Exports take the form, status and date filters, not a search.")
+	}
+	f := ExportFilter{FormID: lf.FormID, Since: lf.From, Status: lf.Status}
+	if !lf.To.IsZero() {
+		f.Before = lf.To.AddDate(0, 0, 1)
+	}
+	ext, ctype := "csv", "text/csv; charset=utf-8"
+	if format == "ndjson" {
+		ext, ctype = "ndjson", "application/fhir+ndjson"
+	}
+	h := c.Response().Header()
+	h.Set(echo.HeaderContentType, ctype)
+	h.Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{
+		"filename": "airlock-export-" + s.now().UTC().Format("20060102-150405") + "." + ext}))
+	// Export appends its audit entry before the first byte is written; an
+	// error before that still gets a proper error page.
+	w := &lazyWriter{c: c}
+	n, err := s.exporter.Export(c.Request().Context(), w, format, sess.Staff.Actor(), f)
+	if err != nil {
+		if !c.Response().Committed {
+			h.Del("Content-Disposition")
+		}
+		return err
+	}
+	if !c.Response().Committed {
+		c.Response().WriteHeader(http.StatusOK)
+	}
+	s.log.Info("export written", "actor", sess.Staff.Actor(), "format", format, "count", n)
+	return nil
+}
+
+// lazyWriter commits the response status only when the first byte comes.
+type lazyWriter struct{ c echo.Context }
+
+func (w *lazyWriter) Write(b []byte) (int, error) {
+	if !w.c.Response().Committed {
+		w.c.Response().WriteHeader(http.StatusOK)
+	}
+	return w.c.Response().Write(b)
+}

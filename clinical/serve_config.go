@@ -1,0 +1,89 @@
+package clinical
+
+import (
+	"net"
+	"time"
+
+	"github.com/airlockhq/airlock/shared/config"
+)
+
+// ServeConfig is what `clinical serve` reads beyond Config.
+type ServeConfig struct {
+	*Config
+	Addr      string
+	TLSCert   string
+	TLSKey    string
+	PlainHTTP bool // CLINICAL_PLAIN_HTTP=1: behind a TLS-terminating proxy
+	// SessionIdle and SessionMax are the idle and absolute session timeouts.
+	SessionIdle, SessionMax time.Duration
+	// Retention deletes submissions done for longer than this; 0 is off.
+	Retention time.Duration
+	// AuditHeadInterval is how often the audit chain head is logged.
+	AuditHeadInterval time.Duration
+	ShutdownTimeout   time.Duration
+	Argon2            Argon2Params
+}
+
+// LoadServeConfig reads and checks the settings of `clinical serve`.
+func LoadServeConfig(getenv func(string) string) (*ServeConfig, error) {
+	base, err := LoadConfig(getenv)
+	if err != nil {
+		return nil, err
+	}
+	r := config.NewReader(getenv)
+	c := &ServeConfig{
+		Config:            base,
+		Addr:              r.Addr("CLINICAL_ADDR", "127.0.0.1:8444"),
+		TLSCert:           r.String("CLINICAL_TLS_CERT", ""),
+		TLSKey:            r.String("CLINICAL_TLS_KEY", ""),
+		PlainHTTP:         r.Bool("CLINICAL_PLAIN_HTTP"),
+		SessionIdle:       r.Duration("CLINICAL_SESSION_IDLE", 15*time.Minute),
+		SessionMax:        r.Duration("CLINICAL_SESSION_MAX", 12*time.Hour),
+		Retention:         readRetention(r),
+		AuditHeadInterval: r.Duration("CLINICAL_AUDIT_HEAD_INTERVAL", 10*time.Minute),
+		ShutdownTimeout:   20 * time.Second,
+		Argon2:            DefaultArgon2,
+	}
+	switch {
+	case (c.TLSCert == "") != (c.TLSKey == ""):
+		r.Fail("CLINICAL_TLS_CERT", "set both CLINICAL_TLS_CERT and CLINICAL_TLS_KEY, or neither")
+	case c.TLSCert != "" && c.PlainHTTP:
+		r.Fail("CLINICAL_PLAIN_HTTP", "set either TLS files or CLINICAL_PLAIN_HTTP=1, not both")
+	case c.TLSCert == "" && !c.PlainHTTP && !loopback(c.Addr):
+		r.Fail("CLINICAL_TLS_CERT", "no TLS certificate: set CLINICAL_TLS_CERT and CLINICAL_TLS_KEY, listen on a loopback CLINICAL_ADDR, or set CLINICAL_PLAIN_HTTP=1 behind a TLS-terminating proxy")
+	}
+	if c.SessionIdle > c.SessionMax {
+		r.Fail("CLINICAL_SESSION_IDLE", "must not be longer than CLINICAL_SESSION_MAX")
+	}
+	if err := r.Err(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// readRetention reads CLINICAL_RETENTION: unset or "off" turns retention
+// off; otherwise a Go duration of at least a day.
+func readRetention(r *config.Reader) time.Duration {
+	if v := r.String("CLINICAL_RETENTION", "off"); v == "off" || v == "0" {
+		return 0
+	}
+	d := r.Duration("CLINICAL_RETENTION", 0)
+	if d > 0 && d < 24*time.Hour {
+		r.Fail("CLINICAL_RETENTION", "must be at least 24h (or off)")
+	}
+	return d
+}
+
+// loopback reports whether addr listens only on the loopback interface,
+// where plain HTTP never leaves the machine.
+func loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

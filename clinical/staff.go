@@ -1,0 +1,633 @@
+package clinical
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base32"
+	"errors"
+	"fmt"
+	"net/mail"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/airlockhq/airlock/shared/pg"
+)
+
+// The staff roles. A staff member holds a set of them; only clinician and
+// viewer see patient data, so a pure admin manages staff and nothing else.
+const (
+	RoleAdmin     = "admin"
+	RoleClinician = "clinician"
+	RoleViewer    = "viewer"
+)
+
+// AllRoles lists the roles in display order.
+var AllRoles = []string{RoleAdmin, RoleClinician, RoleViewer}
+
+// Account statuses.
+const (
+	StatusPending  = "pending"
+	StatusActive   = "active"
+	StatusDisabled = "disabled"
+)
+
+// Staff is one staff account.
+type Staff struct {
+	ID                 int64
+	Email              string
+	Roles              []string
+	Status             string
+	PasswordHash       string
+	MustChangePassword bool
+	TOTPSecretEnc      []byte
+	TOTPEnrolled       bool
+	CreatedAt          time.Time
+	RequestedBy        *int64
+	ApprovedBy         *int64
+}
+
+// Has reports whether the account holds role.
+func (s *Staff) Has(role string) bool { return slices.Contains(s.Roles, role) }
+
+// ReadsData reports whether the account may see patient data at all.
+func (s *Staff) ReadsData() bool { return s.Has(RoleClinician) || s.Has(RoleViewer) }
+
+// Actor names the account in the audit log.
+func (s *Staff) Actor() string { return fmt.Sprintf("staff:%d", s.ID) }
+
+// Session is a logged-in browser.
+type Session struct {
+	TokenHash []byte
+	Stage     string // "enrol" (first login: set password, confirm TOTP) or "full"
+	CreatedAt time.Time
+	Staff     *Staff
+}
+
+// Session stages.
+const (
+	StageEnrol = "enrol"
+	StageFull  = "full"
+)
+
+// Accounts is staff accounts, logins and sessions over the clinical
+// database, with every change written to the audit log.
+type Accounts struct {
+	pool      *pgxpool.Pool
+	audit     *Audit
+	passwords *Passwords
+	totp      *TOTPBox
+	throttle  []byte // HMAC key for the throttling keys
+	now       func() time.Time
+
+	// SessionIdle and SessionMax are the idle and absolute session timeouts.
+	SessionIdle, SessionMax time.Duration
+	// Throttling: more than AccountLimit failures for one account, or
+	// AddrLimit from one address, within ThrottleWindow lock logins out.
+	ThrottleWindow          time.Duration
+	AccountLimit, AddrLimit int
+}
+
+// NewAccounts wires the account service.
+func NewAccounts(pool *pgxpool.Pool, audit *Audit, secret SecretKey, passwords *Passwords, now func() time.Time) *Accounts {
+	return &Accounts{
+		pool: pool, audit: audit, passwords: passwords, totp: NewTOTPBox(secret),
+		throttle: secret.derive("login throttle v1"), now: now,
+		SessionIdle: 15 * time.Minute, SessionMax: 12 * time.Hour,
+		ThrottleWindow: 15 * time.Minute, AccountLimit: 5, AddrLimit: 20,
+	}
+}
+
+const staffColumns = `id, email, roles, status, password_hash, must_change_password, totp_secret_enc,
+  totp_enrolled, created_at, requested_by, approved_by`
+
+func scanStaff(row pgx.Row) (*Staff, error) {
+	var s Staff
+	err := row.Scan(&s.ID, &s.Email, &s.Roles, &s.Status, &s.PasswordHash, &s.MustChangePassword,
+		&s.TOTPSecretEnc, &s.TOTPEnrolled, &s.CreatedAt, &s.RequestedBy, &s.ApprovedBy)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, errNotFound
+	}
+	return &s, err
+}
+
+// NormaliseEmail checks an email address and returns its lower-case form.
+func NormaliseEmail(email string) (string, error) {
+	email = strings.ToLower(strings.TrimSpace(email))
+	a, err := mail.ParseAddress(email)
+	if err != nil || a.Address != email || len(email) > 254 {
+		return "", errorf(CodeInvalid, "Enter an email address such as name@clinic.example.")
+	}
+	return email, nil
+}
+
+// CheckRoles validates a role set.
+func CheckRoles(roles []string) ([]string, error) {
+	var out []string
+	for _, r := range roles {
+		if !slices.Contains(AllRoles, r) {
+			return nil, errorf(CodeInvalid, "Unknown role.")
+		}
+		if !slices.Contains(out, r) {
+			out = append(out, r)
+		}
+	}
+	if len(out) == 0 {
+		return nil, errorf(CodeInvalid, "Choose at least one role.")
+	}
+	slices.SortFunc(out, func(a, b string) int { return slices.Index(AllRoles, a) - slices.Index(AllRoles, b) })
+	return out, nil
+}
+
+// Enrolment is what a new account's owner needs to log in for the first
+// time: shown once, never stored in clear.
+type Enrolment struct {
+	Staff           *Staff
+	OneTimePassword string
+	TOTPURI         string
+}
+
+// newOneTimePassword makes 100 random bits as 20 base32 characters.
+func newOneTimePassword() (string, error) {
+	b := make([]byte, 13)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	return strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b))[:20], nil
+}
+
+// bootstrapLockKey serialises account creation, so two concurrent
+// `staff add` runs cannot both become the first active admin.
+const bootstrapLockKey int64 = 0x4169726c6f636b03
+
+// Create makes an account. With bootstrap set (the `staff add` command), an
+// admin account is created active when no active admin exists yet; every
+// other account is created pending, to be approved by an admin other than
+// requestedBy. actor is who asked, for the audit log.
+func (a *Accounts) Create(ctx context.Context, actor string, requestedBy *int64, email string, roles []string, bootstrap bool) (*Enrolment, error) {
+	email, err := NormaliseEmail(email)
+	if err != nil {
+		return nil, err
+	}
+	if roles, err = CheckRoles(roles); err != nil {
+		return nil, err
+	}
+	otp, err := newOneTimePassword()
+	if err != nil {
+		return nil, err
+	}
+	hash, err := a.passwords.Hash(otp)
+	if err != nil {
+		return nil, err
+	}
+	key, err := NewTOTPKey(email)
+	if err != nil {
+		return nil, err
+	}
+	var s *Staff
+	err = pg.InTx(ctx, a.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, bootstrapLockKey); err != nil {
+			return err
+		}
+		var taken bool
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM staff WHERE email = $1)`, email).Scan(&taken); err != nil {
+			return err
+		}
+		if taken {
+			return errorf(CodeConflict, "An account with that email exists already.")
+		}
+		status := StatusPending
+		if bootstrap && slices.Contains(roles, RoleAdmin) {
+			var admins bool
+			if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM staff WHERE status = 'active' AND 'admin' = ANY (roles))`).Scan(&admins); err != nil {
+				return err
+			}
+			if !admins {
+				status = StatusActive
+			}
+		}
+		var id int64
+		if err := tx.QueryRow(ctx, `SELECT nextval('staff_id_seq')`).Scan(&id); err != nil {
+			return err
+		}
+		enc, err := a.totp.Seal(id, key.Secret())
+		if err != nil {
+			return err
+		}
+		s, err = scanStaff(tx.QueryRow(ctx, `INSERT INTO staff (id, email, roles, status, password_hash, totp_secret_enc, requested_by)
+VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING `+staffColumns, id, email, roles, status, hash, enc, requestedBy))
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if _, err := a.audit.Append(ctx, actor, "staff.create", s.Actor(), map[string]any{"roles": s.Roles, "status": s.Status}); err != nil {
+		return nil, err
+	}
+	return &Enrolment{Staff: s, OneTimePassword: otp, TOTPURI: TOTPURI(email, key.Secret())}, nil
+}
+
+// Get returns one account.
+func (a *Accounts) Get(ctx context.Context, id int64) (*Staff, error) {
+	return scanStaff(a.pool.QueryRow(ctx, `SELECT `+staffColumns+` FROM staff WHERE id = $1`, id))
+}
+
+// List returns every account, oldest first.
+func (a *Accounts) List(ctx context.Context) ([]*Staff, error) {
+	rows, err := a.pool.Query(ctx, `SELECT `+staffColumns+` FROM staff ORDER BY id`)
+	if err != nil {
+		return nil, fmt.Errorf("list staff: %w", err)
+	}
+	defer rows.Close()
+	var out []*Staff
+	for rows.Next() {
+		s, err := scanStaff(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list staff: %w", err)
+		}
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}
+
+// throttleKey is an HMAC of what is counted, so the table holds neither
+// email addresses of failed attempts nor client addresses in clear.
+func (a *Accounts) throttleKey(kind, v string) []byte {
+	m := hmac.New(sha256.New, a.throttle)
+	m.Write([]byte(kind + "\x00" + v))
+	return m.Sum(nil)
+}
+
+// checkThrottle refuses a login while the account or the address is over
+// its limit of recent failures.
+func (a *Accounts) checkThrottle(ctx context.Context, accountKey, addrKey []byte) error {
+	since := a.now().Add(-a.ThrottleWindow)
+	var byAccount, byAddr int
+	err := a.pool.QueryRow(ctx, `SELECT
+  (SELECT count(*) FROM login_failures WHERE account_key = $1 AND at > $3),
+  (SELECT count(*) FROM login_failures WHERE addr_key = $2 AND at > $3)`, accountKey, addrKey, since).Scan(&byAccount, &byAddr)
+	if err != nil {
+		return fmt.Errorf("read login failures: %w", err)
+	}
+	if byAccount >= a.AccountLimit || byAddr >= a.AddrLimit {
+		return errorf(CodeThrottled, "Too many failed logins. Wait %d minutes, then try again.", int(a.ThrottleWindow.Minutes()))
+	}
+	return nil
+}
+
+// LoginAttempt is what the login form posts.
+type LoginAttempt struct {
+	Email, Password, Code string
+	Addr                  string // client address, for throttling only
+}
+
+// Login checks a login and, when it succeeds, returns the account and the
+// stage of the session to create: StageEnrol for an account that has not
+// yet set its own password and confirmed its authenticator.
+func (a *Accounts) Login(ctx context.Context, in LoginAttempt) (*Staff, string, error) {
+	email := strings.ToLower(strings.TrimSpace(in.Email))
+	accountKey, addrKey := a.throttleKey("account", email), a.throttleKey("addr", in.Addr)
+	if err := a.checkThrottle(ctx, accountKey, addrKey); err != nil {
+		if codeOf(err) == CodeThrottled {
+			if _, aerr := a.audit.Append(ctx, "anonymous", "login.throttled", "", map[string]any{}); aerr != nil {
+				return nil, "", aerr
+			}
+		}
+		return nil, "", err
+	}
+	fail := func(target, reason string, shown error) (*Staff, string, error) {
+		if _, err := a.pool.Exec(ctx, `INSERT INTO login_failures (account_key, addr_key, at) VALUES ($1, $2, $3)`,
+			accountKey, addrKey, a.now()); err != nil {
+			return nil, "", fmt.Errorf("record login failure: %w", err)
+		}
+		if _, err := a.audit.Append(ctx, "anonymous", "login.failure", target, map[string]any{"reason": reason}); err != nil {
+			return nil, "", err
+		}
+		return nil, "", shown
+	}
+	if len(in.Password) > MaxPasswordLength*4 {
+		return fail("", "password-too-long", errBadLogin)
+	}
+	s, err := scanStaff(a.pool.QueryRow(ctx, `SELECT `+staffColumns+` FROM staff WHERE email = $1`, email))
+	if codeOf(err) == CodeNotFound {
+		a.passwords.Verify(dummyHash(), in.Password) // same time as a known account
+		return fail("", "unknown-account", errBadLogin)
+	}
+	if err != nil {
+		return nil, "", fmt.Errorf("read account: %w", err)
+	}
+	ok, err := a.passwords.Verify(s.PasswordHash, in.Password)
+	if err != nil {
+		return nil, "", fmt.Errorf("account %d: %w", s.ID, err)
+	}
+	if !ok {
+		return fail(s.Actor(), "password", errBadLogin)
+	}
+	switch s.Status {
+	case StatusDisabled:
+		return fail(s.Actor(), "disabled", errBadLogin)
+	case StatusPending:
+		return fail(s.Actor(), "pending", errorf(CodeForbidden, "Your account is waiting for approval by an administrator."))
+	}
+	stage := StageEnrol
+	if s.TOTPEnrolled {
+		if strings.TrimSpace(in.Code) == "" {
+			return fail(s.Actor(), "code-missing", errBadLogin)
+		}
+		reused, err := a.useTOTP(ctx, s, in.Code, false)
+		if err != nil {
+			return nil, "", err
+		}
+		if reused != "" {
+			return fail(s.Actor(), reused, errBadLogin)
+		}
+		stage = StageFull
+	}
+	if _, err := a.pool.Exec(ctx, `DELETE FROM login_failures WHERE account_key = $1`, accountKey); err != nil {
+		return nil, "", fmt.Errorf("clear login failures: %w", err)
+	}
+	if _, err := a.audit.Append(ctx, s.Actor(), "login.success", s.Actor(), map[string]any{"stage": stage}); err != nil {
+		return nil, "", err
+	}
+	return s, stage, nil
+}
+
+// useTOTP checks code against the account's secret and, when it matches,
+// records its time step so the same code (or an older one) never works
+// again. It returns "" on success, else the failure reason for the audit
+// log ("code" or "code-reused"). With enrol set it only succeeds for an
+// account not yet enrolled, and marks it enrolled.
+func (a *Accounts) useTOTP(ctx context.Context, s *Staff, code string, enrol bool) (string, error) {
+	secret, err := a.totp.Open(s.ID, s.TOTPSecretEnc)
+	if err != nil {
+		return "", fmt.Errorf("account %d: %w", s.ID, err)
+	}
+	step := matchTOTP(secret, strings.TrimSpace(code), a.now())
+	if step == 0 {
+		return "code", nil
+	}
+	// The conditional update is the replay check, atomic across requests
+	// and replicas: a step at or below the last one used is refused.
+	tag, err := a.pool.Exec(ctx, `UPDATE staff SET totp_last_step = $2 WHERE id = $1 AND totp_last_step < $2 AND totp_enrolled = $3`,
+		s.ID, step, !enrol)
+	if err != nil {
+		return "", fmt.Errorf("record TOTP step: %w", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return "code-reused", nil
+	}
+	return "", nil
+}
+
+// EnrolTOTPSecret returns the account's TOTP secret, which the enrolment
+// page shows (as a QR code and as text) until the account is enrolled.
+func (a *Accounts) EnrolTOTPSecret(s *Staff) (string, error) {
+	if s.TOTPEnrolled {
+		return "", errForbidden
+	}
+	return a.totp.Open(s.ID, s.TOTPSecretEnc)
+}
+
+// Enrol finishes a first login: the account's own password replaces the
+// one-time password and a code from the authenticator proves it holds the
+// secret.
+func (a *Accounts) Enrol(ctx context.Context, s *Staff, password, confirm, code string) error {
+	if s.TOTPEnrolled {
+		return errorf(CodeConflict, "This account is enrolled already.")
+	}
+	if password != confirm {
+		return errorf(CodeInvalid, "The two passwords are not the same.")
+	}
+	if err := CheckPassword(password, s.Email); err != nil {
+		return &Error{Code: CodeInvalid, Msg: capitalise(err.Error()) + "."}
+	}
+	if ok, _ := a.passwords.Verify(s.PasswordHash, password); ok {
+		return errorf(CodeInvalid, "Choose a new password, not the one-time password.")
+	}
+	reason, err := a.useTOTP(ctx, s, code, true)
+	if err != nil {
+		return err
+	}
+	if reason != "" {
+		if _, err := a.audit.Append(ctx, s.Actor(), "enrol.failure", s.Actor(), map[string]any{"reason": reason}); err != nil {
+			return err
+		}
+		return errorf(CodeInvalid, "That authenticator code is not right. Wait for the next code and try again.")
+	}
+	hash, err := a.passwords.Hash(password)
+	if err != nil {
+		return err
+	}
+	if _, err := a.pool.Exec(ctx, `UPDATE staff SET password_hash = $2, must_change_password = false, totp_enrolled = true WHERE id = $1`,
+		s.ID, hash); err != nil {
+		return fmt.Errorf("enrol account %d: %w", s.ID, err)
+	}
+	_, err = a.audit.Append(ctx, s.Actor(), "staff.enrol", s.Actor(), map[string]any{})
+	return err
+}
+
+func capitalise(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}
+
+// NewSession starts a session and returns the cookie token. Only the token's
+// SHA-256 is stored.
+func (a *Accounts) NewSession(ctx context.Context, s *Staff, stage string) (string, error) {
+	raw := make([]byte, 32)
+	if _, err := rand.Read(raw); err != nil {
+		return "", err
+	}
+	token := encodeToken(raw)
+	h := sha256.Sum256([]byte(token))
+	now := a.now()
+	if _, err := a.pool.Exec(ctx, `INSERT INTO staff_sessions (token_hash, staff_id, stage, created_at, last_seen_at)
+VALUES ($1, $2, $3, $4, $4)`, h[:], s.ID, stage, now); err != nil {
+		return "", fmt.Errorf("create session: %w", err)
+	}
+	return token, nil
+}
+
+// Session returns the live session of a cookie token, enforcing the idle
+// and absolute timeouts and the account's status; anything else is
+// errSessionExpired.
+func (a *Accounts) Session(ctx context.Context, token string) (*Session, error) {
+	if len(token) != tokenLen {
+		return nil, errSessionExpired
+	}
+	h := sha256.Sum256([]byte(token))
+	var sess Session
+	var lastSeen time.Time
+	row := a.pool.QueryRow(ctx, `SELECT ss.stage, ss.created_at, ss.last_seen_at, `+prefixed("st.", staffColumns)+`
+FROM staff_sessions ss JOIN staff st ON st.id = ss.staff_id WHERE ss.token_hash = $1`, h[:])
+	var s Staff
+	err := row.Scan(&sess.Stage, &sess.CreatedAt, &lastSeen, &s.ID, &s.Email, &s.Roles, &s.Status, &s.PasswordHash,
+		&s.MustChangePassword, &s.TOTPSecretEnc, &s.TOTPEnrolled, &s.CreatedAt, &s.RequestedBy, &s.ApprovedBy)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, errSessionExpired
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read session: %w", err)
+	}
+	now := a.now()
+	if now.Sub(lastSeen) > a.SessionIdle || now.Sub(sess.CreatedAt) > a.SessionMax || s.Status != StatusActive {
+		if _, err := a.pool.Exec(ctx, `DELETE FROM staff_sessions WHERE token_hash = $1`, h[:]); err != nil {
+			return nil, fmt.Errorf("end session: %w", err)
+		}
+		return nil, errSessionExpired
+	}
+	// Touch at most every 30 s: idle timeouts are minutes, writes are not free.
+	if now.Sub(lastSeen) > 30*time.Second {
+		if _, err := a.pool.Exec(ctx, `UPDATE staff_sessions SET last_seen_at = $2 WHERE token_hash = $1`, h[:], now); err != nil {
+			return nil, fmt.Errorf("touch session: %w", err)
+		}
+	}
+	sess.TokenHash = h[:]
+	sess.Staff = &s
+	return &sess, nil
+}
+
+func prefixed(p, cols string) string {
+	fields := strings.Split(cols, ",")
+	for i, f := range fields {
+		fields[i] = p + strings.TrimSpace(f)
+	}
+	return strings.Join(fields, ", ")
+}
+
+// EndSession logs one browser out.
+func (a *Accounts) EndSession(ctx context.Context, tokenHash []byte) error {
+	_, err := a.pool.Exec(ctx, `DELETE FROM staff_sessions WHERE token_hash = $1`, tokenHash)
+	return err
+}
+
+// EndAllSessions logs an account out everywhere and returns how many
+// sessions ended.
+func (a *Accounts) EndAllSessions(ctx context.Context, staffID int64) (int64, error) {
+	tag, err := a.pool.Exec(ctx, `DELETE FROM staff_sessions WHERE staff_id = $1`, staffID)
+	return tag.RowsAffected(), err
+}
+
+// Approve activates a pending account. The approver must be an active admin
+// other than the account itself and other than whoever created or last
+// changed it, so no single admin can give anyone (least of all themselves)
+// access.
+func (a *Accounts) Approve(ctx context.Context, admin *Staff, id int64) error {
+	if !admin.Has(RoleAdmin) {
+		return errForbidden
+	}
+	s, err := a.Get(ctx, id)
+	if err != nil {
+		return err
+	}
+	switch {
+	case s.ID == admin.ID:
+		return errorf(CodeForbidden, "Nobody can approve their own account.")
+	case s.RequestedBy != nil && *s.RequestedBy == admin.ID:
+		return errorf(CodeForbidden, "Another administrator must approve an account you created or changed.")
+	case s.Status != StatusPending:
+		return errorf(CodeConflict, "Only a pending account can be approved.")
+	}
+	tag, err := a.pool.Exec(ctx, `UPDATE staff SET status = 'active', approved_by = $2, approved_at = $3
+WHERE id = $1 AND status = 'pending'`, id, admin.ID, a.now())
+	if err != nil {
+		return fmt.Errorf("approve account %d: %w", id, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return errorf(CodeConflict, "The account changed meanwhile; reload the page.")
+	}
+	_, err = a.audit.Append(ctx, admin.Actor(), "staff.approve", s.Actor(), map[string]any{"roles": s.Roles})
+	return err
+}
+
+// change applies an administrative change to another account, puts it back
+// to pending approval (disable: to disabled) and ends its sessions.
+func (a *Accounts) change(ctx context.Context, admin *Staff, id int64, action string, detail map[string]any, sql string, args ...any) error {
+	if !admin.Has(RoleAdmin) {
+		return errForbidden
+	}
+	if id == admin.ID {
+		return errorf(CodeForbidden, "Ask another administrator to change your own account.")
+	}
+	if _, err := a.Get(ctx, id); err != nil {
+		return err
+	}
+	if _, err := a.pool.Exec(ctx, sql, append([]any{id, admin.ID}, args...)...); err != nil {
+		return fmt.Errorf("%s account %d: %w", action, id, err)
+	}
+	if _, err := a.EndAllSessions(ctx, id); err != nil {
+		return err
+	}
+	_, err := a.audit.Append(ctx, admin.Actor(), action, fmt.Sprintf("staff:%d", id), detail)
+	return err
+}
+
+// SetRoles changes another account's roles; it then waits for approval by
+// a different admin.
+func (a *Accounts) SetRoles(ctx context.Context, admin *Staff, id int64, roles []string) error {
+	roles, err := CheckRoles(roles)
+	if err != nil {
+		return err
+	}
+	return a.change(ctx, admin, id, "staff.roles", map[string]any{"roles": roles},
+		`UPDATE staff SET roles = $3, status = 'pending', requested_by = $2, approved_by = NULL, approved_at = NULL WHERE id = $1`, roles)
+}
+
+// Disable shuts another account out until it is reset and approved again.
+func (a *Accounts) Disable(ctx context.Context, admin *Staff, id int64) error {
+	return a.change(ctx, admin, id, "staff.disable", map[string]any{},
+		`UPDATE staff SET status = 'disabled', requested_by = $2 WHERE id = $1`)
+}
+
+// Reset gives another account a new one-time password and a new TOTP
+// secret (for a lost phone or a forgotten password, or to re-enable it);
+// it then waits for approval by a different admin.
+func (a *Accounts) Reset(ctx context.Context, admin *Staff, id int64) (*Enrolment, error) {
+	s, err := a.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	otp, err := newOneTimePassword()
+	if err != nil {
+		return nil, err
+	}
+	hash, err := a.passwords.Hash(otp)
+	if err != nil {
+		return nil, err
+	}
+	key, err := NewTOTPKey(s.Email)
+	if err != nil {
+		return nil, err
+	}
+	enc, err := a.totp.Seal(s.ID, key.Secret())
+	if err != nil {
+		return nil, err
+	}
+	err = a.change(ctx, admin, id, "staff.reset", map[string]any{},
+		`UPDATE staff SET password_hash = $3, must_change_password = true, totp_secret_enc = $4, totp_enrolled = false,
+  totp_last_step = 0, status = 'pending', requested_by = $2, approved_by = NULL, approved_at = NULL WHERE id = $1`, hash, enc)
+	if err != nil {
+		return nil, err
+	}
+	return &Enrolment{Staff: s, OneTimePassword: otp, TOTPURI: TOTPURI(s.Email, key.Secret())}, nil
+}
+
+// Cleanup deletes expired sessions and login failures past the window.
+func (a *Accounts) Cleanup(ctx context.Context) error {
+	now := a.now()
+	if _, err := a.pool.Exec(ctx, `DELETE FROM staff_sessions WHERE last_seen_at < $1 OR created_at < $2`,
+		now.Add(-a.SessionIdle), now.Add(-a.SessionMax)); err != nil {
+		return fmt.Errorf("delete expired sessions: %w", err)
+	}
+	if _, err := a.pool.Exec(ctx, `DELETE FROM login_failures WHERE at < $1`, now.Add(-a.ThrottleWindow)); err != nil {
+		return fmt.Errorf("delete old login failures: %w", err)
+	}
+	return nil
+}
