@@ -43,6 +43,9 @@
 //     and .../maxValue (valueInteger or valueDecimal) on integer and decimal
 //     items.
 //   - The Airlock extension CarriedExtensionURL (below).
+//   - The Airlock extension MustBeTrueExtensionURL on boolean items
+//     ({"url": "https://airlock.dev/fhir/StructureDefinition/must-be-true",
+//     "valueBoolean": true}): only true is accepted, as for a consent box.
 //
 // Other elements (initial, prefix, code, rendering extensions and so on) are
 // ignored; readOnly is rejected because a patient could still answer the item.

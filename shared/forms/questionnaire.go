@@ -21,6 +21,12 @@ import (
 // ever holds the data the clinic needs.
 const CarriedExtensionURL = "https://airlock.dev/fhir/StructureDefinition/carried-to-clinic"
 
+// MustBeTrueExtensionURL marks a boolean item whose only acceptable answer
+// is true, such as a consent checkbox: {"url": MustBeTrueExtensionURL,
+// "valueBoolean": true}. Validate rejects false with MsgMustBeTrue. HTML
+// forms render such an item as a single checkbox.
+const MustBeTrueExtensionURL = "https://airlock.dev/fhir/StructureDefinition/must-be-true"
+
 // The standard FHIR extensions that bound integer and decimal answers.
 const (
 	MinValueExtensionURL = "http://hl7.org/fhir/StructureDefinition/minValue"
@@ -95,7 +101,10 @@ type Item struct {
 	// MinValue and MaxValue come from the standard minValue/maxValue
 	// extensions on integer and decimal items; nil when not given.
 	MinValue, MaxValue *float64
-	Items              []*Item // children (groups only)
+	// MustBeTrue is set by MustBeTrueExtensionURL on a boolean item: false
+	// is not an acceptable answer.
+	MustBeTrue bool
+	Items      []*Item // children (groups only)
 
 	parent *Item
 	index  int    // position in Questionnaire.all
@@ -461,7 +470,7 @@ func (p *parser) extensions(it *Item, exts []wireExtension) error {
 	seen := make(map[string]bool)
 	for _, ext := range exts {
 		switch ext.URL {
-		case CarriedExtensionURL, MinValueExtensionURL, MaxValueExtensionURL:
+		case CarriedExtensionURL, MinValueExtensionURL, MaxValueExtensionURL, MustBeTrueExtensionURL:
 		default:
 			continue // rendering hints and the like do not change validation
 		}
@@ -480,6 +489,14 @@ func (p *parser) extensions(it *Item, exts []wireExtension) error {
 					return errors.New("marked carried to the clinic inside a group that is not")
 				}
 			}
+		case MustBeTrueExtensionURL:
+			if it.Type != TypeBoolean {
+				return fmt.Errorf("extension %s is only supported on boolean items", ext.URL)
+			}
+			if ext.ValueBoolean == nil || !*ext.ValueBoolean || ext.ValueInteger != nil || ext.ValueDecimal != nil {
+				return fmt.Errorf("extension %s needs valueBoolean true", ext.URL)
+			}
+			it.MustBeTrue = true
 		case MinValueExtensionURL, MaxValueExtensionURL:
 			if it.Type != TypeInteger && it.Type != TypeDecimal {
 				return fmt.Errorf("extension %s is only supported on integer and decimal items", ext.URL)

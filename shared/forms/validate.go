@@ -64,6 +64,8 @@ const (
 	MsgNotApplicable = "is not applicable"
 	MsgUnknownField  = "unknown field"
 	MsgNotAnswerable = "is not a question and takes no answer"
+	// MsgMustBeTrue rejects false for an item marked MustBeTrueExtensionURL.
+	MsgMustBeTrue = "must be accepted to continue"
 )
 
 // maxUnknownFields bounds the errors reported for unknown keys, so a body
@@ -476,6 +478,9 @@ func decodeAnswer(it *Item, raw []byte) (val Value, empty bool, msg string) {
 		switch string(raw) {
 		case "true", "false":
 			b := string(raw) == "true"
+			if !b && it.MustBeTrue {
+				return val, false, MsgMustBeTrue
+			}
 			val.ValueBoolean = &b
 		default:
 			return val, false, bad
