@@ -36,7 +36,7 @@ func TestMustBeTrue(t *testing.T) {
 	}
 
 	for name, item := range map[string]string{
-		"on a string item": `{"linkId":"a","type":"string","text":"A","extension":[{"url":"` + MustBeTrueExtensionURL + `","valueBoolean":true}]}`,
+		"on a string item":   `{"linkId":"a","type":"string","text":"A","extension":[{"url":"` + MustBeTrueExtensionURL + `","valueBoolean":true}]}`,
 		"valueBoolean false": `{"linkId":"a","type":"boolean","text":"A","extension":[{"url":"` + MustBeTrueExtensionURL + `","valueBoolean":false}]}`,
 		"no valueBoolean":    `{"linkId":"a","type":"boolean","text":"A","extension":[{"url":"` + MustBeTrueExtensionURL + `","valueInteger":1}]}`,
 	} {
