@@ -20,14 +20,14 @@ import (
 // listParams are the list page's inputs as the user gave them, for
 // re-filling the form and building the next page's link.
 type listParams struct {
-	Form, Status, From, To, Sort, Text string
-	Superseded                         bool
+	Form, Status, From, To, Sort, Text, Limit string
+	Superseded                                bool
 }
 
 // values is the query string of a GET list page: never the search text.
 func (p listParams) values() url.Values {
 	v := url.Values{}
-	for k, x := range map[string]string{"form": p.Form, "status": p.Status, "from": p.From, "to": p.To, "sort": p.Sort} {
+	for k, x := range map[string]string{"form": p.Form, "status": p.Status, "from": p.From, "to": p.To, "sort": p.Sort, "limit": p.Limit} {
 		if x != "" {
 			v.Set(k, x)
 		}
@@ -79,6 +79,13 @@ func (s *Server) parseListFilter(c echo.Context) (listParams, ListFilter, error)
 	}
 	if len(p.Text) > 200 {
 		return p, f, errorf(CodeInvalid, "Search: at most 200 characters.")
+	}
+	if l := c.FormValue("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 || n > MaxListLimit {
+			return p, f, errorf(CodeInvalid, "Limit: a number from 1 to %d.", MaxListLimit)
+		}
+		f.Limit, p.Limit = n, l
 	}
 	if cur := c.FormValue("cursor"); cur != "" {
 		if f.After, err = s.subs.DecodeCursor(cur); err != nil {
