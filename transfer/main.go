@@ -204,16 +204,14 @@ func runKeys(ctx context.Context, env cli.Env) error {
 		if len(cfg.KeyFiles) == 0 {
 			return cli.Usagef("TRANSFER_KEYS: required but not set")
 		}
-		for _, path := range cfg.KeyFiles {
-			f, err := keyfile.Read(path)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(env.Stdout, "%s\t%s\n", f.KeyID, path)
-		}
-		_, err := cfg.keyIDs()
+		// Check every file before printing anything: a listing followed by
+		// exit 2 would mislead a script reading it.
+		ids, err := cfg.keyIDs()
 		if err != nil {
 			return cli.Usagef("%v", err)
+		}
+		for i, path := range cfg.KeyFiles {
+			fmt.Fprintf(env.Stdout, "%s\t%s\n", ids[i], path)
 		}
 		return nil
 	case "row-key":

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime"
+	"slices"
 	"sync"
 	"time"
 
@@ -33,6 +34,9 @@ const (
 	ReasonBinding         = "binding"     // the sealed binding names another row
 	ReasonPayload         = "payload"     // the opened plaintext is not a payload
 	ReasonInvalid         = "invalid-answers"
+	// ReasonReceipt is a row whose sealed receipt is already in clinical under
+	// another submission id: only someone holding the row key can make one.
+	ReasonReceipt = "receipt-conflict"
 )
 
 // Mover moves sealed submissions from intake into clinical.
@@ -213,26 +217,32 @@ func (m *Mover) moveBatch(ctx context.Context, rows []*pendingRow, sum *Summary)
 		return nil
 	}
 	var inserted int
+	var clashes []int // delivered rows whose receipt another submission holds
 	err := pg.InTx(ctx, m.Clinical, func(tx pgx.Tx) error {
 		var err error
-		if inserted, err = insertDeliveries(ctx, tx, rows, outcomes, deliver); err != nil {
+		if inserted, clashes, err = insertDeliveries(ctx, tx, rows, outcomes, deliver); err != nil {
 			return err
 		}
-		return insertQuarantine(ctx, tx, rows, outcomes, quarantine)
+		for _, i := range clashes {
+			outcomes[i] = outcome{quarantine: ReasonReceipt}
+		}
+		return insertQuarantine(ctx, tx, rows, outcomes, append(slices.Clone(quarantine), clashes...))
 	})
 	if err != nil {
 		return fmt.Errorf("write batch to clinical: %w", err)
 	}
-	for _, i := range deliver {
+	for _, i := range deliver { // clashes included: they are in quarantine now
 		done = append(done, rows[i].Seq)
 	}
 	for _, i := range quarantine {
 		done = append(done, rows[i].Seq)
+	}
+	for _, i := range append(quarantine, clashes...) {
 		m.Log.Warn("submission quarantined", "seq", rows[i].Seq, "key_id", rows[i].KeyID, "reason", outcomes[i].quarantine)
 	}
 	sum.Moved += inserted
-	sum.Duplicates += len(deliver) - inserted
-	sum.Quarantined += len(quarantine)
+	sum.Duplicates += len(deliver) - len(clashes) - inserted
+	sum.Quarantined += len(quarantine) + len(clashes)
 
 	if _, err := m.Intake.Exec(ctx, `DELETE FROM submissions WHERE seq = ANY($1)`, done); err != nil {
 		return fmt.Errorf("delete delivered rows from intake: %w", err)
@@ -312,9 +322,14 @@ func revalidate(q *forms.Questionnaire, sealed json.RawMessage) (forms.Answers, 
 	return valid, nil
 }
 
-func insertDeliveries(ctx context.Context, tx pgx.Tx, rows []*pendingRow, outcomes []outcome, idx []int) (int, error) {
+// insertDeliveries inserts the opened rows idempotently and returns how many
+// were new, and which (as indexes into rows) could not be inserted because
+// another submission already holds their receipt. Such a row can only come
+// from someone holding the row key; it must be quarantined, not fail the
+// batch, or it would block every row behind it on every pass.
+func insertDeliveries(ctx context.Context, tx pgx.Tx, rows []*pendingRow, outcomes []outcome, idx []int) (int, []int, error) {
 	if len(idx) == 0 {
-		return 0, nil
+		return 0, nil, nil
 	}
 	n := len(idx)
 	ids, receipts, formIDs, versions, keyIDs, answers := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
@@ -330,15 +345,43 @@ func insertDeliveries(ctx context.Context, tx pgx.Tx, rows []*pendingRow, outcom
 		formIDs[j], versions[j], keyIDs[j] = r.FormID, r.FormVersion, r.KeyID
 		submitted[j], received[j], answers[j] = t, r.ReceivedAt, string(d.answers)
 	}
-	tag, err := tx.Exec(ctx, `INSERT INTO submissions
+	// No conflict target: a repeated intake_id (a replay, or a retry after a
+	// crash) and a repeated receipt are both skipped here and told apart below.
+	res, err := tx.Query(ctx, `INSERT INTO submissions
   (intake_id, succession, receipt, form_id, form_version, key_id, submitted_at, received_at, answers)
 SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[],
                      $7::timestamptz[], $8::timestamptz[], $9::jsonb[])
-ON CONFLICT (intake_id) DO NOTHING`, ids, seqs, receipts, formIDs, versions, keyIDs, submitted, received, answers)
+ON CONFLICT DO NOTHING
+RETURNING intake_id::text`, ids, seqs, receipts, formIDs, versions, keyIDs, submitted, received, answers)
 	if err != nil {
-		return 0, fmt.Errorf("insert submissions: %w", err)
+		return 0, nil, fmt.Errorf("insert submissions: %w", err)
 	}
-	return int(tag.RowsAffected()), nil
+	insertedIDs, err := pgx.CollectRows(res, pgx.RowTo[string])
+	if err != nil {
+		return 0, nil, fmt.Errorf("insert submissions: %w", err)
+	}
+	if len(insertedIDs) == n {
+		return n, nil, nil
+	}
+	res, err = tx.Query(ctx, `SELECT intake_id::text FROM submissions WHERE intake_id = ANY($1::uuid[])`, ids)
+	if err != nil {
+		return 0, nil, fmt.Errorf("find delivered submissions: %w", err)
+	}
+	present, err := pgx.CollectRows(res, pgx.RowTo[string])
+	if err != nil {
+		return 0, nil, fmt.Errorf("find delivered submissions: %w", err)
+	}
+	delivered := make(map[string]bool, len(present))
+	for _, id := range present {
+		delivered[id] = true
+	}
+	var clashes []int
+	for j, i := range idx {
+		if !delivered[ids[j]] {
+			clashes = append(clashes, i)
+		}
+	}
+	return len(insertedIDs), clashes, nil
 }
 
 // rowDigest identifies a quarantined row exactly, so re-quarantining it after
