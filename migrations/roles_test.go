@@ -134,3 +134,61 @@ func TestMigrateIsIdempotent(t *testing.T) {
 		}
 	}
 }
+
+func TestClinicalAppStaffTablesGrants(t *testing.T) {
+	t.Parallel()
+	db := pgtest.NewDB(t, "clinical", migrations.Clinical())
+	exec(t, db, `INSERT INTO staff (email, roles, status, password_hash, totp_secret_enc) VALUES ('a@b.c', '{admin}', 'active', 'h', '\x00')`)
+	exec(t, db, `INSERT INTO submissions (intake_id, succession, receipt, form_id, form_version, key_id, submitted_at, received_at, answers)
+VALUES (gen_random_uuid(), 1, 'R', 'f', '1', 'k', now(), now(), '{"n":[{"valueString":"Jane"}]}')`)
+	url := pgtest.URLAs(t, db, "airlock_clinical_app")
+	runRoleCases(t, url, []roleCase{
+		{`SELECT * FROM staff`, ""},
+		{`INSERT INTO staff (email, roles, status, password_hash, totp_secret_enc) VALUES ('x@b.c', '{viewer}', 'pending', 'h', '\x00')`, ""},
+		{`UPDATE staff SET status = 'disabled', roles = '{viewer}' WHERE email = 'x@b.c'`, ""},
+		{`UPDATE staff SET email = 'evil@b.c'`, insufficientPrivilege},
+		{`UPDATE staff SET created_at = now()`, insufficientPrivilege},
+		{`DELETE FROM staff`, insufficientPrivilege},
+		{`TRUNCATE staff`, insufficientPrivilege},
+		{`INSERT INTO staff_sessions VALUES (sha256('t'), 1, 'full', now(), now())`, ""},
+		{`UPDATE staff_sessions SET last_seen_at = now()`, ""},
+		{`UPDATE staff_sessions SET created_at = now()`, insufficientPrivilege},
+		{`UPDATE staff_sessions SET stage = 'full'`, insufficientPrivilege},
+		{`DELETE FROM staff_sessions`, ""},
+		{`INSERT INTO login_failures (account_key, addr_key) VALUES ('\x01', '\x02')`, ""},
+		{`DELETE FROM login_failures`, ""},
+		{`INSERT INTO submission_notes (submission_id, staff_id, body) VALUES (1, 1, 'n')`, ""},
+		{`UPDATE submission_notes SET body = 'x'`, insufficientPrivilege},
+		{`DELETE FROM submission_notes`, insufficientPrivilege},
+		{`UPDATE submissions SET status = 'in_review', status_changed_at = now()`, ""},
+		{`UPDATE submissions SET superseded_by = 1`, insufficientPrivilege},
+		{`UPDATE submissions SET receipt = 'X'`, insufficientPrivilege},
+		{`DELETE FROM submissions`, insufficientPrivilege},
+		// Erasure and retention go only through their functions.
+		{`SELECT retention_delete_done(now() - interval '1 day', 10)`, ""},
+		{`SELECT erase_submission(1)`, ""},
+		// The audit log is still append-only.
+		{`UPDATE audit_log SET actor = 'x'`, insufficientPrivilege},
+		{`DELETE FROM audit_log`, insufficientPrivilege},
+	})
+}
+
+func TestClinicalTransferCannotTouchStaffTables(t *testing.T) {
+	t.Parallel()
+	db := pgtest.NewDB(t, "clinical", migrations.Clinical())
+	url := pgtest.URLAs(t, db, "airlock_clinical_transfer")
+	runRoleCases(t, url, []roleCase{
+		{`SELECT * FROM staff`, insufficientPrivilege},
+		{`INSERT INTO staff (email, roles, status, password_hash, totp_secret_enc) VALUES ('x@b.c', '{admin}', 'active', 'h', '\x00')`, insufficientPrivilege},
+		{`UPDATE staff SET status = 'active'`, insufficientPrivilege},
+		{`SELECT * FROM staff_sessions`, insufficientPrivilege},
+		{`INSERT INTO staff_sessions VALUES (sha256('t'), 1, 'full', now(), now())`, insufficientPrivilege},
+		{`SELECT * FROM login_failures`, insufficientPrivilege},
+		{`DELETE FROM login_failures`, insufficientPrivilege},
+		{`SELECT * FROM submission_notes`, insufficientPrivilege},
+		{`INSERT INTO submission_notes (submission_id, staff_id, body) VALUES (1, 1, 'n')`, insufficientPrivilege},
+		{`SELECT erase_submission(1)`, insufficientPrivilege},
+		{`SELECT retention_delete_done(now(), 10)`, insufficientPrivilege},
+		{`SELECT search FROM submissions`, insufficientPrivilege},
+	})
+}

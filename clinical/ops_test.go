@@ -1,0 +1,252 @@
+package clinical
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/airlockhq/airlock/shared/cli"
+)
+
+// TestEraseAndRetention: an admin erases one submission by its receipt,
+// retention deletes old done submissions; both audited, chain intact.
+func TestEraseAndRetention(t *testing.T) {
+	t.Parallel()
+	a := newApp(t)
+	adm := a.newUser(t, "admin@clinic.example", true, true, RoleAdmin)
+	day := a.clock.now().Add(-400 * 24 * time.Hour)
+	erased := a.insert(t, "new-patient", patient("Doe", "Jane", ""), day, ReviewNew)
+	kept := a.insert(t, "new-patient", patient("Doe", "John", ""), day, ReviewNew)
+	oldDone := a.insert(t, "new-patient", patient("Roe", "Rita", ""), day, ReviewDone)
+	newDone := a.insert(t, "new-patient", patient("Poe", "Paul", ""), a.clock.now(), ReviewDone)
+	a.owner.Exec(t.Context(), `INSERT INTO submission_notes (submission_id, staff_id, body) VALUES ($1, $2, 'note')`, erased.id, adm.id)
+
+	c := a.client()
+	c.login(t, adm)
+	if rec := c.post("/admin/erase", url.Values{"receipt": {erased.receipt}}); rec.Code != http.StatusUnprocessableEntity {
+		t.Errorf("erase without confirming: %d, want 422", rec.Code)
+	}
+	if rec := c.post("/admin/erase", url.Values{"receipt": {"not-a-receipt"}, "confirm": {"yes"}}); rec.Code != http.StatusUnprocessableEntity {
+		t.Errorf("malformed receipt: %d, want 422", rec.Code)
+	}
+	if rec := c.post("/admin/erase", url.Values{"receipt": {testReceipt(999999)}, "confirm": {"yes"}}); rec.Code != http.StatusNotFound {
+		t.Errorf("unknown receipt: %d, want 404", rec.Code)
+	}
+	if rec := c.post("/admin/erase", url.Values{"receipt": {erased.receipt}, "confirm": {"yes"}}); rec.Code != http.StatusSeeOther {
+		t.Fatalf("erase: %d", rec.Code)
+	}
+	exists := func(s sub) bool {
+		var n int
+		a.owner.QueryRow(t.Context(), `SELECT count(*) FROM submissions WHERE id = $1`, s.id).Scan(&n)
+		return n == 1
+	}
+	if exists(erased) || !exists(kept) {
+		t.Errorf("erasure: erased row exists %v, other row exists %v", exists(erased), exists(kept))
+	}
+
+	n, err := RunRetention(t.Context(), a.srv.subs, a.srv.audit, "test", 365*24*time.Hour, a.clock.now(), nil)
+	if err != nil || n != 1 || exists(oldDone) || !exists(newDone) || !exists(kept) {
+		t.Errorf("retention: %d deleted (%v); old done gone %v, recent done kept %v, not done kept %v", n, err, !exists(oldDone), exists(newDone), exists(kept))
+	}
+	if a.countAudit(t, "submission.erase") != 1 || a.countAudit(t, "retention.delete") != 1 {
+		t.Errorf("erasure or retention not audited")
+	}
+	if _, _, err := a.srv.audit.Verify(t.Context()); err != nil {
+		t.Errorf("audit chain after erasure and retention: %v", err)
+	}
+	// The command refuses to run without a policy, and runs with one.
+	env := map[string]string{"CLINICAL_DATABASE_URL": a.appURL, "CLINICAL_SECRET_KEY": a.secret.String()}
+	var out strings.Builder
+	if err := Run(t.Context(), cliEnv(env, &out, io.Discard, "retention", "run")); exitCode(err) != 2 {
+		t.Errorf("retention run without CLINICAL_RETENTION: exit %d, want 2", exitCode(err))
+	}
+	env["CLINICAL_RETENTION"] = "1h"
+	if err := Run(t.Context(), cliEnv(env, &out, io.Discard, "retention", "run")); exitCode(err) != 2 {
+		t.Errorf("retention under a day: exit %d, want 2", exitCode(err))
+	}
+	env["CLINICAL_RETENTION"] = "8760h"
+	if err := Run(t.Context(), cliEnv(env, &out, io.Discard, "retention", "run")); err != nil || !strings.Contains(out.String(), `{"deleted":0}`) {
+		t.Errorf("retention run: %v %q", err, out.String())
+	}
+}
+
+// TestAuditPageDetectsTampering: the admin's verify button finds an edited
+// and a deleted entry, as `clinical audit verify` does.
+func TestAuditPageDetectsTampering(t *testing.T) {
+	t.Parallel()
+	for _, tamper := range []string{
+		`UPDATE audit_log SET detail = '{"reason":"nothing happened"}' WHERE id = 2`,
+		`DELETE FROM audit_log WHERE id = 2`,
+	} {
+		a := newApp(t)
+		adm := a.newUser(t, "admin@clinic.example", true, true, RoleAdmin)
+		c := a.client()
+		c.login(t, adm)
+		if rec := c.post("/admin/audit/verify", nil); rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), "Audit chain intact") {
+			t.Fatalf("verify before tampering: %d", rec.Code)
+		}
+		if _, err := a.owner.Exec(t.Context(), tamper); err != nil {
+			t.Fatal(err)
+		}
+		rec := c.post("/admin/audit/verify", nil)
+		if !strings.Contains(rec.Body.String(), "audit chain broken at entry") {
+			t.Errorf("%s: not detected on the audit page", tamper)
+		}
+		var brk *ChainBreak
+		if _, _, err := a.srv.audit.Verify(t.Context()); !errors.As(err, &brk) {
+			t.Errorf("%s: Verify says %v", tamper, err)
+		}
+		if page := c.get("/admin/audit"); page.Code != http.StatusOK || !strings.Contains(page.Body.String(), "login.success") {
+			t.Errorf("audit page: %d", page.Code)
+		}
+	}
+}
+
+// TestServeConfig: plain HTTP only on loopback or when asked; every bad
+// setting is a usage error naming its variable.
+func TestServeConfig(t *testing.T) {
+	t.Parallel()
+	key, _ := NewSecretKey()
+	base := map[string]string{"CLINICAL_DATABASE_URL": "postgres://u@h/db", "CLINICAL_SECRET_KEY": key.String()}
+	for _, tc := range []struct {
+		env  map[string]string
+		want string // "" ok, else the variable named
+	}{
+		{map[string]string{}, ""},
+		{map[string]string{"CLINICAL_ADDR": "[::1]:8444"}, ""},
+		{map[string]string{"CLINICAL_ADDR": "localhost:8444"}, ""},
+		{map[string]string{"CLINICAL_ADDR": ":8444"}, "CLINICAL_TLS_CERT"},
+		{map[string]string{"CLINICAL_ADDR": "10.0.0.5:8444"}, "CLINICAL_TLS_CERT"},
+		{map[string]string{"CLINICAL_ADDR": "10.0.0.5:8444", "CLINICAL_PLAIN_HTTP": "1"}, ""},
+		{map[string]string{"CLINICAL_TLS_CERT": "c.pem"}, "CLINICAL_TLS_CERT"},
+		{map[string]string{"CLINICAL_TLS_CERT": "c.pem", "CLINICAL_TLS_KEY": "k.pem", "CLINICAL_PLAIN_HTTP": "1"}, "CLINICAL_PLAIN_HTTP"},
+		{map[string]string{"CLINICAL_ADDR": "nope"}, "CLINICAL_ADDR"},
+		{map[string]string{"CLINICAL_SESSION_IDLE": "soon"}, "CLINICAL_SESSION_IDLE"},
+		{map[string]string{"CLINICAL_SESSION_MAX": "-1h"}, "CLINICAL_SESSION_MAX"},
+		{map[string]string{"CLINICAL_SESSION_IDLE": "13h"}, "CLINICAL_SESSION_IDLE"},
+		{map[string]string{"CLINICAL_RETENTION": "1h"}, "CLINICAL_RETENTION"},
+		{map[string]string{"CLINICAL_SECRET_KEY": "short"}, "CLINICAL_SECRET_KEY"},
+	} {
+		env := map[string]string{}
+		for k, v := range base {
+			env[k] = v
+		}
+		for k, v := range tc.env {
+			env[k] = v
+		}
+		_, err := LoadServeConfig(func(k string) string { return env[k] })
+		var ue *cli.UsageError
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%v: %v", tc.env, err)
+		case tc.want != "" && (!errors.As(err, &ue) || !strings.HasPrefix(ue.Msg, tc.want+":")):
+			t.Errorf("%v: %v, want a usage error naming %s", tc.env, err, tc.want)
+		}
+	}
+}
+
+// TestServeCommand boots the real `clinical serve` on a free loopback port,
+// waits for its listening line, checks health and a page, and stops it.
+func TestServeCommand(t *testing.T) {
+	t.Parallel()
+	a := newApp(t)
+	env := map[string]string{"CLINICAL_DATABASE_URL": a.appURL, "CLINICAL_SECRET_KEY": a.secret.String(), "CLINICAL_ADDR": "127.0.0.1:0"}
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, cliEnv(env, io.Discard, pw, "serve"))
+		pw.Close()
+	}()
+	var addr string
+	lines := bufio.NewScanner(pr)
+	deadline := time.AfterFunc(20*time.Second, func() { pw.CloseWithError(errors.New("timeout")) })
+	var logged strings.Builder
+	for lines.Scan() {
+		logged.WriteString(lines.Text() + "\n")
+		if strings.Contains(lines.Text(), `"msg":"clinical listening"`) {
+			i := strings.Index(lines.Text(), `"addr":"`) + len(`"addr":"`)
+			addr = lines.Text()[i : i+strings.Index(lines.Text()[i:], `"`)]
+			break
+		}
+	}
+	deadline.Stop()
+	go io.Copy(&logged, pr)
+	if _, _, err := net.SplitHostPort(addr); err != nil {
+		cancel()
+		t.Fatalf("no listening line with an address: %q", addr)
+	}
+	for _, p := range []string{"/healthz", "/login"} {
+		resp, err := http.Get("http://" + addr + p)
+		if err != nil || resp.StatusCode != http.StatusOK {
+			t.Errorf("GET %s: %v %v", p, resp, err)
+		} else {
+			resp.Body.Close()
+		}
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("serve ended with %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve did not shut down")
+	}
+	if !strings.Contains(logged.String(), `"msg":"audit chain head"`) {
+		t.Errorf("no audit chain head in the log:\n%s", logged.String())
+	}
+}
+
+func TestPasswordPolicy(t *testing.T) {
+	t.Parallel()
+	for _, pw := range []string{
+		"", "short", "elevenchars", "password1234", "Password1234!", "P@ssw0rd2024!!", "iloveyou123456",
+		"qwertyuiopasdf", "123456789012", "aaaaaaaaaaaaaaa", "abcabcabcabc", "zyxwvutsrqpon",
+		"correcthorsebatterystaple", "Correct Horse Battery Staple", "doctor.who@x1234", "doctor.who2024!",
+		strings.Repeat("x", 257) + "y",
+	} {
+		if CheckPassword(pw, "doctor.who@clinic.example") == nil {
+			t.Errorf("%q accepted", pw)
+		}
+	}
+	for _, pw := range []string{"violet tram orbit 42", "quiet lantern seventy rivers", "839204719283", "Tägliche Übung macht 7"} {
+		if err := CheckPassword(pw, "doctor.who@clinic.example"); err != nil {
+			t.Errorf("%q refused: %v", pw, err)
+		}
+	}
+	if n := len(commonPasswords()); n < 500 {
+		t.Errorf("only %d common passwords", n)
+	}
+}
+
+func TestPasswordHashes(t *testing.T) {
+	t.Parallel()
+	p := NewPasswords(cheapArgon2)
+	h, err := p.Hash("violet tram orbit 42")
+	if err != nil || !strings.HasPrefix(h, "$argon2id$v=19$m=1024,t=1,p=1$") {
+		t.Fatalf("hash %q: %v", h, err)
+	}
+	if ok, err := p.Verify(h, "violet tram orbit 42"); !ok || err != nil {
+		t.Errorf("right password: %v %v", ok, err)
+	}
+	if ok, _ := p.Verify(h, "violet tram orbit 43"); ok {
+		t.Errorf("wrong password accepted")
+	}
+	// Parameters come from the stored hash, not the hasher.
+	if ok, _ := NewPasswords(DefaultArgon2).Verify(h, "violet tram orbit 42"); !ok {
+		t.Errorf("a hash with other parameters does not verify")
+	}
+	for _, bad := range []string{"", "$argon2i$v=19$m=1024,t=1,p=1$c2FsdA$aGFzaA", "$argon2id$v=19$m=99999999,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA"} {
+		if _, err := p.Verify(bad, "x"); err == nil {
+			t.Errorf("malformed hash %q accepted", bad)
+		}
+	}
+}
