@@ -3,7 +3,9 @@ package intake
 import (
 	"crypto/tls"
 	"fmt"
+	"net/netip"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/airlockhq/airlock/shared/config"
@@ -22,9 +24,23 @@ type Config struct {
 	Recipients []seal.PublicKey
 	RowKey     seal.RowKey `json:"-"`
 	Forms      *forms.Registry
-	// RateLimit is submissions per minute per client address; 0 turns limiting off.
+	// RateLimit is submissions per minute per client address (burst
+	// RateBurst); 0 turns off both it and the global ceiling.
 	RateLimit int
-	MaxBody   int64
+	// RateLimitGlobal is submissions per minute across all clients of this
+	// process (burst a tenth of it, at least RateBurst); 0 means none.
+	RateLimitGlobal int
+	// TrustedProxies are the peers whose X-Forwarded-For is believed.
+	TrustedProxies []netip.Prefix
+	MaxBody        int64
+	// MaxAttachment bounds one attached file, after base64 decoding.
+	MaxAttachment int64
+	// AttachmentTypes are the allowed media types, detected from content.
+	AttachmentTypes []string
+	// MetricsAddr is the Prometheus listener; empty turns it off.
+	MetricsAddr string
+	// DBMaxConns is the size of the database pool.
+	DBMaxConns int
 	// ShutdownTimeout bounds how long in-flight requests may finish on SIGTERM.
 	ShutdownTimeout time.Duration
 }
@@ -38,10 +54,25 @@ func LoadConfig(getenv func(string) string) (*Config, error) {
 		TLSCert:         r.String("INTAKE_TLS_CERT", ""),
 		TLSKey:          r.String("INTAKE_TLS_KEY", ""),
 		PlainHTTP:       r.Bool("INTAKE_PLAIN_HTTP"),
-		RateLimit:       r.Int("INTAKE_RATE_LIMIT", 60, 0, 1_000_000),
-		MaxBody:         r.Bytes("INTAKE_MAX_BODY", 10<<20),
+		RateLimit:       r.Int("INTAKE_RATE_LIMIT", DefaultRateLimit, 0, 1_000_000),
+		RateLimitGlobal: r.Int("INTAKE_RATE_LIMIT_GLOBAL", DefaultRateLimitGlobal, 0, 100_000_000),
+		MaxBody:         r.Bytes("INTAKE_MAX_BODY", DefaultMaxBody),
+		MaxAttachment:   r.Bytes("INTAKE_MAX_ATTACHMENT", DefaultMaxAttachment),
+		DBMaxConns:      r.Int("INTAKE_DB_MAX_CONNS", DefaultDBMaxConns, 1, 1000),
 		ShutdownTimeout: 20 * time.Second,
 	}
+	if c.MaxAttachment > c.MaxBody {
+		// A file can never be larger than the body that carries it.
+		c.MaxAttachment = c.MaxBody
+	}
+	if addr := r.String("INTAKE_METRICS_ADDR", ""); addr != "" {
+		c.MetricsAddr = r.Addr("INTAKE_METRICS_ADDR", "")
+		if c.MetricsAddr == c.Addr {
+			r.Fail("INTAKE_METRICS_ADDR", "must differ from INTAKE_ADDR: metrics are never served on the public listener")
+		}
+	}
+	c.TrustedProxies = parseTrustedProxies(r, r.List("INTAKE_TRUSTED_PROXIES"))
+	c.AttachmentTypes = parseAttachmentTypes(r, r.String("INTAKE_ATTACHMENT_TYPES", strings.Join(DefaultAttachmentTypes, ",")))
 	switch {
 	case (c.TLSCert == "") != (c.TLSKey == ""):
 		r.Fail("INTAKE_TLS_CERT", "set both INTAKE_TLS_CERT and INTAKE_TLS_KEY, or neither")
@@ -85,6 +116,8 @@ func LoadConfig(getenv func(string) string) (*Config, error) {
 		reg, err := forms.LoadDir(dir)
 		if err != nil {
 			r.Fail("INTAKE_FORMS_DIR", "%v", err)
+		} else if err := checkReservedNames(reg); err != nil {
+			r.Fail("INTAKE_FORMS_DIR", "%v", err)
 		}
 		c.Forms = reg
 	} else {
@@ -94,6 +127,74 @@ func LoadConfig(getenv func(string) string) (*Config, error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+// Defaults of the settings, as `intake --help` and docs/intake.md state them.
+const (
+	DefaultRateLimit       = 60   // per client address, per minute
+	RateBurst              = 20   // submissions a client may make at once
+	DefaultRateLimitGlobal = 6000 // per process, per minute (100 a second)
+	DefaultMaxBody         = 10 << 20
+	DefaultMaxAttachment   = 5 << 20
+	DefaultDBMaxConns      = 32
+)
+
+// DefaultAttachmentTypes are the media types an attachment may have, as
+// detected from its first bytes: PDF, PNG, JPEG and plain text.
+var DefaultAttachmentTypes = []string{"application/pdf", "image/png", "image/jpeg", "text/plain"}
+
+// detectableTypes are the allow-list entries detectContentType can produce;
+// anything else in INTAKE_ATTACHMENT_TYPES could never match.
+var detectableTypes = map[string]bool{
+	"application/pdf": true, "image/png": true, "image/jpeg": true, "text/plain": true,
+	"image/gif": true, "image/webp": true, "image/bmp": true, "audio/mpeg": true,
+	"audio/wave": true, "video/mp4": true, "video/webm": true, "application/zip": true,
+}
+
+func parseAttachmentTypes(r *config.Reader, v string) []string {
+	var out []string
+	for _, t := range config.SplitList(v) {
+		t = strings.ToLower(t)
+		if !detectableTypes[t] {
+			r.Fail("INTAKE_ATTACHMENT_TYPES", "unsupported type in the list; choose from application/pdf, image/png, image/jpeg, text/plain, image/gif, image/webp, image/bmp, audio/mpeg, audio/wave, video/mp4, video/webm, application/zip")
+			return nil
+		}
+		out = append(out, t)
+	}
+	if len(out) == 0 {
+		r.Fail("INTAKE_ATTACHMENT_TYPES", "lists no type")
+	}
+	return out
+}
+
+func parseTrustedProxies(r *config.Reader, entries []string) []netip.Prefix {
+	var out []netip.Prefix
+	for i, e := range entries {
+		p, err := netip.ParsePrefix(e)
+		if err != nil {
+			a, aerr := netip.ParseAddr(e)
+			if aerr != nil {
+				r.Fail("INTAKE_TRUSTED_PROXIES", "entry %d is not an IP address or CIDR prefix such as 10.0.0.0/8", i+1)
+				return nil
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		out = append(out, p.Masked())
+	}
+	return out
+}
+
+// checkReservedNames refuses a form whose linkIds collide with the names the
+// HTML form uses for itself.
+func checkReservedNames(reg *forms.Registry) error {
+	for _, q := range reg.List() {
+		for _, name := range reservedFieldNames {
+			if q.Item(name) != nil {
+				return fmt.Errorf("form %q: linkId %q is reserved by intake's HTML form", q.ID, name)
+			}
+		}
+	}
+	return nil
 }
 
 // checkTLSFiles loads the certificate and key once at start-up, so a missing,
@@ -119,5 +220,5 @@ func checkTLSFiles(r *config.Reader, certFile, keyFile string) {
 }
 
 func (c *Config) String() string {
-	return fmt.Sprintf("addr=%s tls=%t recipients=%d", c.Addr, c.TLSCert != "", len(c.Recipients))
+	return fmt.Sprintf("addr=%s tls=%t recipients=%d metrics=%q", c.Addr, c.TLSCert != "", len(c.Recipients), c.MetricsAddr)
 }

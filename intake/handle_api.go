@@ -2,16 +2,22 @@ package intake
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
 	"mime"
 	"net/http"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/airlockhq/airlock/shared/forms"
 )
+
+// storeTimeout bounds sealing and storing one submission, so a stuck
+// database cannot hold requests for ever.
+const storeTimeout = 10 * time.Second
 
 func (s *Server) form(c echo.Context) (*forms.Questionnaire, error) {
 	q, ok := s.forms.Get(c.Param("id"))
@@ -31,52 +37,144 @@ func (s *Server) handleGetForm(c echo.Context) error {
 	return c.Blob(http.StatusOK, "application/fhir+json", q.Raw)
 }
 
-// handleSubmitJSON accepts a JSON object mapping linkId to answer, validates,
-// seals and stores it, and answers 201 with the receipt.
+// handleSubmitJSON accepts either a JSON object mapping linkId to answer
+// (application/json) or a FHIR QuestionnaireResponse (application/fhir+json),
+// validates, seals and stores it, and answers 201 with the receipt.
 func (s *Server) handleSubmitJSON(c echo.Context) error {
 	q, err := s.form(c)
 	if err != nil {
 		return err
 	}
 	mt, _, err := mime.ParseMediaType(c.Request().Header.Get("Content-Type"))
-	if err != nil || mt != "application/json" {
-		return echo.NewHTTPError(http.StatusUnsupportedMediaType, "Content-Type must be application/json")
+	if err != nil {
+		mt = ""
 	}
-	raw, err := decodeAnswers(c.Request().Body)
+	var raw map[string]json.RawMessage
+	switch mt {
+	case "application/json":
+		raw, err = decodeAnswers(c.Request().Body)
+	case "application/fhir+json":
+		raw, err = decodeQuestionnaireResponse(c.Request().Body, q)
+	default:
+		return echo.NewHTTPError(http.StatusUnsupportedMediaType, "Content-Type must be application/json or application/fhir+json")
+	}
 	if err != nil {
 		return err
 	}
 	answers, ferrs := q.Validate(raw)
+	if len(ferrs) == 0 {
+		ferrs = s.attachments.apply(q, answers)
+	}
 	if len(ferrs) > 0 {
 		return c.JSON(http.StatusUnprocessableEntity, map[string]any{"errors": ferrs})
 	}
-	row, receipt, err := s.sealer.SealSubmission(q, answers)
+	receipt, err := s.accept(c.Request().Context(), q, answers)
 	if err != nil {
-		return err
-	}
-	if err := s.store.InsertSubmission(c.Request().Context(), row); err != nil {
 		return err
 	}
 	return c.JSON(http.StatusCreated, map[string]string{"receipt": receipt})
 }
 
+// accept seals validated answers and stores them, returning the receipt.
+func (s *Server) accept(ctx context.Context, q *forms.Questionnaire, answers forms.Answers) (string, error) {
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(ctx, storeTimeout)
+	defer cancel()
+	row, receipt, err := s.sealer.SealSubmission(q, answers)
+	if err != nil {
+		return "", err
+	}
+	if err := s.store.InsertSubmission(ctx, row); err != nil {
+		return "", err
+	}
+	s.metrics.sealSeconds.Observe(time.Since(start).Seconds())
+	return receipt, nil
+}
+
 // decodeAnswers reads exactly one JSON object of linkId -> raw answer.
 func decodeAnswers(body io.Reader) (map[string]json.RawMessage, error) {
+	b, err := readJSONBody(body)
+	if err != nil {
+		return nil, err
+	}
+	if len(b) == 0 || b[0] != '{' {
+		return nil, echo.NewHTTPError(http.StatusBadRequest, "body must be a JSON object mapping linkId to answer")
+	}
+	var raw map[string]json.RawMessage
+	if err := decodeOne(b, &raw); err != nil {
+		return nil, err
+	}
+	return raw, nil
+}
+
+func readJSONBody(body io.Reader) ([]byte, error) {
 	b, err := io.ReadAll(body)
 	if err != nil {
 		return nil, err // a *http.MaxBytesError becomes 413 in handleError
 	}
-	b = bytes.TrimSpace(b)
-	if len(b) == 0 || b[0] != '{' {
-		return nil, echo.NewHTTPError(http.StatusBadRequest, "body must be a JSON object mapping linkId to answer")
-	}
+	return bytes.TrimSpace(b), nil
+}
+
+// decodeOne decodes exactly one JSON value and refuses anything after it.
+// Its errors never quote the body.
+func decodeOne(b []byte, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(b))
-	var raw map[string]json.RawMessage
-	if err := dec.Decode(&raw); err != nil {
-		return nil, echo.NewHTTPError(http.StatusBadRequest, "malformed JSON")
+	if err := dec.Decode(v); err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, "malformed JSON")
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return nil, echo.NewHTTPError(http.StatusBadRequest, "malformed JSON: data after the object")
+		return echo.NewHTTPError(http.StatusBadRequest, "malformed JSON: data after the object")
+	}
+	return nil
+}
+
+// questionnaireResponse is the part of a FHIR QuestionnaireResponse intake
+// reads; other elements (id, meta, authored, subject...) are ignored.
+type questionnaireResponse struct {
+	ResourceType  string               `json:"resourceType"`
+	Questionnaire string               `json:"questionnaire"`
+	Status        string               `json:"status"`
+	Item          []forms.ResponseItem `json:"item"`
+}
+
+// decodeQuestionnaireResponse reads a QuestionnaireResponse for q and
+// flattens it into raw answers for Validate.
+func decodeQuestionnaireResponse(body io.Reader, q *forms.Questionnaire) (map[string]json.RawMessage, error) {
+	b, err := readJSONBody(body)
+	if err != nil {
+		return nil, err
+	}
+	if len(b) == 0 || b[0] != '{' {
+		return nil, echo.NewHTTPError(http.StatusBadRequest, "body must be a FHIR QuestionnaireResponse")
+	}
+	var qr questionnaireResponse
+	if err := decodeOne(b, &qr); err != nil {
+		return nil, err
+	}
+	if qr.ResourceType != "QuestionnaireResponse" {
+		return nil, echo.NewHTTPError(http.StatusBadRequest, `resourceType must be "QuestionnaireResponse"`)
+	}
+	switch qr.Status {
+	case "", "completed", "amended":
+	default:
+		return nil, echo.NewHTTPError(http.StatusUnprocessableEntity, map[string]any{"errors": forms.FieldErrors{{Field: "status", Message: "must be completed"}}})
+	}
+	if qr.Questionnaire != "" && !namesForm(qr.Questionnaire, q) {
+		return nil, echo.NewHTTPError(http.StatusUnprocessableEntity, map[string]any{"errors": forms.FieldErrors{{Field: "questionnaire", Message: "does not name this form"}}})
+	}
+	raw, err := forms.AnswersFromResponseItems(qr.Item)
+	if err != nil {
+		// The message describes the item tree's shape, never an answer.
+		return nil, echo.NewHTTPError(http.StatusBadRequest, err.Error())
 	}
 	return raw, nil
+}
+
+// namesForm reports whether a QuestionnaireResponse.questionnaire canonical
+// (url, optionally |version) refers to q.
+func namesForm(canonical string, q *forms.Questionnaire) bool {
+	if canonical == "Questionnaire/"+q.ID {
+		return true
+	}
+	return q.URL != "" && (canonical == q.URL || canonical == q.URL+"|"+q.Version)
 }

@@ -5,9 +5,14 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"log"
 	"log/slog"
 	"net"
 	"net/http"
+	"regexp"
+	"runtime/debug"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -20,46 +25,161 @@ import (
 // Server is intake's HTTP layer: routes, middleware and error mapping. Echo
 // stays inside this file and the handle_*.go files.
 type Server struct {
-	Echo    *echo.Echo
-	forms   *forms.Registry
-	sealer  *Sealer
-	store   *Store
-	maxBody int64
-	log     *slog.Logger
+	Echo        *echo.Echo
+	forms       *forms.Registry
+	sealer      *Sealer
+	store       *Store
+	maxBody     int64
+	log         *slog.Logger
+	limiter     *rateLimiter // nil when INTAKE_RATE_LIMIT is 0
+	clients     clientResolver
+	metrics     *metrics
+	csrf        csrfGuard
+	attachments attachmentPolicy
+	pages       pages
 }
 
 // NewServer builds the router over a store and a sealer.
 func NewServer(cfg *Config, store *Store, log *slog.Logger) *Server {
-	s := &Server{
-		Echo:    echo.New(),
-		forms:   cfg.Forms,
-		sealer:  &Sealer{Recipient: cfg.Recipients[0], RowKey: cfg.RowKey, Now: time.Now},
-		store:   store,
-		maxBody: cfg.MaxBody,
-		log:     log,
+	maxAttachment := cfg.MaxAttachment
+	if maxAttachment <= 0 {
+		maxAttachment = DefaultMaxAttachment
 	}
+	types := cfg.AttachmentTypes
+	if len(types) == 0 {
+		types = DefaultAttachmentTypes
+	}
+	s := &Server{
+		Echo:        echo.New(),
+		forms:       cfg.Forms,
+		sealer:      NewSealer(cfg.Recipients[0], cfg.RowKey),
+		store:       store,
+		maxBody:     cfg.MaxBody,
+		log:         log,
+		limiter:     newRateLimiter(cfg.RateLimit, RateBurst, cfg.RateLimitGlobal),
+		clients:     clientResolver{trusted: cfg.TrustedProxies},
+		csrf:        csrfGuard{key: csrfKey(cfg.RowKey)},
+		attachments: attachmentPolicy{maxSize: min(maxAttachment, cfg.MaxBody), allowed: types},
+		pages:       loadPages(),
+	}
+	s.metrics = newMetrics(s.limiter)
 	e := s.Echo
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
+	// Echo's own default logger is never used: nothing about clients is logged.
 	e.Use(securityHeaders)
+	e.Use(s.observe)
+	e.Use(s.recoverPanic)
+	e.Use(s.limitRate)
 	e.Use(s.limitBody)
 
+	e.GET("/", s.handleIndex)
+	e.GET("/forms/:id", s.handleFormPage)
+	e.POST("/forms/:id", s.handleFormSubmit)
+	e.GET("/static/intake.css", s.handleCSS)
 	e.GET("/healthz", s.handleHealth)
 	e.GET("/api/v1/forms/:id", s.handleGetForm)
 	e.POST("/api/v1/forms/:id/submissions", s.handleSubmitJSON)
 	return s
 }
 
-// securityHeaders sets the headers every response carries.
+// MetricsHandler serves /metrics. Serve puts it on its own listener
+// (INTAKE_METRICS_ADDR), never on the public one.
+func (s *Server) MetricsHandler() http.Handler { return s.metrics.handler() }
+
+// contentSecurityPolicy allows the one stylesheet and nothing else: no
+// script at all, no inline style, no plugins, no framing, forms only to
+// intake itself.
+const contentSecurityPolicy = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; " +
+	"object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+
+// securityHeaders sets the headers every response carries, errors and 404s
+// included (echo runs this middleware for unmatched routes too).
 func securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		h := c.Response().Header()
 		h.Set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
-		h.Set("Content-Security-Policy", "default-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
+		h.Set("Content-Security-Policy", contentSecurityPolicy)
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("X-Frame-Options", "DENY")
 		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("Cross-Origin-Opener-Policy", "same-origin")
+		h.Set("Cross-Origin-Resource-Policy", "same-origin")
+		h.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=(), interest-cohort=()")
 		h.Set("Cache-Control", "no-store")
+		return next(c)
+	}
+}
+
+// recoverPanic turns a panic into a 500 and logs where it happened, never
+// the request.
+func (s *Server) recoverPanic(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) (err error) {
+		defer func() {
+			if r := recover(); r != nil {
+				if r == http.ErrAbortHandler {
+					panic(r)
+				}
+				s.log.Error("panic in handler", "route", c.Path(), "stack", string(debug.Stack()))
+				err = errors.New("panic")
+			}
+		}()
+		return next(c)
+	}
+}
+
+// observe records request durations and submission outcomes. It maps the
+// error itself so that the status it records is the one sent.
+func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		start := time.Now()
+		if err := next(c); err != nil {
+			c.Error(err)
+		}
+		status := c.Response().Status
+		route := c.Path()
+		if route == "" || strings.Contains(route, "*") {
+			route = "unmatched"
+		}
+		method := c.Request().Method
+		s.metrics.duration.WithLabelValues(route, method, strconv.Itoa(status)).Observe(time.Since(start).Seconds())
+		if method == http.MethodPost {
+			channel := ""
+			switch route {
+			case "/forms/:id":
+				channel = "html"
+			case "/api/v1/forms/:id/submissions":
+				channel = "api"
+			}
+			if channel != "" {
+				// Only known form ids become label values; anything else
+				// a client typed into the URL is counted as "unknown".
+				form := "unknown"
+				if q, ok := s.forms.Get(c.Param("id")); ok {
+					form = q.ID
+				}
+				s.metrics.submission(form, channel, status)
+			}
+		}
+		return nil
+	}
+}
+
+var errRateLimited = echo.NewHTTPError(http.StatusTooManyRequests, "too many submissions from your address: wait before sending again")
+
+// limitRate applies the per-client and global limits to submissions (every
+// POST). Reading a form is not limited.
+func (s *Server) limitRate(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if s.limiter == nil || c.Request().Method != http.MethodPost {
+			return next(c)
+		}
+		ok, wait, by := s.limiter.allow(s.clients.clientAddr(c.Request()), time.Now())
+		if !ok {
+			s.metrics.rateLimited.WithLabelValues(string(by)).Inc()
+			c.Response().Header().Set("Retry-After", strconv.Itoa(retryAfterSeconds(wait)))
+			return errRateLimited
+		}
 		return next(c)
 	}
 }
@@ -79,8 +199,13 @@ func (s *Server) limitBody(next echo.HandlerFunc) echo.HandlerFunc {
 
 var errTooLarge = echo.NewHTTPError(http.StatusRequestEntityTooLarge, "request body is over the size limit")
 
-// handleError maps every error to the contract's JSON shape. Internal details
-// are logged, never shown.
+// isAPI tells JSON routes from pages: errors answer in the route's kind.
+func isAPI(path string) bool {
+	return strings.HasPrefix(path, "/api/") || path == "/healthz"
+}
+
+// handleError maps every error to the contract's JSON shape on API routes
+// and to an HTML page elsewhere. Internal details are logged, never shown.
 func (s *Server) handleError(err error, c echo.Context) {
 	if c.Response().Committed {
 		return
@@ -94,6 +219,13 @@ func (s *Server) handleError(err error, c echo.Context) {
 		s.log.Error("request failed", "method", c.Request().Method, "route", c.Path(), "error", err.Error())
 		he = echo.NewHTTPError(http.StatusInternalServerError, "internal error")
 	}
+	if body, ok := he.Message.(map[string]any); ok && isAPI(c.Request().URL.Path) {
+		// A structured body, such as {"errors":[...]} for a 422.
+		if err := c.JSON(he.Code, body); err != nil {
+			s.log.Error("write error response", "error", err.Error())
+		}
+		return
+	}
 	msg, ok := he.Message.(string)
 	if !ok {
 		msg = http.StatusText(he.Code)
@@ -101,9 +233,47 @@ func (s *Server) handleError(err error, c echo.Context) {
 	if he.Code == http.StatusNotFound && msg == "Not Found" {
 		msg = "not found"
 	}
-	if err := c.JSON(he.Code, map[string]string{"error": msg}); err != nil {
-		s.log.Error("write error response", "error", err.Error())
+	if isAPI(c.Request().URL.Path) {
+		if err := c.JSON(he.Code, map[string]string{"error": msg}); err != nil {
+			s.log.Error("write error response", "error", err.Error())
+		}
+		return
 	}
+	if err := s.render(c, he.Code, "error", s.errorPage(c, he.Code, msg)); err != nil {
+		s.log.Error("write error page", "error", err.Error())
+	}
+}
+
+// errorPage words an error for a person.
+func (s *Server) errorPage(c echo.Context, code int, msg string) errorPage {
+	p := errorPage{page: page{Site: siteName, CSS: cssPath}, Back: "/", BackText: "See the list of forms"}
+	switch code {
+	case http.StatusNotFound:
+		p.Title, p.Message = "Page not found", "There is no page or form at this address. Check the address, or choose a form from the list."
+	case http.StatusForbidden:
+		p.Title, p.Message = "Your form was not sent", msg
+		if q, ok := s.forms.Get(c.Param("id")); ok {
+			p.Back, p.BackText = "/forms/"+q.ID, "Open the form again"
+		}
+	case http.StatusTooManyRequests:
+		p.Title = "Too many attempts"
+		p.Message = "Too many forms were sent from your network in a short time, so this one was not sent. Wait a minute, then go back and send it again."
+		if ra := c.Response().Header().Get("Retry-After"); ra != "" {
+			p.Message = "Too many forms were sent from your network in a short time, so this one was not sent. Wait " + ra + " seconds, then go back and send it again."
+		}
+		p.Back = ""
+	case http.StatusRequestEntityTooLarge:
+		p.Title = "Your form is too large"
+		p.Message = "Your form and its files together are larger than " + formatSize(s.maxBody) + ", so it was not sent. Go back, choose smaller files and send it again."
+		p.Back = ""
+	case http.StatusMethodNotAllowed:
+		p.Title, p.Message = "Not allowed", "This address does not accept that kind of request."
+	case http.StatusBadRequest, http.StatusUnsupportedMediaType:
+		p.Title, p.Message = "Your form could not be read", "Your form could not be read, so nothing was sent. Open the form again and send it from its page."
+	default:
+		p.Title, p.Message = "Something went wrong", "Something went wrong on our side and your form was not sent. Please try again in a few minutes."
+	}
+	return p
 }
 
 func (s *Server) handleHealth(c echo.Context) error {
@@ -116,9 +286,18 @@ func (s *Server) handleHealth(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
 }
 
+// Server timeouts. Reading may take a while, since a patient on a slow
+// mobile link may upload several megabytes, but never for ever.
+const (
+	readHeaderTimeout = 10 * time.Second
+	readTimeout       = 2 * time.Minute
+	writeTimeout      = readTimeout + 30*time.Second
+	idleTimeout       = 2 * time.Minute
+)
+
 // Serve runs intake until ctx ends, then shuts down gracefully.
 func Serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
-	pool, err := pg.Connect(ctx, cfg.DatabaseURL, 0)
+	pool, err := pg.Connect(ctx, cfg.DatabaseURL, int32(cfg.DBMaxConns))
 	if err != nil {
 		return err
 	}
@@ -130,12 +309,12 @@ func Serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 
 	httpSrv := &http.Server{
 		Handler:           srv.Echo,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       120 * time.Second,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       idleTimeout,
 		MaxHeaderBytes:    32 << 10,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		ErrorLog:          serverErrorLog(log),
 	}
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
@@ -157,23 +336,84 @@ func Serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 				tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305, tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305,
 			},
 		}
-		ln = tls.NewListener(ln, httpSrv.TLSConfig)
+	}
+
+	var metricsSrv *http.Server
+	var metricsLn net.Listener
+	if cfg.MetricsAddr != "" {
+		metricsLn, err = net.Listen("tcp", cfg.MetricsAddr)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("listen on INTAKE_METRICS_ADDR %s: %w", cfg.MetricsAddr, err)
+		}
+		metricsSrv = &http.Server{
+			Handler:           srv.MetricsHandler(),
+			ReadHeaderTimeout: 5 * time.Second,
+			ReadTimeout:       10 * time.Second,
+			WriteTimeout:      30 * time.Second,
+			ErrorLog:          serverErrorLog(log),
+		}
 	}
 	log.Info("intake listening", "addr", ln.Addr().String(), "tls", !cfg.PlainHTTP,
-		"recipient_key_id", cfg.Recipients[0].ID.String(), "forms", len(cfg.Forms.List()))
+		"recipient_key_id", cfg.Recipients[0].ID.String(), "forms", len(cfg.Forms.List()),
+		"rate_limit", cfg.RateLimit, "metrics", metricsAddr(metricsLn))
 
-	errc := make(chan error, 1)
-	go func() { errc <- httpSrv.Serve(ln) }()
+	errc := make(chan error, 2)
+	go func() {
+		if cfg.PlainHTTP {
+			errc <- httpSrv.Serve(ln)
+		} else {
+			// ServeTLS with the certificate already in TLSConfig also
+			// enables HTTP/2.
+			errc <- httpSrv.ServeTLS(ln, "", "")
+		}
+	}()
+	if metricsSrv != nil {
+		go func() { errc <- metricsSrv.Serve(metricsLn) }()
+	}
 	select {
 	case err := <-errc:
+		httpSrv.Close()
+		if metricsSrv != nil {
+			metricsSrv.Close()
+		}
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
+	if metricsSrv != nil {
+		metricsSrv.Shutdown(shutdownCtx)
+	}
 	if err := httpSrv.Shutdown(shutdownCtx); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	log.Info("intake stopped")
 	return nil
+}
+
+func metricsAddr(ln net.Listener) string {
+	if ln == nil {
+		return ""
+	}
+	return ln.Addr().String()
+}
+
+// peerInLog matches the client address net/http puts into its own error
+// lines ("http: TLS handshake error from 192.0.2.1:5555: ..."), which must
+// not reach the logs.
+var peerInLog = regexp.MustCompile(`from \S+: `)
+
+// serverErrorLog sends net/http's own messages to slog with client
+// addresses removed.
+func serverErrorLog(l *slog.Logger) *log.Logger {
+	return log.New(redactingWriter{l}, "", 0)
+}
+
+type redactingWriter struct{ l *slog.Logger }
+
+func (w redactingWriter) Write(p []byte) (int, error) {
+	msg := peerInLog.ReplaceAllString(strings.TrimSpace(string(p)), "from [client]: ")
+	w.l.Warn("http server", "error", msg)
+	return len(p), nil
 }

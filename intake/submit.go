@@ -20,6 +20,11 @@ type Sealer struct {
 	Now       func() time.Time
 }
 
+// NewSealer seals to recipient and authenticates rows with rowKey.
+func NewSealer(recipient seal.PublicKey, rowKey seal.RowKey) *Sealer {
+	return &Sealer{Recipient: recipient, RowKey: rowKey, Now: time.Now}
+}
+
 // SealedRow is one submission as stored in the intake database.
 type SealedRow struct {
 	seal.Row
@@ -38,7 +43,11 @@ func (s *Sealer) SealSubmission(q *forms.Questionnaire, answers forms.Answers) (
 	if err != nil {
 		return nil, "", err
 	}
-	now := s.Now().UTC().Truncate(time.Microsecond)
+	clock := s.Now
+	if clock == nil {
+		clock = time.Now
+	}
+	now := clock().UTC().Truncate(time.Microsecond)
 	answersJSON, err := json.Marshal(answers)
 	if err != nil {
 		return nil, "", fmt.Errorf("encode answers: %w", err)

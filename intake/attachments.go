@@ -1,0 +1,115 @@
+package intake
+
+import (
+	"bytes"
+	"crypto/sha1" // FHIR R4 defines Attachment.hash as SHA-1
+	"fmt"
+	"mime"
+	"net/http"
+	"slices"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/airlockhq/airlock/shared/forms"
+)
+
+// attachmentPolicy decides which files a submission may carry. Types are
+// detected from the bytes, never taken from the file name or the
+// contentType the client claims.
+type attachmentPolicy struct {
+	maxSize int64
+	allowed []string
+}
+
+// typeNames are the words the error message uses for the allowed types.
+var typeNames = map[string]string{
+	"application/pdf": "PDF", "image/png": "PNG", "image/jpeg": "JPEG", "text/plain": "plain text",
+	"image/gif": "GIF", "image/webp": "WebP", "image/bmp": "BMP", "audio/mpeg": "MP3",
+	"audio/wave": "WAV", "video/mp4": "MP4", "video/webm": "WebM", "application/zip": "ZIP",
+}
+
+// detectContentType sniffs a file's media type, without parameters. Plain
+// text must be valid UTF-8 throughout, not only in the first 512 bytes the
+// sniffer reads.
+func detectContentType(data []byte) string {
+	if bytes.HasPrefix(data, []byte("%PDF-")) {
+		return "application/pdf"
+	}
+	mt, _, err := mime.ParseMediaType(http.DetectContentType(data))
+	if err != nil {
+		return "application/octet-stream"
+	}
+	if mt == "text/plain" && (!utf8.Valid(data) || bytes.IndexByte(data, 0) >= 0) {
+		return "application/octet-stream"
+	}
+	return mt
+}
+
+// tooLargeMessage is the error for a file over the per-file limit.
+func (p attachmentPolicy) tooLargeMessage() string {
+	return "file is larger than " + formatSize(p.maxSize)
+}
+
+func (p attachmentPolicy) typeMessage() string {
+	names := make([]string, 0, len(p.allowed))
+	for _, t := range p.allowed {
+		names = append(names, typeNames[t])
+	}
+	return "file type is not allowed (allowed: " + strings.Join(names, ", ") + ")"
+}
+
+// check inspects one file; it returns the detected type, or a message for
+// the field (which never describes the content beyond its size and type).
+func (p attachmentPolicy) check(data []byte) (string, string) {
+	if int64(len(data)) > p.maxSize {
+		return "", p.tooLargeMessage()
+	}
+	ct := detectContentType(data)
+	if !slices.Contains(p.allowed, ct) {
+		return "", p.typeMessage()
+	}
+	return ct, ""
+}
+
+// apply checks every attachment among validated answers and records the
+// detected type, size and hash on each, which is what gets sealed.
+func (p attachmentPolicy) apply(q *forms.Questionnaire, answers forms.Answers) forms.FieldErrors {
+	var errs forms.FieldErrors
+	for _, it := range q.Questions() {
+		if it.Type != forms.TypeAttachment {
+			continue
+		}
+		for i, v := range answers[it.LinkID] {
+			att := v.ValueAttachment
+			if att == nil {
+				continue
+			}
+			ct, msg := p.check(att.Data)
+			if msg != "" {
+				if len(answers[it.LinkID]) > 1 {
+					msg = fmt.Sprintf("answer %d: %s", i+1, msg)
+				}
+				errs = append(errs, forms.FieldError{Field: it.LinkID, Message: msg})
+				break
+			}
+			sum := sha1.Sum(att.Data)
+			att.ContentType = ct
+			att.Size = int64(len(att.Data))
+			att.Hash = sum[:]
+		}
+	}
+	return errs
+}
+
+// formatSize prints a byte count the way INTAKE_MAX_ATTACHMENT takes it.
+func formatSize(n int64) string {
+	switch {
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return fmt.Sprintf("%d MiB", n>>20)
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return fmt.Sprintf("%d KiB", n>>10)
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	}
+	return fmt.Sprintf("%d bytes", n)
+}

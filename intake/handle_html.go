@@ -1,0 +1,696 @@
+package intake
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"mime/multipart"
+	"net/http"
+	"net/url"
+	"path"
+	"slices"
+	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/airlockhq/airlock/shared/forms"
+)
+
+// maxFormParts bounds the fields of one multipart submission.
+const maxFormParts = 1000
+
+// repeatInputs is how many text boxes a repeating free-text question gets.
+const repeatInputs = 3
+
+// maxRadioOptions: choice items with more options are a <select>.
+const maxRadioOptions = 8
+
+type formPage struct {
+	page
+	Description   string
+	Action        string
+	Enctype       string
+	CSRF          string
+	CSRFField     string
+	HoneypotField string
+	Notice        string
+	Errors        []errorLink
+	Items         []*itemView
+}
+
+type errorLink struct{ Target, Text string }
+
+// itemView is one item as the template draws it.
+type itemView struct {
+	Kind         string // group, display, input, repeat, textarea, choices, select, checkbox, file
+	ID, Name     string
+	Label, Hint  string
+	Error        string
+	Required     bool
+	Value        string
+	Checked      bool
+	InputType    string
+	InputMode    string
+	MaxLength    int
+	Autocomplete string
+	Short        bool
+	Inline       bool
+	List         bool
+	Multiple     bool
+	Accept       string
+	Options      []optionView
+	Repeats      []repeatView
+	Children     []*itemView
+
+	target string // where the error summary links to
+}
+
+type optionView struct {
+	ID, Value, Label string
+	Checked          bool
+}
+
+type repeatView struct {
+	ID, Name, Label, Value string
+	MaxLength              int
+}
+
+// DescribedBy lists the hint and error ids, for aria-describedby.
+func (v *itemView) DescribedBy() string {
+	var ids []string
+	if v.Hint != "" {
+		ids = append(ids, v.ID+"-hint")
+	}
+	if v.Error != "" {
+		ids = append(ids, v.ID+"-error")
+	}
+	return strings.Join(ids, " ")
+}
+
+// formState is what a patient has entered so far, to show again with errors.
+type formState struct {
+	values url.Values
+	errors map[string]string // linkId -> message
+}
+
+// autocompleteHints help browsers fill in the example forms' contact fields.
+var autocompleteHints = map[string]string{
+	"family-name": "family-name", "given-name": "given-name", "birth-date": "bday",
+	"email": "email", "phone": "tel", "address": "street-address",
+}
+
+// buildForm turns a Questionnaire into the page's item views.
+func (s *Server) buildForm(q *forms.Questionnaire, st formState) []*itemView {
+	ids := map[*forms.Item]string{}
+	for i, it := range allItems(q.Items) {
+		ids[it] = "q-" + strconv.Itoa(i+1)
+	}
+	var build func(items []*forms.Item) []*itemView
+	build = func(items []*forms.Item) []*itemView {
+		var out []*itemView
+		for _, it := range items {
+			v := s.itemView(q, it, ids, st)
+			if it.Type == forms.TypeGroup {
+				v.Children = build(it.Items)
+			}
+			out = append(out, v)
+		}
+		return out
+	}
+	return build(q.Items)
+}
+
+func allItems(items []*forms.Item) []*forms.Item {
+	var out []*forms.Item
+	for _, it := range items {
+		out = append(out, it)
+		out = append(out, allItems(it.Items)...)
+	}
+	return out
+}
+
+func (s *Server) itemView(q *forms.Questionnaire, it *forms.Item, ids map[*forms.Item]string, st formState) *itemView {
+	id := ids[it]
+	v := &itemView{
+		ID: id, Name: it.LinkID, Label: it.Text, Required: it.Required,
+		Error: humanMessage(st.errors[it.LinkID]), target: id,
+		Hint: enableWhenHint(q, it),
+	}
+	values := st.values[it.LinkID]
+	first := ""
+	if len(values) > 0 {
+		first = values[0]
+	}
+	switch it.Type {
+	case forms.TypeGroup:
+		v.Kind = "group"
+	case forms.TypeDisplay:
+		v.Kind = "display"
+	case forms.TypeString, forms.TypeInteger, forms.TypeDecimal, forms.TypeDate, forms.TypeDateTime:
+		v.Kind, v.InputType, v.Value = "input", "text", first
+		v.MaxLength = it.EffectiveMaxLength()
+		v.Autocomplete = autocompleteHints[it.LinkID]
+		switch it.Type {
+		case forms.TypeInteger:
+			v.InputMode, v.Short = "numeric", true
+			v.Hint = joinHints(rangeHint(it, "a whole number"), v.Hint)
+		case forms.TypeDecimal:
+			v.InputMode, v.Short = "decimal", true
+			v.Hint = joinHints(rangeHint(it, "a number"), v.Hint)
+		case forms.TypeDate:
+			v.InputType, v.Short = "date", true
+			v.Hint = joinHints("For example 1980-03-27 (year-month-day).", v.Hint)
+		case forms.TypeDateTime:
+			v.Hint = joinHints("Date and time with time zone, for example 2024-03-27T14:30:00+01:00.", v.Hint)
+		}
+		if it.LinkID == "email" {
+			v.InputType = "email"
+		} else if it.LinkID == "phone" {
+			v.InputType = "tel"
+		}
+		if it.Repeats {
+			v.Kind = "repeat"
+			for i := range repeatInputs {
+				r := repeatView{ID: fmt.Sprintf("%s-%d", id, i+1), Name: it.LinkID, Label: fmt.Sprintf("%s, answer %d", it.Text, i+1), MaxLength: v.MaxLength}
+				if i < len(values) {
+					r.Value = values[i]
+				}
+				v.Repeats = append(v.Repeats, r)
+			}
+			v.target = id + "-1"
+		}
+	case forms.TypeText:
+		v.Kind, v.Value, v.MaxLength = "textarea", first, it.EffectiveMaxLength()
+		v.Autocomplete = autocompleteHints[it.LinkID]
+	case forms.TypeBoolean:
+		if it.MustBeTrue {
+			v.Kind, v.Checked = "checkbox", first == "true"
+			break
+		}
+		v.Kind, v.InputType, v.Inline = "choices", "radio", true
+		for i, o := range [][2]string{{"true", "Yes"}, {"false", "No"}} {
+			v.Options = append(v.Options, optionView{ID: fmt.Sprintf("%s-%d", id, i+1), Value: o[0], Label: o[1], Checked: first == o[0]})
+		}
+		v.target = id + "-1"
+	case forms.TypeChoice:
+		for i, o := range it.Options {
+			v.Options = append(v.Options, optionView{ID: fmt.Sprintf("%s-%d", id, i+1), Value: o.Key(), Label: o.Label(), Checked: slices.Contains(values, o.Key())})
+		}
+		switch {
+		case it.Repeats:
+			v.Kind, v.InputType, v.target = "choices", "checkbox", id+"-1"
+		case len(it.Options) > maxRadioOptions:
+			v.Kind = "select"
+		default:
+			v.Kind, v.InputType, v.target = "choices", "radio", id+"-1"
+		}
+	case forms.TypeOpenChoice:
+		v.Kind, v.InputType, v.Value, v.List = "input", "text", first, true
+		v.MaxLength = it.EffectiveMaxLength()
+		for _, o := range it.Options {
+			v.Options = append(v.Options, optionView{Value: o.Key(), Label: o.Label()})
+		}
+		v.Hint = joinHints("Choose a suggestion or type your own answer.", v.Hint)
+	case forms.TypeAttachment:
+		v.Kind, v.Multiple = "file", it.Repeats
+		v.Accept = s.acceptAttr()
+		v.Hint = joinHints(s.attachmentHint(), v.Hint)
+	}
+	return v
+}
+
+// acceptAttr lists the allowed types for the file picker (a convenience:
+// the server checks the content).
+func (s *Server) acceptAttr() string {
+	ext := map[string]string{"application/pdf": ".pdf", "image/png": ".png", "image/jpeg": ".jpg,.jpeg", "text/plain": ".txt"}
+	var out []string
+	for _, t := range s.attachments.allowed {
+		out = append(out, t)
+		if e := ext[t]; e != "" {
+			out = append(out, e)
+		}
+	}
+	return strings.Join(out, ",")
+}
+
+func (s *Server) attachmentHint() string {
+	names := make([]string, 0, len(s.attachments.allowed))
+	for _, t := range s.attachments.allowed {
+		names = append(names, typeNames[t])
+	}
+	return fmt.Sprintf("%s; at most %s per file.", strings.Join(names, ", "), formatSize(s.attachments.maxSize))
+}
+
+func joinHints(a, b string) string {
+	switch {
+	case a == "":
+		return b
+	case b == "":
+		return a
+	}
+	return a + " " + b
+}
+
+func rangeHint(it *forms.Item, what string) string {
+	f := func(p *float64) string { return strconv.FormatFloat(*p, 'f', -1, 64) }
+	switch {
+	case it.MinValue != nil && it.MaxValue != nil:
+		return fmt.Sprintf("Enter %s from %s to %s.", what, f(it.MinValue), f(it.MaxValue))
+	case it.MinValue != nil:
+		return fmt.Sprintf("Enter %s of at least %s.", what, f(it.MinValue))
+	case it.MaxValue != nil:
+		return fmt.Sprintf("Enter %s of at most %s.", what, f(it.MaxValue))
+	}
+	return ""
+}
+
+// enableWhenHint says in words when a conditional question applies: without
+// JavaScript every question is shown, and answers to questions that do not
+// apply are dropped on submission.
+func enableWhenHint(q *forms.Questionnaire, it *forms.Item) string {
+	if len(it.EnableWhen) == 0 {
+		return ""
+	}
+	var conds []string
+	for _, ew := range it.EnableWhen {
+		target := q.Item(ew.Question)
+		if target == nil {
+			continue
+		}
+		name := "“" + strings.TrimRight(target.Text, " ") + "”"
+		switch ew.Operator {
+		case "exists":
+			if ew.Answer.ValueBoolean != nil && *ew.Answer.ValueBoolean {
+				conds = append(conds, "you answered "+name)
+			} else {
+				conds = append(conds, "you did not answer "+name)
+			}
+		case "=":
+			conds = append(conds, fmt.Sprintf("your answer to %s is %s", name, answerLabel(target, ew.Answer)))
+		case "!=":
+			conds = append(conds, fmt.Sprintf("your answer to %s is not %s", name, answerLabel(target, ew.Answer)))
+		}
+	}
+	if len(conds) == 0 {
+		return ""
+	}
+	join := " and "
+	if it.EnableBehavior == "any" {
+		join = " or "
+	}
+	return "Answer only if " + strings.Join(conds, join) + "."
+}
+
+func answerLabel(target *forms.Item, v forms.Value) string {
+	switch {
+	case v.ValueBoolean != nil:
+		if *v.ValueBoolean {
+			return "“Yes”"
+		}
+		return "“No”"
+	case v.ValueCoding != nil:
+		for _, o := range target.Options {
+			if o.Code == v.ValueCoding.Code {
+				return "“" + o.Label() + "”"
+			}
+		}
+		return "“" + v.ValueCoding.Code + "”"
+	}
+	return "“" + v.String() + "”"
+}
+
+// humanMessage turns a validation message ("is required") into a sentence
+// to show beside the field. Messages never contain submitted values.
+func humanMessage(msg string) string {
+	if msg == "" {
+		return ""
+	}
+	switch msg {
+	case forms.MsgRequired:
+		return "Answer this question: it is required."
+	case forms.MsgMustBeTrue:
+		return "Tick this box to continue: the form cannot be sent without it."
+	}
+	if strings.HasPrefix(msg, "is ") || strings.HasPrefix(msg, "must ") || strings.HasPrefix(msg, "takes ") {
+		msg = "This answer " + msg
+	}
+	r, n := utf8.DecodeRuneInString(msg)
+	msg = string(unicode.ToUpper(r)) + msg[n:]
+	if !strings.HasSuffix(msg, ".") && !strings.HasSuffix(msg, ")") {
+		msg += "."
+	}
+	return msg
+}
+
+func (s *Server) formPage(c echo.Context, q *forms.Questionnaire, st formState, notice string) formPage {
+	cookie := s.csrf.cookieValue(c.Response(), c.Request())
+	p := formPage{
+		page:          page{Site: siteName, Title: q.Title, CSS: cssPath},
+		Description:   q.Description,
+		Action:        "/forms/" + q.ID,
+		Enctype:       "application/x-www-form-urlencoded",
+		CSRF:          s.csrf.token(cookie),
+		CSRFField:     csrfField,
+		HoneypotField: honeypotField,
+		Notice:        notice,
+		Items:         s.buildForm(q, st),
+	}
+	for _, it := range q.Questions() {
+		if it.Type == forms.TypeAttachment {
+			p.Enctype = "multipart/form-data"
+		}
+	}
+	// The summary follows the order of the page.
+	var walk func(vs []*itemView)
+	walk = func(vs []*itemView) {
+		for _, v := range vs {
+			if v.Error != "" {
+				p.Errors = append(p.Errors, errorLink{Target: v.target, Text: v.Label + ": " + v.Error})
+			}
+			walk(v.Children)
+		}
+	}
+	walk(p.Items)
+	if msg := st.errors[""]; msg != "" {
+		p.Errors = append(p.Errors, errorLink{Target: "q-1", Text: humanMessage(msg)})
+	}
+	p.HasErrors = len(p.Errors) > 0 || notice != ""
+	return p
+}
+
+// handleFormPage serves the HTML form.
+func (s *Server) handleFormPage(c echo.Context) error {
+	q, err := s.form(c)
+	if err != nil {
+		return err
+	}
+	return s.render(c, http.StatusOK, "form", s.formPage(c, q, formState{}, ""))
+}
+
+// errCSRF is the 403 for a missing or wrong CSRF token.
+var errCSRF = echo.NewHTTPError(http.StatusForbidden, "The security check of this form failed, so nothing was sent. This happens when the form was open for a long time or cookies are blocked. Open the form again, fill it in and send it.")
+
+// handleFormSubmit takes an HTML form submission: CSRF check, honeypot,
+// validation (422 with the form again), sealing, and the receipt page.
+func (s *Server) handleFormSubmit(c echo.Context) error {
+	q, err := s.form(c)
+	if err != nil {
+		return err
+	}
+	req := c.Request()
+	mt, params, err := mime.ParseMediaType(req.Header.Get("Content-Type"))
+	if err != nil {
+		mt = ""
+	}
+	var values url.Values
+	var files map[string][]upload
+	switch mt {
+	case "application/x-www-form-urlencoded":
+		values, err = readURLEncoded(req.Body)
+	case "multipart/form-data":
+		values, files, err = s.readMultipart(req.Body, params["boundary"])
+	default:
+		return echo.NewHTTPError(http.StatusUnsupportedMediaType, "This form must be sent from its web page.")
+	}
+	if err != nil {
+		return err
+	}
+	if !s.csrf.check(req, values.Get(csrfField)) {
+		s.metrics.csrf.Inc()
+		return errCSRF
+	}
+	st := formState{values: values, errors: map[string]string{}}
+	delete(values, csrfField)
+	if values.Get(honeypotField) != "" {
+		// Probably a bot: store nothing. A person whose browser filled the
+		// hidden field by mistake sees their answers again and can resend.
+		s.metrics.honeypot.WithLabelValues(q.ID).Inc()
+		delete(values, honeypotField)
+		return s.render(c, http.StatusUnprocessableEntity, "form", s.formPage(c, q, st,
+			"Your form was not sent because it looked automated. Check your answers and send it again."))
+	}
+	delete(values, honeypotField)
+
+	raw, fileErrs := s.htmlAnswers(q, values, files)
+	answers, ferrs := q.Validate(raw)
+	if len(ferrs) > 0 && dropNotApplicable(raw, ferrs) {
+		// Without JavaScript every question is on the page; answers to
+		// questions that turned out not to apply are dropped, as FHIR asks.
+		answers, ferrs = q.Validate(raw)
+	}
+	if len(ferrs) == 0 && len(fileErrs) == 0 {
+		ferrs = s.attachments.apply(q, answers)
+	}
+	if len(ferrs) > 0 || len(fileErrs) > 0 {
+		for _, fe := range append(fileErrs, ferrs...) {
+			if _, seen := st.errors[fe.Field]; !seen {
+				st.errors[fe.Field] = fe.Message
+			}
+		}
+		for field := range st.errors {
+			if field != "" && q.Item(field) == nil {
+				// Errors for fields not on the page (a tampered request)
+				// still need a line in the summary.
+				st.errors[""] = "the form contained fields it does not have"
+			}
+		}
+		notice := ""
+		if len(files) > 0 {
+			notice = "For your security, files are not kept when a form has errors: choose them again before sending."
+		}
+		return s.render(c, http.StatusUnprocessableEntity, "form", s.formPage(c, q, st, notice))
+	}
+	receipt, err := s.accept(req.Context(), q, answers)
+	if err != nil {
+		return err
+	}
+	return s.render(c, http.StatusOK, "receipt", struct {
+		page
+		Receipt string
+	}{page{Site: siteName, Title: "Form sent", CSS: cssPath}, receipt})
+}
+
+// dropNotApplicable removes answers Validate found not applicable and
+// reports whether it removed any.
+func dropNotApplicable(raw map[string]json.RawMessage, errs forms.FieldErrors) bool {
+	dropped := false
+	for _, fe := range errs {
+		if fe.Message == forms.MsgNotApplicable {
+			delete(raw, fe.Field)
+			dropped = true
+		}
+	}
+	return dropped
+}
+
+// upload is one file from a multipart submission.
+type upload struct {
+	name string
+	data []byte
+}
+
+func readURLEncoded(body io.Reader) (url.Values, error) {
+	b, err := io.ReadAll(body)
+	if err != nil {
+		return nil, err // a *http.MaxBytesError becomes 413
+	}
+	v, err := url.ParseQuery(string(b))
+	if err != nil {
+		return nil, echo.NewHTTPError(http.StatusBadRequest, "The form data could not be read.")
+	}
+	return v, nil
+}
+
+// readMultipart reads a multipart body into memory: files are never written
+// to disk, where they would lie unencrypted. A file over the per-file limit
+// is read no further than the limit and reported by its field.
+func (s *Server) readMultipart(body io.Reader, boundary string) (url.Values, map[string][]upload, error) {
+	bad := echo.NewHTTPError(http.StatusBadRequest, "The form data could not be read.")
+	if boundary == "" {
+		return nil, nil, bad
+	}
+	mr := multipart.NewReader(body, boundary)
+	values := url.Values{}
+	files := map[string][]upload{}
+	for n := 0; ; n++ {
+		part, err := mr.NextPart()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			if tooLarge(err) {
+				return nil, nil, err
+			}
+			return nil, nil, bad
+		}
+		if n == maxFormParts {
+			return nil, nil, bad
+		}
+		name := part.FormName()
+		if name == "" {
+			part.Close()
+			continue
+		}
+		limit := s.maxBody
+		if part.FileName() != "" {
+			limit = s.attachments.maxSize
+		}
+		data, err := io.ReadAll(io.LimitReader(part, limit+1))
+		if err != nil {
+			if tooLarge(err) {
+				return nil, nil, err
+			}
+			return nil, nil, bad
+		}
+		if int64(len(data)) > limit {
+			// Keep reading to the end, so an oversized body is still 413.
+			if _, err := io.Copy(io.Discard, part); err != nil && tooLarge(err) {
+				return nil, nil, err
+			}
+			data = nil
+			if part.FileName() == "" {
+				return nil, nil, bad
+			}
+			files[name] = append(files[name], upload{name: part.FileName(), data: nil})
+			part.Close()
+			continue
+		}
+		if part.FileName() != "" {
+			if len(data) > 0 {
+				files[name] = append(files[name], upload{name: part.FileName(), data: data})
+			}
+		} else {
+			values.Add(name, string(data))
+		}
+		part.Close()
+	}
+	return values, files, nil
+}
+
+func tooLarge(err error) bool {
+	var mbe *http.MaxBytesError
+	return errors.As(err, &mbe)
+}
+
+// htmlAnswers turns form fields and files into the raw JSON answers
+// Validate takes. File problems (too large, type not allowed) come back as
+// field errors of their own.
+func (s *Server) htmlAnswers(q *forms.Questionnaire, values url.Values, files map[string][]upload) (map[string]json.RawMessage, forms.FieldErrors) {
+	raw := make(map[string]json.RawMessage, len(values)+len(files))
+	for name, vals := range values {
+		it := q.Item(name)
+		var conv []json.RawMessage
+		for _, v := range vals {
+			if strings.TrimSpace(v) == "" {
+				continue
+			}
+			conv = append(conv, formValueJSON(it, v))
+		}
+		switch {
+		case len(conv) == 0:
+			if it == nil {
+				raw[name] = json.RawMessage(`""`)
+			}
+		case len(conv) == 1 && (it == nil || !it.Repeats):
+			raw[name] = conv[0]
+		default:
+			b, _ := json.Marshal(conv)
+			raw[name] = b
+		}
+	}
+	var errs forms.FieldErrors
+	for name, ups := range files {
+		var conv []json.RawMessage
+		for i, up := range ups {
+			if up.data == nil {
+				errs = append(errs, forms.FieldError{Field: name, Message: s.attachments.tooLargeMessage()})
+				break
+			}
+			ct, msg := s.attachments.check(up.data)
+			if msg != "" {
+				if len(ups) > 1 {
+					msg = fmt.Sprintf("file %d: %s", i+1, msg)
+				}
+				errs = append(errs, forms.FieldError{Field: name, Message: msg})
+				break
+			}
+			b, _ := json.Marshal(map[string]string{
+				"contentType": ct,
+				"data":        base64.StdEncoding.EncodeToString(up.data),
+				"title":       cleanFileName(up.name),
+			})
+			conv = append(conv, b)
+		}
+		switch {
+		case len(conv) == 0:
+		case len(conv) == 1:
+			raw[name] = conv[0]
+		default:
+			b, _ := json.Marshal(conv)
+			raw[name] = b
+		}
+	}
+	return raw, errs
+}
+
+// formValueJSON converts one form field to the JSON value Validate expects
+// for the item's type. A value that cannot be converted is passed as a
+// string, so Validate reports the type error by the field's name.
+func formValueJSON(it *forms.Item, v string) json.RawMessage {
+	str := func() json.RawMessage { b, _ := json.Marshal(v); return b }
+	if it == nil {
+		return str()
+	}
+	t := strings.TrimSpace(v)
+	switch it.Type {
+	case forms.TypeInteger, forms.TypeDecimal:
+		if it.Type == forms.TypeDecimal && strings.Count(t, ",") == 1 && !strings.Contains(t, ".") {
+			t = strings.Replace(t, ",", ".", 1) // a decimal comma
+		}
+		if n := strings.TrimPrefix(t, "+"); isNumber(n) {
+			return json.RawMessage(n)
+		}
+	case forms.TypeBoolean:
+		if t == "true" || t == "false" {
+			return json.RawMessage(t)
+		}
+	}
+	return str()
+}
+
+// isNumber accepts a plain decimal number as JSON writes it.
+func isNumber(s string) bool {
+	if len(s) == 0 || len(s) > 64 {
+		return false
+	}
+	var v any
+	return json.Unmarshal([]byte(s), &v) == nil && strings.IndexFunc(s, func(r rune) bool {
+		return !(r >= '0' && r <= '9' || r == '-' || r == '.' || r == 'e' || r == 'E' || r == '+')
+	}) < 0
+}
+
+// cleanFileName keeps a file name fit to store as the attachment's title:
+// no directories, no control characters, at most 255 characters.
+func cleanFileName(name string) string {
+	name = path.Base(strings.ReplaceAll(name, "\\", "/"))
+	name = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) || r == '\u2028' || r == '\u2029' || r == utf8.RuneError {
+			return -1
+		}
+		return r
+	}, name)
+	name = strings.TrimSpace(name)
+	if utf8.RuneCountInString(name) > 255 {
+		name = string([]rune(name)[:255])
+	}
+	if name == "." || name == "/" {
+		return ""
+	}
+	return name
+}
