@@ -164,8 +164,10 @@ func (s *Server) itemView(q *forms.Questionnaire, it *forms.Item, ids map[*forms
 			v.InputMode, v.Short = "decimal", true
 			v.Hint = joinHints(rangeHint(it, "a number"), v.Hint)
 		case forms.TypeDate:
-			v.InputType, v.Short = "date", true
-			v.Hint = joinHints("For example 1980-03-27 (year-month-day).", v.Hint)
+			// A text box, not type=date: a browser's date picker drops a
+			// value it cannot parse, so it could not be shown again.
+			v.InputMode, v.Short = "numeric", true
+			v.Hint = joinHints("Year-month-day, for example 1980-03-27.", v.Hint)
 		case forms.TypeDateTime:
 			v.Hint = joinHints("Date and time with time zone, for example 2024-03-27T14:30:00+01:00.", v.Hint)
 		}
@@ -333,7 +335,7 @@ func humanMessage(msg string) string {
 	}
 	switch msg {
 	case forms.MsgRequired:
-		return "Answer this question: it is required."
+		return "This question is required."
 	case forms.MsgMustBeTrue:
 		return "Tick this box to continue: the form cannot be sent without it."
 	}
@@ -371,7 +373,7 @@ func (s *Server) formPage(c echo.Context, q *forms.Questionnaire, st formState, 
 	walk = func(vs []*itemView) {
 		for _, v := range vs {
 			if v.Error != "" {
-				p.Errors = append(p.Errors, errorLink{Target: v.target, Text: v.Label + ": " + v.Error})
+				p.Errors = append(p.Errors, errorLink{Target: v.target, Text: strings.TrimRight(v.Label, ".:") + " — " + v.Error})
 			}
 			walk(v.Children)
 		}

@@ -3,6 +3,7 @@ package intake_test
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -32,6 +33,9 @@ func TestMain(m *testing.M) { pgtest.Main(m) }
 // cases need no megabytes, yet roomy enough for a real submission.
 const testMaxBody = 4096
 
+// testMaxAttachment is INTAKE_MAX_ATTACHMENT for the handler tests.
+const testMaxAttachment = 1024
+
 // lockedBuffer collects the server's log lines while requests run.
 type lockedBuffer struct {
 	mu  sync.Mutex
@@ -59,9 +63,16 @@ type testIntake struct {
 	rowKey   seal.RowKey
 	pool     *pgxpool.Pool
 	logs     *lockedBuffer
+	srv      *intake.Server
 }
 
 func newTestIntake(t *testing.T) *testIntake {
+	t.Helper()
+	return newTestIntakeWith(t, nil)
+}
+
+// newTestIntakeWith is newTestIntake with the config changed by opts first.
+func newTestIntakeWith(t *testing.T, opts func(*intake.Config)) *testIntake {
 	t.Helper()
 	ctx := context.Background()
 	owner := pgtest.NewDB(t, "intake", migrations.Intake())
@@ -83,14 +94,18 @@ func newTestIntake(t *testing.T) *testIntake {
 		Recipients: []seal.PublicKey{key.Public},
 		RowKey:     rowKey,
 		Forms:      forms.Builtin(),
-		RateLimit:  0,
-		MaxBody:    testMaxBody,
+		RateLimit:     0,
+		MaxBody:       testMaxBody,
+		MaxAttachment: testMaxAttachment,
+	}
+	if opts != nil {
+		opts(cfg)
 	}
 	logs := &lockedBuffer{}
 	srv := intake.NewServer(cfg, intake.NewStore(pool), slog.New(slog.NewJSONHandler(logs, nil)))
 	ts := httptest.NewServer(srv.Echo)
 	t.Cleanup(ts.Close)
-	return &testIntake{url: ts.URL, ownerURL: owner, key: key, rowKey: rowKey, pool: pool, logs: logs}
+	return &testIntake{url: ts.URL, ownerURL: owner, key: key, rowKey: rowKey, pool: pool, logs: logs, srv: srv}
 }
 
 // rows counts the stored submissions, reading as the owner.
@@ -116,6 +131,7 @@ type request struct {
 	contentType string // no Content-Type header when empty
 	body        string
 	chunked     bool // send without Content-Length (Transfer-Encoding: chunked)
+	header      http.Header
 }
 
 // response is what came back, read in full.
@@ -141,6 +157,9 @@ func (ti *testIntake) do(t *testing.T, r request) response {
 	}
 	if r.chunked {
 		req.ContentLength = -1
+	}
+	for k, v := range r.header {
+		req.Header[k] = v
 	}
 	if r.contentType != "" {
 		req.Header.Set("Content-Type", r.contentType)
@@ -237,9 +256,92 @@ func padTo(body string, n int) string {
 }
 
 const (
-	submitPath = "/api/v1/forms/new-patient/submissions"
-	jsonType   = "application/json"
+	submitPath   = "/api/v1/forms/new-patient/submissions"
+	symptomsPath = "/api/v1/forms/symptoms/submissions"
+	jsonType     = "application/json"
+	fhirType     = "application/fhir+json"
 )
+
+// Small files of each kind, recognisable by their first bytes.
+var (
+	pdfBytes  = []byte("%PDF-1.7\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n")
+	pngBytes  = append([]byte("\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"), make([]byte, 32)...)
+	textBytes = []byte("Temperature log: 38.2, 38.9, 37.5\n")
+	gifBytes  = append([]byte("GIF89a"), make([]byte, 32)...)
+)
+
+// answersMap is validAnswers with changes (a nil value deletes the key).
+func answersMap(changes map[string]any) map[string]any {
+	a := validAnswers()
+	for k, v := range changes {
+		if v == nil {
+			delete(a, k)
+		} else {
+			a[k] = v
+		}
+	}
+	return a
+}
+
+// attachmentJSON is a FHIR Attachment with inline data.
+func attachmentJSON(contentType string, data []byte) map[string]any {
+	a := map[string]any{"data": base64.StdEncoding.EncodeToString(data), "title": "scan"}
+	if contentType != "" {
+		a["contentType"] = contentType
+	}
+	return a
+}
+
+// symptomsJSON is a valid symptoms submission with the given documents.
+func symptomsJSON(docs ...map[string]any) string {
+	a := map[string]any{"complaint": "Rash on the left arm", "severity": "6736007"}
+	if len(docs) > 0 {
+		a["documents"] = docs
+	}
+	b, _ := json.Marshal(a)
+	return string(b)
+}
+
+// symptomsQR is a symptoms QuestionnaireResponse with one document.
+func symptomsQR(doc []byte) string {
+	return `{"resourceType":"QuestionnaireResponse","status":"completed","questionnaire":"https://airlock.dev/fhir/Questionnaire/symptoms",
+	"item":[{"linkId":"complaint","answer":[{"valueString":"Rash"}]},
+	{"linkId":"severity","answer":[{"valueCoding":{"system":"http://snomed.info/sct","code":"24484000"}}]},
+	{"linkId":"documents","answer":[{"valueAttachment":{"contentType":"application/pdf","data":"` + base64.StdEncoding.EncodeToString(doc) + `"}}]}]}`
+}
+
+// questionnaireResponseJSON wraps answers (linkId -> plain answer) into a
+// FHIR QuestionnaireResponse with flat items; choice answers become codings.
+func questionnaireResponseJSON(answers map[string]any, canonical string) string {
+	var items []map[string]any
+	for linkID, v := range answers {
+		var ans map[string]any
+		switch v := v.(type) {
+		case bool:
+			ans = map[string]any{"valueBoolean": v}
+		case int:
+			ans = map[string]any{"valueInteger": v}
+		case float64:
+			ans = map[string]any{"valueDecimal": v}
+		case string:
+			switch linkID {
+			case "sex-at-birth", "smoker":
+				ans = map[string]any{"valueCoding": map[string]any{"code": v}}
+			case "birth-date":
+				ans = map[string]any{"valueDate": v}
+			default:
+				ans = map[string]any{"valueString": v}
+			}
+		}
+		items = append(items, map[string]any{"linkId": linkID, "answer": []any{ans}})
+	}
+	qr := map[string]any{"resourceType": "QuestionnaireResponse", "status": "completed", "item": items}
+	if canonical != "" {
+		qr["questionnaire"] = canonical
+	}
+	b, _ := json.Marshal(qr)
+	return string(b)
+}
 
 // receiptRE is the receipt format: 24 characters from an alphabet without
 // look-alikes, in groups of four.
@@ -319,6 +421,78 @@ func TestAPI(t *testing.T) {
 			name:       "body exactly at the limit, chunked",
 			req:        request{method: "POST", path: submitPath, contentType: jsonType, body: padTo(answersJSON(nil), testMaxBody), chunked: true},
 			wantStatus: http.StatusCreated, wantStored: 1,
+		},
+
+		{
+			name:       "FHIR QuestionnaireResponse",
+			req:        request{method: "POST", path: submitPath, contentType: fhirType, body: questionnaireResponseJSON(validAnswers(), "https://airlock.dev/fhir/Questionnaire/new-patient")},
+			wantStatus: http.StatusCreated, wantStored: 1,
+		},
+		{
+			name:       "FHIR QuestionnaireResponse naming the form version",
+			req:        request{method: "POST", path: submitPath, contentType: fhirType + "; charset=utf-8", body: questionnaireResponseJSON(validAnswers(), "https://airlock.dev/fhir/Questionnaire/new-patient|1")},
+			wantStatus: http.StatusCreated, wantStored: 1,
+		},
+		{
+			name:       "attachment of an allowed type",
+			req:        request{method: "POST", path: symptomsPath, contentType: jsonType, body: symptomsJSON(attachmentJSON("application/pdf", pdfBytes))},
+			wantStatus: http.StatusCreated, wantStored: 1,
+		},
+		{
+			name:       "attachments under a false content type, detected as allowed",
+			req:        request{method: "POST", path: symptomsPath, contentType: jsonType, body: symptomsJSON(attachmentJSON("image/gif", pngBytes), attachmentJSON("", textBytes))},
+			wantStatus: http.StatusCreated, wantStored: 1,
+		},
+		{
+			name:       "attachment in a QuestionnaireResponse",
+			req:        request{method: "POST", path: symptomsPath, contentType: fhirType, body: symptomsQR(pdfBytes)},
+			wantStatus: http.StatusCreated, wantStored: 1,
+		},
+
+		{
+			name:       "attachment whose content is not an allowed type",
+			req:        request{method: "POST", path: symptomsPath, contentType: jsonType, body: symptomsJSON(attachmentJSON("application/pdf", gifBytes))},
+			wantStatus: http.StatusUnprocessableEntity, wantFields: []string{"documents"},
+		},
+		{
+			name:       "HTML posing as a PDF",
+			req:        request{method: "POST", path: symptomsPath, contentType: jsonType, body: symptomsJSON(attachmentJSON("application/pdf", []byte("<!DOCTYPE html><html><script>alert(1)</script>")))},
+			wantStatus: http.StatusUnprocessableEntity, wantFields: []string{"documents"},
+		},
+		{
+			name:       "second attachment over the size limit",
+			req:        request{method: "POST", path: symptomsPath, contentType: jsonType, body: symptomsJSON(attachmentJSON("text/plain", textBytes), attachmentJSON("text/plain", bytes.Repeat([]byte("a"), testMaxAttachment+1)))},
+			wantStatus: http.StatusUnprocessableEntity, wantFields: []string{"documents"},
+		},
+		{
+			name:       "FHIR resource of another type",
+			req:        request{method: "POST", path: submitPath, contentType: fhirType, body: `{"resourceType":"Patient","name":[{"family":"` + secretName + `"}]}`},
+			wantStatus: http.StatusBadRequest, secrets: []string{secretName},
+		},
+		{
+			name:       "FHIR response to another form",
+			req:        request{method: "POST", path: submitPath, contentType: fhirType, body: questionnaireResponseJSON(answersMap(map[string]any{"family-name": secretName}), "https://airlock.dev/fhir/Questionnaire/symptoms")},
+			wantStatus: http.StatusUnprocessableEntity, wantFields: []string{"questionnaire"}, secrets: []string{secretName},
+		},
+		{
+			name:       "FHIR response with an item twice",
+			req:        request{method: "POST", path: submitPath, contentType: fhirType, body: `{"resourceType":"QuestionnaireResponse","item":[{"linkId":"family-name","answer":[{"valueString":"` + secretName + `"}]},{"linkId":"family-name","answer":[{"valueString":"x"}]}]}`},
+			wantStatus: http.StatusBadRequest, secrets: []string{secretName},
+		},
+		{
+			name:       "FHIR response with invalid answers",
+			req:        request{method: "POST", path: submitPath, contentType: fhirType, body: questionnaireResponseJSON(answersMap(map[string]any{"birth-date": secretDate, "consent": false}), "")},
+			wantStatus: http.StatusUnprocessableEntity, wantFields: []string{"birth-date", "consent"}, secrets: []string{secretDate},
+		},
+		{
+			name:       "malformed FHIR JSON",
+			req:        request{method: "POST", path: submitPath, contentType: fhirType, body: `{"resourceType":"QuestionnaireResponse","item":[{"linkId":"` + secretName},
+			wantStatus: http.StatusBadRequest, secrets: []string{secretName},
+		},
+		{
+			name:       "consent refused",
+			req:        request{method: "POST", path: submitPath, contentType: jsonType, body: answersJSON(map[string]any{"consent": false})},
+			wantStatus: http.StatusUnprocessableEntity, wantFields: []string{"consent"},
 		},
 
 		{
