@@ -192,3 +192,51 @@ func TestClinicalTransferCannotTouchStaffTables(t *testing.T) {
 		{`SELECT search FROM submissions`, insufficientPrivilege},
 	})
 }
+
+// Migration 000010: the worker may mark supersession and delete quarantined
+// rows past their retention, and nothing more than that.
+func TestClinicalTransferOpsGrants(t *testing.T) {
+	t.Parallel()
+	db := pgtest.NewDB(t, "clinical", migrations.Clinical())
+	exec(t, db, `INSERT INTO submissions (intake_id, succession, receipt, form_id, form_version, key_id, submitted_at, received_at, answers)
+VALUES (gen_random_uuid(), 1, 'R1', 'f', '1', 'k', now(), now(), '{}'), (gen_random_uuid(), 2, 'R2', 'f', '1', 'k', now(), now(), '{}')`)
+	exec(t, db, `INSERT INTO quarantine (digest, reason, intake_seq, intake_id, form_id, form_version, key_id, received_at, envelope, mac)
+VALUES ('\x01', 'mac', 1, gen_random_uuid(), 'f', '1', 'k', now(), '\x01', '\x02')`)
+	exec(t, db, `INSERT INTO transfer_passes (started_at, finished_at, moved, quarantined, duplicates, expired, unknown_key)
+VALUES (now(), now(), 1, 0, 0, 0, 0)`)
+	url := pgtest.URLAs(t, db, "airlock_clinical_transfer")
+	runRoleCases(t, url, []roleCase{
+		{`SELECT id, receipt, form_id, superseded_by, corrects_receipt FROM submissions`, ""},
+		{`UPDATE submissions SET superseded_by = 2, superseded_at = now() WHERE receipt = 'R1' AND superseded_by IS NULL`, ""},
+		{`DELETE FROM quarantine WHERE quarantined_at < now() - interval '1 day'`, ""},
+		{`SELECT answers FROM submissions`, insufficientPrivilege},
+		{`SELECT status FROM submissions`, insufficientPrivilege},
+		{`UPDATE submissions SET answers = '{}'`, insufficientPrivilege},
+		{`UPDATE submissions SET receipt = 'X'`, insufficientPrivilege},
+		{`UPDATE submissions SET corrects_receipt = 'R2'`, insufficientPrivilege},
+		{`UPDATE submissions SET status = 'archived'`, insufficientPrivilege},
+		{`UPDATE submissions SET succession = 9`, insufficientPrivilege},
+		{`DELETE FROM submissions`, insufficientPrivilege},
+		{`TRUNCATE submissions`, insufficientPrivilege},
+		{`UPDATE quarantine SET reason = 'x'`, insufficientPrivilege},
+		{`TRUNCATE quarantine`, insufficientPrivilege},
+		{`UPDATE transfer_passes SET expired = 0`, insufficientPrivilege},
+		{`DELETE FROM transfer_passes`, insufficientPrivilege},
+		{`TRUNCATE transfer_passes`, insufficientPrivilege},
+		{`DELETE FROM quarantine`, ""},
+	})
+}
+
+// The staff app reads the supersession columns but cannot set them: only
+// transfer marks a submission superseded.
+func TestClinicalAppCannotMarkSupersession(t *testing.T) {
+	t.Parallel()
+	db := pgtest.NewDB(t, "clinical", migrations.Clinical())
+	url := pgtest.URLAs(t, db, "airlock_clinical_app")
+	runRoleCases(t, url, []roleCase{
+		{`SELECT superseded_by, superseded_at, corrects_receipt FROM submissions`, ""},
+		{`UPDATE submissions SET superseded_at = now()`, insufficientPrivilege},
+		{`UPDATE submissions SET corrects_receipt = 'X'`, insufficientPrivilege},
+		{`DELETE FROM quarantine`, insufficientPrivilege},
+	})
+}
