@@ -16,6 +16,7 @@ import (
 	"unicode"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/airlockhq/airlock/shared/pg"
@@ -184,6 +185,7 @@ func (st *Submissions) List(ctx context.Context, f ListFilter) (*ListPage, error
 	}
 	var conds []string
 	var args []any
+	textSearch := false
 	arg := func(v any) string {
 		args = append(args, v)
 		return fmt.Sprintf("$%d", len(args))
@@ -212,6 +214,7 @@ func (st *Submissions) List(ctx context.Context, f ListFilter) (*ListPage, error
 				return nil, err
 			}
 			conds = append(conds, "search @@ to_tsquery('simple', "+arg(q)+")")
+			textSearch = true
 		}
 	}
 	dir, cmp := "DESC", "<"
@@ -232,20 +235,19 @@ func (st *Submissions) List(ctx context.Context, f ListFilter) (*ListPage, error
   concat_ws(', ', answers -> 'family-name' -> 0 ->> 'valueString', answers -> 'given-name' -> 0 ->> 'valueString'),
   superseded_by IS NOT NULL
 FROM submissions WHERE %s ORDER BY received_at %s, id %s LIMIT %s`, where, dir, dir, arg(f.Limit+1))
-	rows, err := st.pool.Query(ctx, sql, args...)
-	if err != nil {
-		return nil, fmt.Errorf("list submissions: %w", err)
-	}
-	defer rows.Close()
 	page := &ListPage{}
-	for rows.Next() {
-		var r ListRow
-		if err := rows.Scan(&r.ID, &r.IntakeID, &r.Receipt, &r.FormID, &r.ReceivedAt, &r.Status, &r.Name, &r.Superseded); err != nil {
-			return nil, fmt.Errorf("list submissions: %w", err)
+	scan := func(rows pgx.Rows) error {
+		page.Rows = page.Rows[:0]
+		for rows.Next() {
+			var r ListRow
+			if err := rows.Scan(&r.ID, &r.IntakeID, &r.Receipt, &r.FormID, &r.ReceivedAt, &r.Status, &r.Name, &r.Superseded); err != nil {
+				return err
+			}
+			page.Rows = append(page.Rows, r)
 		}
-		page.Rows = append(page.Rows, r)
+		return rows.Err()
 	}
-	if err := rows.Err(); err != nil {
+	if err := st.query(ctx, sql, args, textSearch, scan); err != nil {
 		return nil, fmt.Errorf("list submissions: %w", err)
 	}
 	if len(page.Rows) > f.Limit {
@@ -412,4 +414,41 @@ func (st *Submissions) DeleteDoneBefore(ctx context.Context, cutoff time.Time, a
 			return total, nil
 		}
 	}
+}
+
+// searchBudget is how long a text search may take through the full-text
+// index before the list falls back to walking the date index.
+const searchBudget = 60 * time.Millisecond
+
+// query runs a list query. A text search first goes through the GIN index,
+// which is fast when few rows match but costs time in proportion to the
+// matches; when a common word makes it overrun searchBudget, the query runs
+// again walking the (received_at, id) index in page order and checking each
+// row, which is fast exactly when many rows match. Either plan gives the same
+// rows; docs/clinical.md has the measurements.
+func (st *Submissions) query(ctx context.Context, sql string, args []any, textSearch bool, scan func(pgx.Rows) error) error {
+	run := func(setting string) error {
+		return pg.InTx(ctx, st.pool, func(tx pgx.Tx) error {
+			if setting != "" {
+				if _, err := tx.Exec(ctx, setting); err != nil {
+					return err
+				}
+			}
+			rows, err := tx.Query(ctx, sql, args...)
+			if err != nil {
+				return err
+			}
+			defer rows.Close()
+			return scan(rows)
+		})
+	}
+	if !textSearch {
+		return run("")
+	}
+	err := run(fmt.Sprintf("SET LOCAL statement_timeout = %d", searchBudget.Milliseconds()))
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "57014" && ctx.Err() == nil { // query_canceled by the timeout
+		return run("SET LOCAL enable_bitmapscan = off")
+	}
+	return err
 }
