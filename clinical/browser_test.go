@@ -1,0 +1,182 @@
+package clinical
+
+import (
+	"context"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/browser"
+	"github.com/chromedp/chromedp"
+
+	"github.com/airlockhq/airlock/shared/forms"
+)
+
+// chromiumPath is Debian's Chromium, which CI installs (.ci/run).
+const chromiumPath = "/usr/bin/chromium"
+
+// TestBrowserReviewJourney drives the staff app in headless Chromium over
+// plain HTTP on loopback (a secure context, so the Secure __Host- cookies
+// work): enrol with TOTP, log out and log in again with a fresh code, find a
+// submission by name, open it, change its status, and export.
+func TestBrowserReviewJourney(t *testing.T) {
+	if os.Getenv("AIRLOCK_SKIP_BROWSER") == "1" {
+		t.Skip("AIRLOCK_SKIP_BROWSER=1")
+	}
+	path := chromiumPath
+	if _, err := os.Stat(path); err != nil {
+		p, lerr := exec.LookPath("chromium")
+		if lerr != nil {
+			t.Fatalf("chromium is not installed (apt-get install chromium), or set AIRLOCK_SKIP_BROWSER=1: %v", err)
+		}
+		path = p
+	}
+	t.Parallel()
+	a := newApp(t)
+	u := a.newUser(t, "doc@clinic.example", true, false, RoleClinician)
+	day := time.Date(2026, 4, 20, 9, 0, 0, 0, time.UTC)
+	target := a.insert(t, "new-patient", patient("Doe", "Jane", "ibuprofen twice daily"), day, ReviewNew)
+	a.insert(t, "new-patient", patient("Roe", "Richard", ""), day.Add(time.Hour), ReviewNew)
+	a.insert(t, "symptoms", forms.Answers{"complaint": {str("Cough")}}, day.Add(2*time.Hour), ReviewNew)
+
+	ts := httptest.NewServer(a.srv.Echo)
+	defer ts.Close()
+	base := ts.URL // http://127.0.0.1:port
+
+	downloads := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	alloc, cancelAlloc := chromedp.NewExecAllocator(ctx,
+		chromedp.ExecPath(path),
+		chromedp.Flag("headless", true),
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.Flag("disable-quic", true),
+		chromedp.NoFirstRun,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.UserDataDir(t.TempDir()),
+	)
+	defer cancelAlloc()
+	bctx, cancelBrowser := chromedp.NewContext(alloc)
+	defer cancelBrowser()
+
+	fail := func(name string, err error) {
+		t.Helper()
+		loc, _ := chromedp.Run(bctx, chromedp.Location())
+		body, _ := chromedp.Run(bctx, chromedp.Text(chromedp.CSS("body")))
+		t.Fatalf("%s: %v (at %s: %.500s)", name, err, loc, body)
+	}
+	step := func(name string, actions ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		if err := chromedp.Do(bctx, actions...); err != nil {
+			fail(name, err)
+		}
+	}
+	read := func(name string, a chromedp.Action[string]) string {
+		t.Helper()
+		v, err := chromedp.Run(bctx, a)
+		if err != nil {
+			fail(name, err)
+		}
+		return v
+	}
+	css := func(s string) chromedp.CSS { return chromedp.CSS(s) }
+
+	step("first login with the one-time password",
+		chromedp.Navigate(base+"/login"),
+		chromedp.WaitVisible(css("#email")),
+	)
+	if _, err := chromedp.CallBrowser(bctx, browser.SetDownloadBehavior,
+		browser.SetDownloadBehaviorParams{Behavior: browser.SetDownloadBehaviorBehaviorAllow, DownloadPath: downloads}); err != nil {
+		t.Fatalf("allow downloads: %v", err)
+	}
+	step("first login with the one-time password",
+		chromedp.SendKeys(css("#email"), u.email),
+		chromedp.SendKeys(css("#password"), u.password),
+		chromedp.Submit(css("#password")),
+		chromedp.WaitVisible(css("#totp-secret")),
+	)
+	secret := read("read the secret", chromedp.Text(css("#totp-secret")))
+	location := read("location", chromedp.Location())
+	if !strings.HasSuffix(location, "/enrol") || strings.ReplaceAll(secret, " ", "") != u.secret {
+		t.Fatalf("enrolment page at %s shows secret %q", location, secret)
+	}
+	newPassword := "amber kettle under thirty bridges"
+	a.clock.advance(30 * time.Second)
+	step("enrol",
+		chromedp.SendKeys(css("#password"), newPassword),
+		chromedp.SendKeys(css("#confirm"), newPassword),
+		chromedp.SendKeys(css("#code"), a.code(t, u)),
+		chromedp.Submit(css("#code")),
+		chromedp.WaitVisible(css("#q")),
+	)
+	if location = read("location", chromedp.Location()); !strings.HasSuffix(location, "/submissions") {
+		t.Fatalf("after enrolment at %s", location)
+	}
+	step("log out",
+		chromedp.Click(css(`form[action="/logout"] button`)),
+		chromedp.WaitVisible(css("#email")),
+	)
+	a.clock.advance(30 * time.Second)
+	step("log in with password and TOTP",
+		chromedp.SendKeys(css("#email"), u.email),
+		chromedp.SendKeys(css("#password"), newPassword),
+		chromedp.SendKeys(css("#code"), a.code(t, u)),
+		chromedp.Submit(css("#code")),
+		chromedp.WaitVisible(css("#q")),
+	)
+	row := css(`a[href="/submissions/` + target.intakeID + `"]`)
+	step("search by name",
+		chromedp.SendKeys(css("#q"), "doe"),
+		chromedp.Submit(css("#q")),
+		chromedp.WaitVisible(row),
+	)
+	listing := read("read the list", chromedp.Text(css("table")))
+	location = read("location", chromedp.Location())
+	if !strings.Contains(listing, "Doe, Jane") || strings.Contains(listing, "Roe") || strings.Contains(strings.ToLower(location), "doe") {
+		t.Fatalf("search result %q at %s", listing, location)
+	}
+	step("open the submission",
+		chromedp.Click(row),
+		chromedp.WaitVisible(css("#set-status")),
+	)
+	if detail := read("read the submission", chromedp.Text(css("main"))); !strings.Contains(detail, "Family name") || !strings.Contains(detail, "ibuprofen twice daily") {
+		t.Fatalf("detail page: %.400s", detail)
+	}
+	step("change the status",
+		chromedp.SetValue(css("#to"), ReviewInReview),
+		chromedp.Click(css("#set-status")),
+		chromedp.WaitVisible(css(".notice")),
+	)
+	if status := read("read the status", chromedp.Text(css("#status"))); status != "In review" {
+		t.Fatalf("status shown %q", status)
+	}
+	step("export",
+		chromedp.Navigate(base+"/submissions"),
+		chromedp.WaitVisible(css("#export")),
+		chromedp.SetValue(css("#format"), "csv"),
+		chromedp.Click(css("#export")),
+	)
+	var exported string
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline) && exported == ""; time.Sleep(100 * time.Millisecond) {
+		files, _ := filepath.Glob(filepath.Join(downloads, "airlock-export-*.csv"))
+		if len(files) == 1 {
+			b, _ := os.ReadFile(files[0])
+			exported = string(b)
+		}
+	}
+	if !strings.Contains(exported, "Jane") || !strings.Contains(exported, "Richard") {
+		t.Fatalf("export not downloaded or incomplete: %q", exported)
+	}
+	for _, action := range []string{"staff.enrol", "login.success", "submission.list", "submission.view", "submission.status", "export", "logout"} {
+		if a.countAudit(t, action) == 0 {
+			t.Errorf("no %s in the audit log", action)
+		}
+	}
+}
