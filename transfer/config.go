@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/robfig/cron/v3"
+
 	"github.com/airlockhq/airlock/shared/config"
 	"github.com/airlockhq/airlock/shared/forms"
 	"github.com/airlockhq/airlock/shared/seal"
@@ -17,23 +19,44 @@ type Config struct {
 	ClinicalURL string `json:"-"`
 	KeyFiles    []string
 	RowKeys     []seal.RowKey `json:"-"`
-	Schedule    string
-	Retention   time.Duration
-	BatchSize   int
-	Forms       *forms.Registry
+	// Schedule is the cron spec of `transfer run`'s passes; NOTIFY wake-ups
+	// come on top of it.
+	Schedule string
+	// Retention is how long an unmoved row may wait in intake before it is
+	// expired (deleted, counted, never moved).
+	Retention time.Duration
+	// QuarantineRetention is how long a quarantined row is kept in clinical
+	// for investigation before transfer deletes it (counted).
+	QuarantineRetention time.Duration
+	BatchSize           int
+	Forms               *forms.Registry
+	// MetricsAddr is where `transfer run` serves Prometheus metrics; empty
+	// (the default) serves none.
+	MetricsAddr string
 }
+
+// DefaultQuarantineRetention is TRANSFER_QUARANTINE_RETENTION's default:
+// 90 days, time to notice and investigate a forged or broken row.
+const DefaultQuarantineRetention = 2160 * time.Hour
 
 // LoadConfig reads the settings; needRowKeys is false for `status`, which
 // opens nothing.
 func LoadConfig(getenv func(string) string, needRowKeys bool) (*Config, error) {
 	r := config.NewReader(getenv)
 	c := &Config{
-		IntakeURL:   r.DatabaseURL("INTAKE_DATABASE_URL"),
-		ClinicalURL: r.DatabaseURL("CLINICAL_DATABASE_URL"),
-		KeyFiles:    r.List("TRANSFER_KEYS"),
-		Schedule:    r.String("TRANSFER_SCHEDULE", "@every 1m"),
-		Retention:   r.Duration("TRANSFER_RETENTION", 720*time.Hour),
-		BatchSize:   r.Int("TRANSFER_BATCH_SIZE", 500, 1, 100_000),
+		IntakeURL:           r.DatabaseURL("INTAKE_DATABASE_URL"),
+		ClinicalURL:         r.DatabaseURL("CLINICAL_DATABASE_URL"),
+		KeyFiles:            r.List("TRANSFER_KEYS"),
+		Schedule:            r.String("TRANSFER_SCHEDULE", "@every 1m"),
+		Retention:           r.Duration("TRANSFER_RETENTION", 720*time.Hour),
+		QuarantineRetention: r.Duration("TRANSFER_QUARANTINE_RETENTION", DefaultQuarantineRetention),
+		BatchSize:           r.Int("TRANSFER_BATCH_SIZE", 500, 1, 100_000),
+	}
+	if _, err := cron.ParseStandard(c.Schedule); err != nil {
+		r.Fail("TRANSFER_SCHEDULE", "must be a cron spec such as @every 1m, @hourly or */5 * * * *")
+	}
+	if r.String("TRANSFER_METRICS_ADDR", "") != "" {
+		c.MetricsAddr = r.Addr("TRANSFER_METRICS_ADDR", "")
 	}
 	for i, s := range r.SecretList("TRANSFER_ROW_KEYS", needRowKeys) {
 		k, err := seal.ParseRowKey(s)

@@ -10,8 +10,11 @@ import (
 	"log/slog"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
+	"unicode"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -47,23 +50,55 @@ type Mover struct {
 	RowKeys   []seal.RowKey
 	Forms     *forms.Registry
 	BatchSize int
+	// Retention is how long a row may wait in intake; older rows are
+	// expired (deleted, counted) and never moved.
 	Retention time.Duration
-	Log       *slog.Logger
-	Now       func() time.Time
+	// QuarantineRetention is how long a quarantined row is kept in clinical;
+	// zero keeps quarantined rows until someone deletes them.
+	QuarantineRetention time.Duration
+	Log                 *slog.Logger
+	Now                 func() time.Time
 }
+
+// writeTimeout bounds the part of a batch that runs on after its context is
+// cancelled: the clinical transaction and the intake delete. A shutdown waits
+// for it rather than leave a batch half done (which would be safe, but
+// redelivers the batch as duplicates on the next pass).
+const writeTimeout = 2 * time.Minute
+
+// CorrectsReceiptItem is the linkId of the optional item by which a
+// submission names the receipt of an earlier one it corrects. Any form may
+// have it; the corrected submission (of the same form) is marked superseded.
+const CorrectsReceiptItem = "corrects-receipt"
+
+// Pass outcomes, as recorded in the clinical transfer_passes table.
+const (
+	outcomeOK          = "ok"
+	outcomeInterrupted = "interrupted"
+	outcomeFailed      = "failed"
+)
 
 // Summary is the outcome of one pass, printed by `transfer once`. It holds
 // counts only, never content.
 type Summary struct {
-	Moved       int     `json:"moved"`
-	Quarantined int     `json:"quarantined"`
-	Duplicates  int     `json:"duplicates"`
-	Expired     int     `json:"expired"`
-	UnknownKey  int     `json:"unknown_key"`
-	UnknownForm int     `json:"unknown_form"`
-	Seconds     float64 `json:"seconds"`
+	Moved       int `json:"moved"`
+	Quarantined int `json:"quarantined"`
+	Duplicates  int `json:"duplicates"`
+	Expired     int `json:"expired"`
+	UnknownKey  int `json:"unknown_key"`
+	UnknownForm int `json:"unknown_form"`
+	// Superseded counts earlier submissions this pass marked superseded by a
+	// correction it delivered (or delivered already superseded).
+	Superseded int `json:"superseded"`
+	// QuarantineExpired counts quarantined rows deleted after their own
+	// retention.
+	QuarantineExpired int     `json:"quarantine_expired"`
+	Seconds           float64 `json:"seconds"`
 	// Skipped is true when another instance held the pass lock.
 	Skipped bool `json:"skipped,omitempty"`
+	// Interrupted is true when the pass stopped early on shutdown, after the
+	// batch in flight.
+	Interrupted bool `json:"interrupted,omitempty"`
 }
 
 // pendingRow is one row as read from intake.
@@ -84,11 +119,20 @@ type outcome struct {
 type delivery struct {
 	payload *seal.Payload
 	answers []byte // carried answers, JSON
+	// corrects is the receipt named by the corrects-receipt answer, in
+	// receipt form; "" when there is none.
+	corrects string
 }
 
-// Pass runs one complete pass: expire what waited too long, then move every
-// pending row in batches. Only one pass runs at a time across all instances;
-// when another holds the lock the pass is a clean no-op (Skipped).
+// Pass runs one complete pass: expire what waited too long (in intake, and
+// quarantined rows in clinical), then move every pending row in batches.
+// Only one pass runs at a time across all instances; when another holds the
+// lock the pass is a clean no-op (Skipped).
+//
+// When ctx is cancelled the pass finishes the batch in flight (its clinical
+// commit and intake delete are not cut short), records itself and returns
+// the counts with an error wrapping ctx's. A step that fails does not undo
+// the steps before it; every pass that ran is recorded with its outcome.
 func (m *Mover) Pass(ctx context.Context) (Summary, error) {
 	start := time.Now()
 	var sum Summary
@@ -99,7 +143,7 @@ func (m *Mover) Pass(ctx context.Context) (Summary, error) {
 	defer conn.Release()
 	var locked bool
 	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, passLockKey).Scan(&locked); err != nil {
-		return sum, fmt.Errorf("take pass lock: %w", err)
+		return sum, fmt.Errorf("intake database: take pass lock: %w", err)
 	}
 	if !locked {
 		sum.Skipped = true
@@ -115,41 +159,67 @@ func (m *Mover) Pass(ctx context.Context) (Summary, error) {
 		}
 	}()
 	startedAt := m.Now()
-
-	// Expire first: a row past retention is expired, never moved.
-	expired, err := m.expireStale(ctx)
-	if err != nil {
-		return sum, err
-	}
-	sum.Expired = expired
-
-	var cursor int64
-	for {
-		rows, err := m.readBatch(ctx, cursor)
-		if err != nil {
-			return sum, err
-		}
-		if len(rows) == 0 {
-			break
-		}
-		cursor = rows[len(rows)-1].Seq
-		if err := m.moveBatch(ctx, rows, &sum); err != nil {
-			return sum, err
-		}
-	}
+	err = m.pass(ctx, &sum)
 	sum.Seconds = time.Since(start).Seconds()
-	if err := m.recordPass(ctx, startedAt, sum); err != nil {
-		return sum, err
+	outcome := outcomeOK
+	switch {
+	case err != nil && ctx.Err() != nil:
+		outcome, sum.Interrupted = outcomeInterrupted, true
+	case err != nil:
+		outcome = outcomeFailed
 	}
-	return sum, nil
+	// Record the pass whatever happened: what it did before it stopped is
+	// real (an expiry cannot be undone) and ops must be able to count it.
+	recCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if rerr := m.recordPass(recCtx, startedAt, sum, outcome); rerr != nil {
+		err = errors.Join(err, rerr)
+	}
+	return sum, err
 }
 
-// expireStale deletes rows older than the retention period. Only the count
-// is kept (in the operations log written by recordPass).
-func (m *Mover) expireStale(ctx context.Context) (int, error) {
-	tag, err := m.Intake.Exec(ctx, `DELETE FROM submissions WHERE received_at < $1`, m.Now().Add(-m.Retention))
+// pass runs the steps of one pass under the pass lock.
+func (m *Mover) pass(ctx context.Context, sum *Summary) error {
+	// Expire first: a row past retention is expired, never moved. The
+	// batches below also skip rows older than the same cutoff, so a failed
+	// expiry cannot let one through.
+	cutoff := m.Now().Add(-m.Retention)
+	var errs []error
+	expired, err := m.expireStale(ctx, cutoff)
+	sum.Expired = expired
 	if err != nil {
-		return 0, fmt.Errorf("expire stale submissions: %w", err)
+		errs = append(errs, err)
+	}
+	if m.QuarantineRetention > 0 {
+		n, err := m.expireQuarantine(ctx, m.Now().Add(-m.QuarantineRetention))
+		sum.QuarantineExpired = n
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	var cursor int64
+	for ctx.Err() == nil {
+		rows, err := m.readBatch(ctx, cursor, cutoff)
+		if err != nil {
+			return errors.Join(append(errs, err)...)
+		}
+		if len(rows) == 0 {
+			return errors.Join(errs...)
+		}
+		cursor = rows[len(rows)-1].Seq
+		if err := m.moveBatch(ctx, rows, sum); err != nil {
+			return errors.Join(append(errs, err)...)
+		}
+	}
+	return errors.Join(append(errs, fmt.Errorf("pass stopped early: %w", context.Cause(ctx)))...)
+}
+
+// expireStale deletes rows that waited in intake since before cutoff. Only
+// the count is kept (in the operations log written by recordPass).
+func (m *Mover) expireStale(ctx context.Context, cutoff time.Time) (int, error) {
+	tag, err := m.Intake.Exec(ctx, `DELETE FROM submissions WHERE received_at < $1`, cutoff)
+	if err != nil {
+		return 0, fmt.Errorf("intake database: expire stale submissions: %w", err)
 	}
 	if n := tag.RowsAffected(); n > 0 {
 		m.Log.Info("expired submissions past retention", "count", n, "retention", m.Retention.String())
@@ -157,14 +227,26 @@ func (m *Mover) expireStale(ctx context.Context) (int, error) {
 	return int(tag.RowsAffected()), nil
 }
 
+// expireQuarantine deletes quarantined rows kept since before cutoff.
+func (m *Mover) expireQuarantine(ctx context.Context, cutoff time.Time) (int, error) {
+	tag, err := m.Clinical.Exec(ctx, `DELETE FROM quarantine WHERE quarantined_at < $1`, cutoff)
+	if err != nil {
+		return 0, fmt.Errorf("clinical database: expire quarantined rows: %w", err)
+	}
+	if n := tag.RowsAffected(); n > 0 {
+		m.Log.Info("deleted quarantined rows past their retention", "count", n, "retention", m.QuarantineRetention.String())
+	}
+	return int(tag.RowsAffected()), nil
+}
+
 // readBatch reads the next rows present after cursor. The cursor only lives
 // for one pass: a row that commits late with a lower seq is read by the next
 // pass, so nothing is skipped for good.
-func (m *Mover) readBatch(ctx context.Context, after int64) ([]*pendingRow, error) {
+func (m *Mover) readBatch(ctx context.Context, after int64, cutoff time.Time) ([]*pendingRow, error) {
 	rows, err := m.Intake.Query(ctx, `SELECT seq, id::text, form_id, form_version, key_id, received_at, envelope, mac
-FROM submissions WHERE seq > $1 ORDER BY seq LIMIT $2`, after, m.BatchSize)
+FROM submissions WHERE seq > $1 AND received_at >= $3 ORDER BY seq LIMIT $2`, after, m.BatchSize, cutoff)
 	if err != nil {
-		return nil, fmt.Errorf("read pending submissions: %w", err)
+		return nil, fmt.Errorf("intake database: read pending submissions: %w", err)
 	}
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*pendingRow, error) {
 		var p pendingRow
@@ -172,7 +254,7 @@ FROM submissions WHERE seq > $1 ORDER BY seq LIMIT $2`, after, m.BatchSize)
 		return &p, err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("read pending submissions: %w", err)
+		return nil, fmt.Errorf("intake database: read pending submissions: %w", err)
 	}
 	return out, nil
 }
@@ -181,26 +263,13 @@ FROM submissions WHERE seq > $1 ORDER BY seq LIMIT $2`, after, m.BatchSize)
 // clinical in one transaction, and only after that commits deletes exactly
 // those rows from intake. A crash between the two leaves rows that the next
 // pass delivers again as no-ops (unique intake_id) and then deletes.
+//
+// The writes run on a context that ctx's cancellation does not reach (with
+// writeTimeout instead): a shutdown lets the batch in flight finish.
 func (m *Mover) moveBatch(ctx context.Context, rows []*pendingRow, sum *Summary) error {
-	outcomes := make([]outcome, len(rows))
-	var wg sync.WaitGroup
-	next := make(chan int)
-	for range runtime.GOMAXPROCS(0) {
-		wg.Go(func() {
-			for i := range next {
-				outcomes[i] = m.openRow(rows[i])
-			}
-		})
-	}
-	for i := range rows {
-		next <- i
-	}
-	close(next)
-	wg.Wait()
+	outcomes := m.openRows(rows)
 
-	var done []int64 // seqs to delete from intake
-	var deliver []int
-	var quarantine []int
+	var deliver, quarantine []int
 	for i, o := range outcomes {
 		switch {
 		case o.deliver != nil:
@@ -216,22 +285,32 @@ func (m *Mover) moveBatch(ctx context.Context, rows []*pendingRow, sum *Summary)
 	if len(deliver)+len(quarantine) == 0 {
 		return nil
 	}
-	var inserted int
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), writeTimeout)
+	defer cancel()
+	var inserted, superseded int
 	var clashes []int // delivered rows whose receipt another submission holds
-	err := pg.InTx(ctx, m.Clinical, func(tx pgx.Tx) error {
+	err := pg.InTx(wctx, m.Clinical, func(tx pgx.Tx) error {
 		var err error
-		if inserted, clashes, err = insertDeliveries(ctx, tx, rows, outcomes, deliver); err != nil {
+		var added []insertedRow
+		if added, clashes, err = insertDeliveries(wctx, tx, rows, outcomes, deliver); err != nil {
+			return err
+		}
+		inserted = len(added)
+		if superseded, err = markSuperseded(wctx, tx, added); err != nil {
 			return err
 		}
 		for _, i := range clashes {
 			outcomes[i] = outcome{quarantine: ReasonReceipt}
 		}
-		return insertQuarantine(ctx, tx, rows, outcomes, append(slices.Clone(quarantine), clashes...))
+		return insertQuarantine(wctx, tx, rows, outcomes, append(slices.Clone(quarantine), clashes...))
 	})
 	if err != nil {
-		return fmt.Errorf("write batch to clinical: %w", err)
+		return fmt.Errorf("clinical database: write batch: %w", err)
 	}
-	for _, i := range deliver { // clashes included: they are in quarantine now
+	// The seqs to delete from intake: every delivery (clashes included: they
+	// are in quarantine now) and every quarantined row.
+	done := make([]int64, 0, len(deliver)+len(quarantine))
+	for _, i := range deliver {
 		done = append(done, rows[i].Seq)
 	}
 	for _, i := range quarantine {
@@ -241,13 +320,35 @@ func (m *Mover) moveBatch(ctx context.Context, rows []*pendingRow, sum *Summary)
 		m.Log.Warn("submission quarantined", "seq", rows[i].Seq, "key_id", rows[i].KeyID, "reason", outcomes[i].quarantine)
 	}
 	sum.Moved += inserted
+	sum.Superseded += superseded
 	sum.Duplicates += len(deliver) - len(clashes) - inserted
 	sum.Quarantined += len(quarantine) + len(clashes)
 
-	if _, err := m.Intake.Exec(ctx, `DELETE FROM submissions WHERE seq = ANY($1)`, done); err != nil {
-		return fmt.Errorf("delete delivered rows from intake: %w", err)
+	if _, err := m.Intake.Exec(wctx, `DELETE FROM submissions WHERE seq = ANY($1)`, done); err != nil {
+		return fmt.Errorf("intake database: delete delivered rows: %w", err)
 	}
 	return nil
+}
+
+// openRows opens a batch on every core: the X25519 open is most of a pass's
+// CPU time.
+func (m *Mover) openRows(rows []*pendingRow) []outcome {
+	outcomes := make([]outcome, len(rows))
+	var wg sync.WaitGroup
+	var next atomic.Int64
+	for range min(runtime.GOMAXPROCS(0), len(rows)) {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(rows) {
+					return
+				}
+				outcomes[i] = m.openRow(rows[i])
+			}
+		})
+	}
+	wg.Wait()
+	return outcomes
 }
 
 // openRow checks and opens one row. It touches no database, so it runs in
@@ -301,7 +402,30 @@ func (m *Mover) openRow(r *pendingRow) outcome {
 		return outcome{quarantine: ReasonInvalid}
 	}
 	p.Answers = nil
-	return outcome{deliver: &delivery{payload: p, answers: carried}}
+	return outcome{deliver: &delivery{payload: p, answers: carried, corrects: correctsReceipt(answers)}}
+}
+
+// correctsReceipt reads the corrects-receipt answer, whether or not the form
+// carries the item to the clinic, as a receipt: upper case, and when it has
+// a receipt's 24 characters, in intake's groups of four, so a receipt typed
+// in lower case or without its dashes still matches.
+func correctsReceipt(a forms.Answers) string {
+	values := a[CorrectsReceiptItem]
+	if len(values) == 0 || values[0].ValueString == nil {
+		return ""
+	}
+	var b strings.Builder
+	for _, r := range strings.ToUpper(*values[0].ValueString) {
+		if r == '-' || unicode.IsSpace(r) {
+			continue
+		}
+		b.WriteRune(r)
+	}
+	s := b.String()
+	if len(s) != 24 {
+		return s
+	}
+	return s[0:4] + "-" + s[4:8] + "-" + s[8:12] + "-" + s[12:16] + "-" + s[16:20] + "-" + s[20:24]
 }
 
 // revalidate checks sealed answers against the form again: transfer trusts
@@ -322,19 +446,30 @@ func revalidate(q *forms.Questionnaire, sealed json.RawMessage) (forms.Answers, 
 	return valid, nil
 }
 
-// insertDeliveries inserts the opened rows idempotently and returns how many
-// were new, and which (as indexes into rows) could not be inserted because
+// insertedRow is a delivery that is new in clinical, with what supersession
+// needs.
+type insertedRow struct {
+	id       int64 // clinical submissions.id
+	receipt  string
+	formID   string
+	corrects string
+}
+
+// insertDeliveries inserts the opened rows idempotently and returns the new
+// ones, and which (as indexes into rows) could not be inserted because
 // another submission already holds their receipt. Such a row can only come
 // from someone holding the row key; it must be quarantined, not fail the
 // batch, or it would block every row behind it on every pass.
-func insertDeliveries(ctx context.Context, tx pgx.Tx, rows []*pendingRow, outcomes []outcome, idx []int) (int, []int, error) {
+func insertDeliveries(ctx context.Context, tx pgx.Tx, rows []*pendingRow, outcomes []outcome, idx []int) ([]insertedRow, []int, error) {
 	if len(idx) == 0 {
-		return 0, nil, nil
+		return nil, nil, nil
 	}
 	n := len(idx)
 	ids, receipts, formIDs, versions, keyIDs, answers := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	corrects := make([]*string, n)
 	seqs := make([]int64, n)
 	submitted, received := make([]time.Time, n), make([]time.Time, n)
+	byID := make(map[string]int, n) // intake id -> j
 	for j, i := range idx {
 		r, d := rows[i], outcomes[i].deliver
 		t, err := time.Parse(time.RFC3339Nano, d.payload.SubmittedAt)
@@ -344,32 +479,43 @@ func insertDeliveries(ctx context.Context, tx pgx.Tx, rows []*pendingRow, outcom
 		ids[j], seqs[j], receipts[j] = r.SubmissionID, r.Seq, d.payload.Receipt
 		formIDs[j], versions[j], keyIDs[j] = r.FormID, r.FormVersion, r.KeyID
 		submitted[j], received[j], answers[j] = t, r.ReceivedAt, string(d.answers)
+		if d.corrects != "" {
+			corrects[j] = &d.corrects
+		}
+		byID[r.SubmissionID] = j
 	}
 	// No conflict target: a repeated intake_id (a replay, or a retry after a
 	// crash) and a repeated receipt are both skipped here and told apart below.
 	res, err := tx.Query(ctx, `INSERT INTO submissions
-  (intake_id, succession, receipt, form_id, form_version, key_id, submitted_at, received_at, answers)
+  (intake_id, succession, receipt, form_id, form_version, key_id, submitted_at, received_at, answers, corrects_receipt)
 SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[],
-                     $7::timestamptz[], $8::timestamptz[], $9::jsonb[])
+                     $7::timestamptz[], $8::timestamptz[], $9::jsonb[], $10::text[])
 ON CONFLICT DO NOTHING
-RETURNING intake_id::text`, ids, seqs, receipts, formIDs, versions, keyIDs, submitted, received, answers)
+RETURNING id, intake_id::text`, ids, seqs, receipts, formIDs, versions, keyIDs, submitted, received, answers, corrects)
 	if err != nil {
-		return 0, nil, fmt.Errorf("insert submissions: %w", err)
+		return nil, nil, fmt.Errorf("insert submissions: %w", err)
 	}
-	insertedIDs, err := pgx.CollectRows(res, pgx.RowTo[string])
+	var added []insertedRow
+	var id int64
+	var intakeID string
+	_, err = pgx.ForEachRow(res, []any{&id, &intakeID}, func() error {
+		j := byID[intakeID]
+		added = append(added, insertedRow{id: id, receipt: receipts[j], formID: formIDs[j], corrects: deref(corrects[j])})
+		return nil
+	})
 	if err != nil {
-		return 0, nil, fmt.Errorf("insert submissions: %w", err)
+		return nil, nil, fmt.Errorf("insert submissions: %w", err)
 	}
-	if len(insertedIDs) == n {
-		return n, nil, nil
+	if len(added) == n {
+		return added, nil, nil
 	}
 	res, err = tx.Query(ctx, `SELECT intake_id::text FROM submissions WHERE intake_id = ANY($1::uuid[])`, ids)
 	if err != nil {
-		return 0, nil, fmt.Errorf("find delivered submissions: %w", err)
+		return nil, nil, fmt.Errorf("find delivered submissions: %w", err)
 	}
 	present, err := pgx.CollectRows(res, pgx.RowTo[string])
 	if err != nil {
-		return 0, nil, fmt.Errorf("find delivered submissions: %w", err)
+		return nil, nil, fmt.Errorf("find delivered submissions: %w", err)
 	}
 	delivered := make(map[string]bool, len(present))
 	for _, id := range present {
@@ -381,7 +527,64 @@ RETURNING intake_id::text`, ids, seqs, receipts, formIDs, versions, keyIDs, subm
 			clashes = append(clashes, i)
 		}
 	}
-	return len(insertedIDs), clashes, nil
+	return added, clashes, nil
+}
+
+func deref(p *string) string {
+	if p == nil {
+		return ""
+	}
+	return *p
+}
+
+// markSuperseded applies corrections among the rows just inserted, in
+// succession order, and returns how many rows it marked superseded:
+//   - a new row naming an earlier receipt of the same form supersedes the
+//     current head of that receipt's chain (the receipt's row, or whatever
+//     already supersedes it), so a second correction of the same receipt
+//     supersedes the first correction;
+//   - a new row that an earlier-delivered correction names (the original
+//     waited, e.g. under a key transfer did not hold yet) arrives superseded
+//     by the first such correction.
+//
+// A receipt not in clinical (never delivered, erased, or of another form) is
+// no error: the correction is delivered as a submission of its own.
+func markSuperseded(ctx context.Context, tx pgx.Tx, added []insertedRow) (int, error) {
+	if len(added) == 0 {
+		return 0, nil
+	}
+	marked := 0
+	for _, r := range added {
+		if r.corrects == "" {
+			continue
+		}
+		tag, err := tx.Exec(ctx, `WITH RECURSIVE chain (id, superseded_by, depth) AS (
+  SELECT id, superseded_by, 1 FROM submissions WHERE receipt = $1 AND form_id = $2
+  UNION ALL
+  SELECT s.id, s.superseded_by, c.depth + 1 FROM submissions s JOIN chain c ON s.id = c.superseded_by
+  WHERE c.depth < 1000
+)
+UPDATE submissions SET superseded_by = $3, superseded_at = now()
+WHERE id = (SELECT id FROM chain WHERE superseded_by IS NULL LIMIT 1) AND id <> $3 AND superseded_by IS NULL`,
+			r.corrects, r.formID, r.id)
+		if err != nil {
+			return marked, fmt.Errorf("mark superseded: %w", err)
+		}
+		marked += int(tag.RowsAffected())
+	}
+	ids, receipts := make([]int64, len(added)), make([]string, len(added))
+	for i, r := range added {
+		ids[i], receipts[i] = r.id, r.receipt
+	}
+	tag, err := tx.Exec(ctx, `UPDATE submissions o SET superseded_by = c.first, superseded_at = now()
+FROM (SELECT corrects_receipt, form_id, min(id) AS first FROM submissions
+      WHERE corrects_receipt = ANY($2::text[]) GROUP BY corrects_receipt, form_id) c
+WHERE o.id = ANY($1::bigint[]) AND o.superseded_by IS NULL
+  AND o.receipt = c.corrects_receipt AND o.form_id = c.form_id AND o.id <> c.first`, ids, receipts)
+	if err != nil {
+		return marked, fmt.Errorf("mark late originals superseded: %w", err)
+	}
+	return marked + int(tag.RowsAffected()), nil
 }
 
 // rowDigest identifies a quarantined row exactly, so re-quarantining it after
@@ -397,28 +600,43 @@ func rowDigest(r *pendingRow) []byte {
 	return s
 }
 
+// insertQuarantine copies the rows at idx, as found, into clinical's
+// quarantine with their reasons.
 func insertQuarantine(ctx context.Context, tx pgx.Tx, rows []*pendingRow, outcomes []outcome, idx []int) error {
-	for _, i := range idx {
+	if len(idx) == 0 {
+		return nil
+	}
+	n := len(idx)
+	digests, envelopes, macs := make([][]byte, n), make([][]byte, n), make([][]byte, n)
+	reasons, ids, formIDs, versions, keyIDs := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	seqs, received := make([]int64, n), make([]time.Time, n)
+	for j, i := range idx {
 		r := rows[i]
-		_, err := tx.Exec(ctx, `INSERT INTO quarantine
+		digests[j], reasons[j], seqs[j], ids[j] = rowDigest(r), outcomes[i].quarantine, r.Seq, r.SubmissionID
+		formIDs[j], versions[j], keyIDs[j], received[j] = r.FormID, r.FormVersion, r.KeyID, r.ReceivedAt
+		envelopes[j], macs[j] = r.Envelope, r.MAC
+	}
+	_, err := tx.Exec(ctx, `INSERT INTO quarantine
   (digest, reason, intake_seq, intake_id, form_id, form_version, key_id, received_at, envelope, mac)
-VALUES ($1, $2, $3, $4::uuid, $5, $6, $7, $8, $9, $10)
-ON CONFLICT (digest) DO NOTHING`,
-			rowDigest(r), outcomes[i].quarantine, r.Seq, r.SubmissionID, r.FormID, r.FormVersion, r.KeyID, r.ReceivedAt, r.Envelope, r.MAC)
-		if err != nil {
-			return fmt.Errorf("quarantine row %d: %w", r.Seq, err)
-		}
+SELECT * FROM unnest($1::bytea[], $2::text[], $3::bigint[], $4::uuid[], $5::text[], $6::text[], $7::text[],
+                     $8::timestamptz[], $9::bytea[], $10::bytea[])
+ON CONFLICT (digest) DO NOTHING`, digests, reasons, seqs, ids, formIDs, versions, keyIDs, received, envelopes, macs)
+	if err != nil {
+		return fmt.Errorf("quarantine %d rows: %w", n, err)
 	}
 	return nil
 }
 
-// recordPass appends the pass's counts to the operations log in clinical.
-func (m *Mover) recordPass(ctx context.Context, startedAt time.Time, s Summary) error {
+// recordPass appends the pass's counts and outcome to the operations log in
+// clinical.
+func (m *Mover) recordPass(ctx context.Context, startedAt time.Time, s Summary, outcome string) error {
 	_, err := m.Clinical.Exec(ctx, `INSERT INTO transfer_passes
-  (started_at, finished_at, moved, quarantined, duplicates, expired, unknown_key)
-VALUES ($1, $2, $3, $4, $5, $6, $7)`, startedAt, m.Now(), s.Moved, s.Quarantined, s.Duplicates, s.Expired, s.UnknownKey)
+  (started_at, finished_at, moved, quarantined, duplicates, expired, unknown_key, unknown_form, superseded,
+   quarantine_expired, outcome)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`, startedAt, m.Now(), s.Moved, s.Quarantined, s.Duplicates,
+		s.Expired, s.UnknownKey, s.UnknownForm, s.Superseded, s.QuarantineExpired, outcome)
 	if err != nil {
-		return fmt.Errorf("record pass: %w", err)
+		return fmt.Errorf("clinical database: record pass: %w", err)
 	}
 	return nil
 }

@@ -1,7 +1,7 @@
 REVOKE DELETE ON quarantine FROM airlock_clinical_transfer;
 REVOKE UPDATE (superseded_by, superseded_at) ON submissions FROM airlock_clinical_transfer;
 REVOKE SELECT (receipt, form_id, superseded_by, corrects_receipt) ON submissions FROM airlock_clinical_transfer;
-DROP INDEX IF EXISTS transfer_passes_ok_finished, quarantine_quarantined_at, submissions_corrects_receipt;
+DROP INDEX IF EXISTS transfer_passes_expiries, transfer_passes_ok_finished, quarantine_quarantined_at, submissions_corrects_receipt;
 ALTER TABLE transfer_passes
   DROP COLUMN IF EXISTS quarantine_expired,
   DROP COLUMN IF EXISTS superseded,

@@ -24,7 +24,11 @@ ALTER TABLE transfer_passes
   ADD COLUMN IF NOT EXISTS unknown_form integer NOT NULL DEFAULT 0,
   ADD COLUMN IF NOT EXISTS superseded integer NOT NULL DEFAULT 0,
   ADD COLUMN IF NOT EXISTS quarantine_expired integer NOT NULL DEFAULT 0;
+-- A pass is recorded every minute or so: status and metrics read these two
+-- indexes, not the whole log.
 CREATE INDEX IF NOT EXISTS transfer_passes_ok_finished ON transfer_passes (finished_at) WHERE outcome = 'ok';
+CREATE INDEX IF NOT EXISTS transfer_passes_expiries ON transfer_passes (expired, quarantine_expired)
+  WHERE expired > 0 OR quarantine_expired > 0;
 
 -- The worker marks supersession: it finds the earlier row by receipt and
 -- form and follows an existing chain, so it reads those columns (never the
