@@ -178,7 +178,8 @@ func TestServeCommand(t *testing.T) {
 		}
 	}
 	deadline.Stop()
-	go io.Copy(&logged, pr)
+	copied := make(chan struct{})
+	go func() { io.Copy(&logged, pr); close(copied) }()
 	if _, _, err := net.SplitHostPort(addr); err != nil {
 		cancel()
 		t.Fatalf("no listening line with an address: %q", addr)
@@ -200,6 +201,7 @@ func TestServeCommand(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("serve did not shut down")
 	}
+	<-copied
 	if !strings.Contains(logged.String(), `"msg":"audit chain head"`) {
 		t.Errorf("no audit chain head in the log:\n%s", logged.String())
 	}
