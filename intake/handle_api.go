@@ -84,7 +84,7 @@ func (s *Server) accept(ctx context.Context, q *forms.Questionnaire, answers for
 	if err != nil {
 		return "", err
 	}
-	if err := s.store.InsertSubmission(ctx, row); err != nil {
+	if err := s.store.StoreSubmission(ctx, row); err != nil {
 		return "", err
 	}
 	s.metrics.sealSeconds.Observe(time.Since(start).Seconds())

@@ -2,7 +2,10 @@ package intake
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"sync"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 )
@@ -11,21 +14,125 @@ import (
 // method to read a submission back.
 type Store struct {
 	pool *pgxpool.Pool
+
+	// Group commit: concurrent submissions share one multi-row INSERT (and
+	// so one commit, one WAL flush and one NOTIFY). A request still gets its
+	// answer only after its own row is committed.
+	mu       sync.Mutex
+	queue    []*pendingRow
+	running  int
+	maxBatch int
+	workers  int
+}
+
+// Group commit limits.
+const (
+	defaultMaxBatch = 128 // rows per INSERT
+	defaultWorkers  = 2   // INSERT transactions in flight at once
+)
+
+type pendingRow struct {
+	row  *SealedRow
+	done chan error
 }
 
 // NewStore wraps a pool logged in as a member of airlock_intake_writer.
-func NewStore(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
+func NewStore(pool *pgxpool.Pool) *Store {
+	return &Store{pool: pool, maxBatch: defaultMaxBatch, workers: defaultWorkers}
+}
 
-// InsertSubmission stores one sealed row. The insert trigger sends an empty
-// NOTIFY that wakes transfer.
+const insertOne = `INSERT INTO submissions (id, form_id, form_version, key_id, received_at, envelope, mac)
+VALUES ($1::uuid, $2, $3, $4, $5, $6, $7)`
+
+// insertMany inserts any number of rows with one statement, so the
+// statement is prepared once per connection whatever the batch size.
+const insertMany = `INSERT INTO submissions (id, form_id, form_version, key_id, received_at, envelope, mac)
+SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::bytea[], $7::bytea[])`
+
+// InsertSubmission stores one sealed row on its own. The insert trigger
+// sends an empty NOTIFY that wakes transfer.
 func (s *Store) InsertSubmission(ctx context.Context, r *SealedRow) error {
-	_, err := s.pool.Exec(ctx, `INSERT INTO submissions (id, form_id, form_version, key_id, received_at, envelope, mac)
-VALUES ($1::uuid, $2, $3, $4, $5, $6, $7)`,
+	_, err := s.pool.Exec(ctx, insertOne,
 		r.SubmissionID, r.FormID, r.FormVersion, r.KeyID, r.ReceivedAt, r.Envelope, r.MAC)
 	if err != nil {
 		return fmt.Errorf("insert submission: %w", err)
 	}
 	return nil
+}
+
+// StoreSubmission stores one sealed row, batched with whatever other rows
+// are waiting, and returns once that row is committed (or failed). If ctx
+// ends first the row may still be stored; the caller cannot tell, just as
+// when a connection drops after a commit.
+func (s *Store) StoreSubmission(ctx context.Context, r *SealedRow) error {
+	p := &pendingRow{row: r, done: make(chan error, 1)}
+	s.mu.Lock()
+	s.queue = append(s.queue, p)
+	if s.running < s.workers {
+		s.running++
+		go s.drain()
+	}
+	s.mu.Unlock()
+	select {
+	case err := <-p.done:
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("insert submission: %w", ctx.Err())
+	}
+}
+
+// drain inserts queued rows in batches until the queue is empty, then
+// exits: no goroutine outlives the work.
+func (s *Store) drain() {
+	for {
+		s.mu.Lock()
+		n := min(len(s.queue), s.maxBatch)
+		if n == 0 {
+			s.running--
+			s.mu.Unlock()
+			return
+		}
+		batch := make([]*pendingRow, n)
+		copy(batch, s.queue)
+		s.queue = append(s.queue[:0], s.queue[n:]...)
+		s.mu.Unlock()
+		s.insertBatch(batch)
+	}
+}
+
+func (s *Store) insertBatch(batch []*pendingRow) {
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	defer cancel()
+	if len(batch) == 1 {
+		batch[0].done <- s.InsertSubmission(ctx, batch[0].row)
+		return
+	}
+	n := len(batch)
+	ids, formIDs, versions, keyIDs := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	times, envs, macs := make([]time.Time, n), make([][]byte, n), make([][]byte, n)
+	for i, p := range batch {
+		r := p.row
+		ids[i], formIDs[i], versions[i], keyIDs[i] = r.SubmissionID, r.FormID, r.FormVersion, r.KeyID
+		times[i], envs[i], macs[i] = r.ReceivedAt, r.Envelope, r.MAC
+	}
+	_, err := s.pool.Exec(ctx, insertMany, ids, formIDs, versions, keyIDs, times, envs, macs)
+	if err == nil {
+		for _, p := range batch {
+			p.done <- nil
+		}
+		return
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		for _, p := range batch {
+			p.done <- fmt.Errorf("insert submissions: %w", err)
+		}
+		return
+	}
+	// One bad row must not fail the others: insert each on its own, so
+	// every request gets its own outcome.
+	for _, p := range batch {
+		p.done <- s.InsertSubmission(ctx, p.row)
+	}
 }
 
 // Ping reports whether the database answers.
