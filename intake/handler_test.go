@@ -90,10 +90,10 @@ func newTestIntakeWith(t *testing.T, opts func(*intake.Config)) *testIntake {
 		t.Fatal(err)
 	}
 	cfg := &intake.Config{
-		PlainHTTP:  true,
-		Recipients: []seal.PublicKey{key.Public},
-		RowKey:     rowKey,
-		Forms:      forms.Builtin(),
+		PlainHTTP:     true,
+		Recipients:    []seal.PublicKey{key.Public},
+		RowKey:        rowKey,
+		Forms:         forms.Builtin(),
 		RateLimit:     0,
 		MaxBody:       testMaxBody,
 		MaxAttachment: testMaxAttachment,
