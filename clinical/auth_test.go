@@ -263,6 +263,15 @@ func TestEnrolment(t *testing.T) {
 			t.Errorf("enrol with %s: %d, want 422", tc.name, rec.Code)
 		}
 	}
+	// Wrong codes count against the account like failed logins.
+	for i := 0; i < a.srv.accounts.AccountLimit; i++ {
+		c.post("/enrol", url.Values{"password": {good}, "confirm": {good}, "code": {wrongCode(a.code(t, u))}})
+	}
+	if rec := c.post("/enrol", url.Values{"password": {good}, "confirm": {good}, "code": {a.code(t, u)}}); rec.Code != http.StatusTooManyRequests {
+		t.Errorf("enrolment after too many wrong codes: %d, want 429", rec.Code)
+	}
+	a.clock.advance(a.srv.accounts.ThrottleWindow)
+	c.get("/enrol") // keep the session alive past the idle timeout
 	enrolSession := c.cookies[sessionCookie].Value
 	code := a.code(t, u)
 	if rec := c.post("/enrol", url.Values{"password": {good}, "confirm": {good}, "code": {code}}); rec.Code != http.StatusSeeOther {

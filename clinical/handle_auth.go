@@ -106,9 +106,12 @@ func (s *Server) handleEnrolQR(c echo.Context, sess *Session) error {
 
 func (s *Server) handleEnrol(c echo.Context, sess *Session) error {
 	ctx := c.Request().Context()
-	err := s.accounts.Enrol(ctx, sess.Staff, c.FormValue("password"), c.FormValue("confirm"), c.FormValue("code"))
-	if codeOf(err) == CodeInvalid {
+	err := s.accounts.Enrol(ctx, sess.Staff, c.FormValue("password"), c.FormValue("confirm"), c.FormValue("code"), c.RealIP())
+	switch codeOf(err) {
+	case CodeInvalid:
 		return s.enrolPage(c, sess, http.StatusUnprocessableEntity, err.Error())
+	case CodeThrottled:
+		return s.enrolPage(c, sess, http.StatusTooManyRequests, err.Error())
 	}
 	if err != nil {
 		return err

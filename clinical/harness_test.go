@@ -152,7 +152,7 @@ func (a *app) newUser(tb testing.TB, email string, active, enrolled bool, roles 
 		}
 		pw := fmt.Sprintf("violet tram orbit %d", u.id)
 		a.clock.advance(30 * time.Second)
-		if err := a.srv.accounts.Enrol(ctx, st, pw, pw, a.code(tb, u)); err != nil {
+		if err := a.srv.accounts.Enrol(ctx, st, pw, pw, a.code(tb, u), "test"); err != nil {
 			tb.Fatalf("enrol %s: %v", email, err)
 		}
 		u.password = pw

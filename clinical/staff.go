@@ -396,9 +396,15 @@ func (a *Accounts) EnrolTOTPSecret(s *Staff) (string, error) {
 // Enrol finishes a first login: the account's own password replaces the
 // one-time password and a code from the authenticator proves it holds the
 // secret.
-func (a *Accounts) Enrol(ctx context.Context, s *Staff, password, confirm, code string) error {
+func (a *Accounts) Enrol(ctx context.Context, s *Staff, password, confirm, code, addr string) error {
 	if s.TOTPEnrolled {
 		return errorf(CodeConflict, "This account is enrolled already.")
+	}
+	// Wrong codes count as failed logins, so the one-time password alone
+	// does not buy unlimited guesses at the code.
+	accountKey, addrKey := a.throttleKey("account", s.Email), a.throttleKey("addr", addr)
+	if err := a.checkThrottle(ctx, accountKey, addrKey); err != nil {
+		return err
 	}
 	if password != confirm {
 		return errorf(CodeInvalid, "The two passwords are not the same.")
@@ -414,6 +420,10 @@ func (a *Accounts) Enrol(ctx context.Context, s *Staff, password, confirm, code 
 		return err
 	}
 	if reason != "" {
+		if _, err := a.pool.Exec(ctx, `INSERT INTO login_failures (account_key, addr_key, at) VALUES ($1, $2, $3)`,
+			accountKey, addrKey, a.now()); err != nil {
+			return fmt.Errorf("record enrolment failure: %w", err)
+		}
 		if _, err := a.audit.Append(ctx, s.Actor(), "enrol.failure", s.Actor(), map[string]any{"reason": reason}); err != nil {
 			return err
 		}
