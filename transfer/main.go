@@ -23,6 +23,8 @@ import (
 const usage = `transfer: Airlock's worker between intake and clinical.
 
 Usage:
+  transfer run                   the long-running worker: a pass on TRANSFER_SCHEDULE and soon after
+                                 each new submission (LISTEN on intake), until SIGINT/SIGTERM
   transfer once                  move everything pending now, then exit (prints a JSON summary)
   transfer status                print the queue state as one JSON line (no passphrase needed)
   transfer keys new --out FILE   make a clinic key pair; prints its public key string
@@ -38,9 +40,16 @@ Settings (environment; each secret X may be given as X_FILE instead):
   TRANSFER_PASSPHRASE     passphrase of the key files (or _FILE, or _COMMAND: a command printing it;
                           with none set and a terminal attached, it is asked for)
   TRANSFER_ROW_KEYS       comma-separated row keys; any of them may have authenticated a row
-  TRANSFER_RETENTION      how long an unmoved row may wait in intake (Go duration, default 720h)
+  TRANSFER_RETENTION      how long an unmoved row may wait in intake (Go duration, default 720h);
+                          older rows are expired: deleted, counted, never moved
+  TRANSFER_QUARANTINE_RETENTION
+                          how long a quarantined row is kept in clinical (Go duration, default 2160h)
   TRANSFER_BATCH_SIZE     rows per batch (default 500)
   TRANSFER_FORMS_DIR      Questionnaire directory, as intake's (default: the built-in forms)
+  TRANSFER_SCHEDULE       run: cron spec of the scheduled passes (default @every 1m; also 5-field
+                          cron such as */5 * * * *, or @hourly)
+  TRANSFER_METRICS_ADDR   run: serve Prometheus /metrics and /healthz on this host:port (default: off;
+                          keep it off the public network)
 `
 
 // Main is the transfer binary.
@@ -57,6 +66,8 @@ func Run(ctx context.Context, env cli.Env) error {
 		return cli.ErrHelp
 	case "once":
 		return runOnce(ctx, env)
+	case "run":
+		return runWorker(ctx, env)
 	case "status":
 		return runStatus(ctx, env)
 	case "keys":
@@ -120,7 +131,8 @@ func newMover(ctx context.Context, cfg *Config, ring Keyring, env cli.Env) (*Mov
 	}
 	return &Mover{
 		Intake: intake, Clinical: clinical, Keys: ring, RowKeys: cfg.RowKeys, Forms: cfg.Forms,
-		BatchSize: cfg.BatchSize, Retention: cfg.Retention, Log: env.Logger(), Now: time.Now,
+		BatchSize: cfg.BatchSize, Retention: cfg.Retention, QuarantineRetention: cfg.QuarantineRetention,
+		Log: env.Logger(), Now: time.Now,
 	}, closeFn, nil
 }
 

@@ -92,8 +92,12 @@ type Summary struct {
 	Superseded int `json:"superseded"`
 	// QuarantineExpired counts quarantined rows deleted after their own
 	// retention.
-	QuarantineExpired int     `json:"quarantine_expired"`
-	Seconds           float64 `json:"seconds"`
+	QuarantineExpired int `json:"quarantine_expired"`
+	// Failed counts rows whose checks panicked (a bug, logged by seq): they
+	// stay pending, neither delivered nor quarantined, and never block the
+	// rows behind them.
+	Failed  int     `json:"failed"`
+	Seconds float64 `json:"seconds"`
 	// Skipped is true when another instance held the pass lock.
 	Skipped bool `json:"skipped,omitempty"`
 	// Interrupted is true when the pass stopped early on shutdown, after the
@@ -114,6 +118,7 @@ type outcome struct {
 	quarantine  string // reason; "" when not quarantined
 	unknownKey  bool
 	unknownForm bool
+	failed      bool // opening or checking it panicked
 }
 
 type delivery struct {
@@ -280,6 +285,9 @@ func (m *Mover) moveBatch(ctx context.Context, rows []*pendingRow, sum *Summary)
 			sum.UnknownKey++
 		case o.unknownForm:
 			sum.UnknownForm++
+		case o.failed:
+			sum.Failed++
+			m.Log.Error("checking a row panicked; it stays pending", "seq", rows[i].Seq, "key_id", rows[i].KeyID)
 		}
 	}
 	if len(deliver)+len(quarantine) == 0 {
@@ -343,12 +351,24 @@ func (m *Mover) openRows(rows []*pendingRow) []outcome {
 				if i >= len(rows) {
 					return
 				}
-				outcomes[i] = m.openRow(rows[i])
+				outcomes[i] = m.openRowSafely(rows[i])
 			}
 		})
 	}
 	wg.Wait()
 	return outcomes
+}
+
+// openRowSafely is openRow that survives a panic (a bug met by one strange
+// row): the row is left pending and counted, and the pass goes on. The panic
+// value is not logged: it might quote the row.
+func (m *Mover) openRowSafely(r *pendingRow) (o outcome) {
+	defer func() {
+		if recover() != nil {
+			o = outcome{failed: true}
+		}
+	}()
+	return m.openRow(r)
 }
 
 // openRow checks and opens one row. It touches no database, so it runs in
