@@ -3,6 +3,7 @@ package intake
 import (
 	"crypto/tls"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"strings"
@@ -67,7 +68,7 @@ func LoadConfig(getenv func(string) string) (*Config, error) {
 	}
 	if addr := r.String("INTAKE_METRICS_ADDR", ""); addr != "" {
 		c.MetricsAddr = r.Addr("INTAKE_METRICS_ADDR", "")
-		if c.MetricsAddr == c.Addr {
+		if sameListener(c.MetricsAddr, c.Addr) {
 			r.Fail("INTAKE_METRICS_ADDR", "must differ from INTAKE_ADDR: metrics are never served on the public listener")
 		}
 	}
@@ -182,6 +183,18 @@ func parseTrustedProxies(r *config.Reader, entries []string) []netip.Prefix {
 		out = append(out, p.Masked())
 	}
 	return out
+}
+
+// sameListener reports whether two listen addresses would collide: the
+// same port on the same host, or on every address. Port 0 never collides.
+func sameListener(a, b string) bool {
+	ha, pa, errA := net.SplitHostPort(a)
+	hb, pb, errB := net.SplitHostPort(b)
+	if errA != nil || errB != nil || pa != pb || pa == "0" {
+		return false
+	}
+	wild := func(h string) bool { return h == "" || h == "0.0.0.0" || h == "::" }
+	return ha == hb || wild(ha) || wild(hb)
 }
 
 // checkReservedNames refuses a form whose linkIds collide with the names the

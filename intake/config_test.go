@@ -208,6 +208,38 @@ func TestLoadConfigSettings(t *testing.T) {
 			},
 		},
 		{
+			name: "defaults of the abuse and attachment settings",
+			set:  map[string]string{},
+			check: func(t *testing.T, cfg *intake.Config) {
+				if cfg.RateLimit != 60 || cfg.RateLimitGlobal != 6000 || cfg.MaxAttachment != 5<<20 || cfg.MetricsAddr != "" ||
+					len(cfg.TrustedProxies) != 0 || strings.Join(cfg.AttachmentTypes, ",") != "application/pdf,image/png,image/jpeg,text/plain" {
+					t.Errorf("defaults %+v", cfg)
+				}
+			},
+		},
+		{
+			name: "abuse, attachment and metrics settings",
+			set: map[string]string{"INTAKE_RATE_LIMIT_GLOBAL": "0", "INTAKE_TRUSTED_PROXIES": "10.0.0.0/8, 192.0.2.7,2001:db8::/32",
+				"INTAKE_MAX_ATTACHMENT": "1MiB", "INTAKE_ATTACHMENT_TYPES": "application/pdf, IMAGE/PNG", "INTAKE_METRICS_ADDR": "127.0.0.1:9464",
+				"INTAKE_DB_MAX_CONNS": "8"},
+			check: func(t *testing.T, cfg *intake.Config) {
+				if cfg.RateLimitGlobal != 0 || len(cfg.TrustedProxies) != 3 || cfg.TrustedProxies[1].String() != "192.0.2.7/32" ||
+					cfg.MaxAttachment != 1<<20 || strings.Join(cfg.AttachmentTypes, ",") != "application/pdf,image/png" ||
+					cfg.MetricsAddr != "127.0.0.1:9464" || cfg.DBMaxConns != 8 {
+					t.Errorf("settings %+v", cfg)
+				}
+			},
+		},
+		{
+			name: "attachment limit capped by the body limit",
+			set:  map[string]string{"INTAKE_MAX_BODY": "1MiB", "INTAKE_MAX_ATTACHMENT": "4MiB"},
+			check: func(t *testing.T, cfg *intake.Config) {
+				if cfg.MaxAttachment != 1<<20 {
+					t.Errorf("max attachment %d", cfg.MaxAttachment)
+				}
+			},
+		},
+		{
 			name: "forms directory",
 			set:  map[string]string{"INTAKE_FORMS_DIR": formsDir},
 			check: func(t *testing.T, cfg *intake.Config) {
@@ -248,6 +280,12 @@ func TestLoadConfigRejects(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	reservedFormsDir := filepath.Join(dir, "reserved-forms")
+	if err := os.Mkdir(reservedFormsDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, reservedFormsDir, "reserved.json", `{"resourceType":"Questionnaire","id":"reserved","title":"Reserved","status":"active",
+		"item":[{"linkId":"_csrf","text":"Question","type":"string"}]}`)
 	writeFile(t, badFormsDir, "broken.json", `{"resourceType":"Questionnaire","id":"broken","title":"Broken","status":"active",
 		"item":[{"linkId":"q1","text":"Question","type":"no-such-type"}]}`)
 
@@ -401,8 +439,19 @@ func TestLoadConfigRejects(t *testing.T) {
 		{name: "max body zero", set: map[string]string{"INTAKE_MAX_BODY": "0"}, wantVar: "INTAKE_MAX_BODY"},
 		{name: "max body negative", set: map[string]string{"INTAKE_MAX_BODY": "-5MiB"}, wantVar: "INTAKE_MAX_BODY", secrets: []string{"-5MiB"}},
 
+		{name: "global limit negative", set: map[string]string{"INTAKE_RATE_LIMIT_GLOBAL": "-1"}, wantVar: "INTAKE_RATE_LIMIT_GLOBAL"},
+		{name: "trusted proxy not an address", set: map[string]string{"INTAKE_TRUSTED_PROXIES": "10.0.0.0/8,Zq-proxy"}, wantVar: "INTAKE_TRUSTED_PROXIES", secrets: []string{"Zq-proxy"}},
+		{name: "trusted proxy prefix too long", set: map[string]string{"INTAKE_TRUSTED_PROXIES": "10.0.0.0/33"}, wantVar: "INTAKE_TRUSTED_PROXIES"},
+		{name: "attachment type not detectable", set: map[string]string{"INTAKE_ATTACHMENT_TYPES": "application/pdf,Zq-type/x"}, wantVar: "INTAKE_ATTACHMENT_TYPES", secrets: []string{"Zq-type"}},
+		{name: "attachment types empty", set: map[string]string{"INTAKE_ATTACHMENT_TYPES": " , "}, wantVar: "INTAKE_ATTACHMENT_TYPES"},
+		{name: "max attachment not a size", set: map[string]string{"INTAKE_MAX_ATTACHMENT": "Zq-5"}, wantVar: "INTAKE_MAX_ATTACHMENT", secrets: []string{"Zq-5"}},
+		{name: "metrics address bad", set: map[string]string{"INTAKE_METRICS_ADDR": "Zq-host"}, wantVar: "INTAKE_METRICS_ADDR", secrets: []string{"Zq-host"}},
+		{name: "metrics on the public address", set: map[string]string{"INTAKE_ADDR": ":8443", "INTAKE_METRICS_ADDR": "0.0.0.0:8443"}, wantVar: "INTAKE_METRICS_ADDR"},
+		{name: "database pool size zero", set: map[string]string{"INTAKE_DB_MAX_CONNS": "0"}, wantVar: "INTAKE_DB_MAX_CONNS"},
+
 		// The message names the broken file, which helps ops and is no secret.
 		{name: "forms directory with an invalid Questionnaire", set: map[string]string{"INTAKE_FORMS_DIR": badFormsDir}, wantVar: "INTAKE_FORMS_DIR"},
+		{name: "forms directory with a linkId the HTML form reserves", set: map[string]string{"INTAKE_FORMS_DIR": reservedFormsDir}, wantVar: "INTAKE_FORMS_DIR"},
 		{name: "forms directory without forms", set: map[string]string{"INTAKE_FORMS_DIR": emptyFormsDir}, wantVar: "INTAKE_FORMS_DIR"},
 		{name: "forms directory missing", set: map[string]string{"INTAKE_FORMS_DIR": filepath.Join(dir, "nowhere")}, wantVar: "INTAKE_FORMS_DIR"},
 	}
@@ -513,7 +562,8 @@ func TestRunUsage(t *testing.T) {
 			}
 			for _, want := range []string{"migrate", "serve", "INTAKE_DATABASE_URL", "INTAKE_ADDR", "INTAKE_TLS_CERT",
 				"INTAKE_TLS_KEY", "INTAKE_PLAIN_HTTP", "INTAKE_RECIPIENTS", "INTAKE_ROW_KEY", "INTAKE_FORMS_DIR",
-				"INTAKE_RATE_LIMIT", "INTAKE_MAX_BODY", "_FILE"} {
+				"INTAKE_RATE_LIMIT", "INTAKE_MAX_BODY", "_FILE", "INTAKE_RATE_LIMIT_GLOBAL", "INTAKE_TRUSTED_PROXIES",
+				"INTAKE_MAX_ATTACHMENT", "INTAKE_ATTACHMENT_TYPES", "INTAKE_METRICS_ADDR", "INTAKE_DB_MAX_CONNS"} {
 				if !strings.Contains(stdout, want) {
 					t.Errorf("usage does not mention %s", want)
 				}

@@ -18,19 +18,29 @@ const usage = `intake: Airlock's public intake server.
 
 Usage:
   intake migrate   apply the intake database migrations (run as the database owner)
-  intake serve     serve intake forms and the JSON API
+  intake serve     serve intake forms (HTML), the JSON API and /healthz
   intake --help    show this help
 
 Settings (environment; each secret X may be given as X_FILE instead):
   INTAKE_DATABASE_URL   Postgres URL (required); for serve, a login granted airlock_intake_writer
   INTAKE_ADDR           listen address (default :8443)
-  INTAKE_TLS_CERT, INTAKE_TLS_KEY   PEM certificate and key files
+  INTAKE_TLS_CERT, INTAKE_TLS_KEY   PEM certificate and key files (TLS 1.2 or later)
   INTAKE_PLAIN_HTTP=1   serve plain HTTP (only behind a TLS-terminating proxy, or in tests)
   INTAKE_RECIPIENTS     comma-separated public key strings; the first seals new submissions (required)
-  INTAKE_ROW_KEY        row key from ` + "`transfer keys row-key`" + ` (required)
+  INTAKE_ROW_KEY        row key from ` + "`transfer keys row-key`" + ` (required; also keys the CSRF tokens)
   INTAKE_FORMS_DIR      directory of FHIR Questionnaire JSON files (default: built-in example forms)
-  INTAKE_RATE_LIMIT     submissions per minute per client address (default 60; 0 = off)
-  INTAKE_MAX_BODY       largest request body (default 10MiB)
+  INTAKE_RATE_LIMIT     submissions per minute per client address, burst 20 (default 60;
+                        0 = off, the global ceiling included)
+  INTAKE_RATE_LIMIT_GLOBAL  submissions per minute for this process, all clients together
+                        (default 6000; 0 = no ceiling)
+  INTAKE_TRUSTED_PROXIES  comma-separated IPs or CIDRs of proxies whose X-Forwarded-For is believed
+                        (default none: the client address is the TCP peer)
+  INTAKE_MAX_BODY       largest request body, files included (default 10MiB)
+  INTAKE_MAX_ATTACHMENT largest single attached file (default 5MiB)
+  INTAKE_ATTACHMENT_TYPES  allowed attachment types, detected from content
+                        (default application/pdf,image/png,image/jpeg,text/plain)
+  INTAKE_METRICS_ADDR   address of a separate Prometheus /metrics listener (default: off)
+  INTAKE_DB_MAX_CONNS   database connections (default 32)
 `
 
 // Main is the intake binary.
