@@ -7,17 +7,13 @@ package transfer
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"time"
 
 	"github.com/airlockhq/airlock/migrations"
 	"github.com/airlockhq/airlock/shared/cli"
-	"github.com/airlockhq/airlock/shared/config"
 	"github.com/airlockhq/airlock/shared/pg"
-	"github.com/airlockhq/airlock/shared/seal"
-	"github.com/airlockhq/airlock/transfer/keyfile"
 )
 
 const usage = `transfer: Airlock's worker between intake and clinical.
@@ -27,9 +23,14 @@ Usage:
                                  each new submission (LISTEN on intake), until SIGINT/SIGTERM
   transfer once                  move everything pending now, then exit (prints a JSON summary)
   transfer status                print the queue state as one JSON line (no passphrase needed)
-  transfer keys new --out FILE   make a clinic key pair; prints its public key string
+  transfer keys new --out FILE   make a clinic key pair under TRANSFER_PASSPHRASE; prints its public
+                                 key string (refuses an existing FILE)
   transfer keys show FILE        print FILE's public key string (no passphrase needed)
-  transfer keys list             print the key ids of TRANSFER_KEYS
+  transfer keys list             print the key id and file of each TRANSFER_KEYS entry (no passphrase)
+  transfer keys passwd FILE      change FILE's passphrase from TRANSFER_PASSPHRASE to
+                                 TRANSFER_NEW_PASSPHRASE; the key, and the data sealed to it, stay
+  transfer keys retire FILE      destroy FILE (overwrite, remove) once no row pending in intake is
+                                 under its key id (needs INTAKE_DATABASE_URL)
   transfer keys row-key          print a new random row key
   transfer --help                show this help
 
@@ -39,6 +40,7 @@ Settings (environment; each secret X may be given as X_FILE instead):
   TRANSFER_KEYS           comma-separated private key files
   TRANSFER_PASSPHRASE     passphrase of the key files (or _FILE, or _COMMAND: a command printing it;
                           with none set and a terminal attached, it is asked for)
+  TRANSFER_NEW_PASSPHRASE keys passwd: the new passphrase (or _FILE, _COMMAND, or asked for twice)
   TRANSFER_ROW_KEYS       comma-separated row keys; any of them may have authenticated a row
   TRANSFER_RETENTION      how long an unmoved row may wait in intake (Go duration, default 720h);
                           older rows are expired: deleted, counted, never moved
@@ -162,78 +164,4 @@ func runStatus(ctx context.Context, env cli.Env) error {
 		return err
 	}
 	return printJSON(env.Stdout, s)
-}
-
-func runKeys(ctx context.Context, env cli.Env) error {
-	if len(env.Args) < 2 {
-		return cli.Usagef("transfer keys: missing subcommand (new, show, list, row-key)")
-	}
-	sub, args := env.Args[1], env.Args[2:]
-	switch sub {
-	case "new":
-		fs := flag.NewFlagSet("transfer keys new", flag.ContinueOnError)
-		fs.SetOutput(io.Discard)
-		out := fs.String("out", "", "key file to write")
-		if err := fs.Parse(args); err != nil {
-			return cli.Usagef("transfer keys new: %v", err)
-		}
-		if *out == "" || fs.NArg() > 0 {
-			return cli.Usagef("--out: required (transfer keys new --out FILE)")
-		}
-		pass, err := readPassphrase(ctx, env, "TRANSFER_PASSPHRASE", true)
-		if err != nil {
-			return err
-		}
-		defer clear(pass)
-		if err := keyfile.CheckPassphrase(pass); err != nil {
-			return cli.Usagef("TRANSFER_PASSPHRASE: %v", err)
-		}
-		k, err := seal.GenerateKey()
-		if err != nil {
-			return err
-		}
-		f, err := keyfile.Wrap(k, pass, keyfile.DefaultParams)
-		if err != nil {
-			return err
-		}
-		if err := keyfile.WriteNew(*out, f, false); err != nil {
-			return err
-		}
-		fmt.Fprintln(env.Stdout, k.Public.String())
-		return nil
-	case "show":
-		if len(args) != 1 {
-			return cli.Usagef("transfer keys show: want exactly one FILE")
-		}
-		f, err := keyfile.Read(args[0])
-		if err != nil {
-			return err
-		}
-		fmt.Fprintln(env.Stdout, f.Public().String())
-		return nil
-	case "list":
-		cfg := &Config{KeyFiles: config.SplitList(env.Getenv("TRANSFER_KEYS"))}
-		if len(cfg.KeyFiles) == 0 {
-			return cli.Usagef("TRANSFER_KEYS: required but not set")
-		}
-		// Check every file before printing anything: a listing followed by
-		// exit 2 would mislead a script reading it.
-		ids, err := cfg.keyIDs()
-		if err != nil {
-			return cli.Usagef("%v", err)
-		}
-		for i, path := range cfg.KeyFiles {
-			fmt.Fprintf(env.Stdout, "%s\t%s\n", ids[i], path)
-		}
-		return nil
-	case "row-key":
-		k, err := seal.NewRowKey()
-		if err != nil {
-			return err
-		}
-		fmt.Fprintln(env.Stdout, k.String())
-		return nil
-	default:
-		return cli.Usagef("transfer keys: unknown subcommand %q (new, show, list, row-key)", sub)
-	}
 }

@@ -13,11 +13,14 @@ import (
 	"github.com/airlockhq/airlock/shared/cli"
 )
 
-// passphraseSource reads a passphrase from, in this order of preference and
-// never more than one at a time: NAME, NAME_FILE, NAME_COMMAND (the stdout of a
-// shell command, so a KMS, Vault or TPM client can guard it), or a prompt
-// without echo when stdin is a terminal.
-func readPassphrase(ctx context.Context, env cli.Env, name string, confirm bool) ([]byte, error) {
+// readPassphrase reads a passphrase from exactly one of: NAME, NAME_FILE (the
+// file's contents, one trailing newline trimmed: where systemd credentials,
+// Docker or Kubernetes secrets and tmpfs hand secrets over), NAME_COMMAND (the
+// stdout of a shell command, so a KMS, Vault or TPM client can guard it), or,
+// with none set and stdin a terminal, a prompt without echo on stderr, asked
+// twice when confirm is set (a new passphrase). Setting more than one, or none
+// without a terminal, is a usage error naming the variable.
+func readPassphrase(ctx context.Context, env cli.Env, name, prompt string, confirm bool) ([]byte, error) {
 	direct, file, command := env.Getenv(name), env.Getenv(name+"_FILE"), env.Getenv(name+"_COMMAND")
 	set := 0
 	for _, v := range []string{direct, file, command} {
@@ -36,7 +39,10 @@ func readPassphrase(ctx context.Context, env cli.Env, name string, confirm bool)
 		if err != nil {
 			return nil, cli.Usagef("%s_FILE: cannot read the file it names", name)
 		}
-		return trimNewline(b), nil
+		if b = trimNewline(b); len(b) == 0 {
+			return nil, cli.Usagef("%s_FILE: the file it names is empty", name)
+		}
+		return b, nil
 	case command != "":
 		ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		defer cancel()
@@ -55,20 +61,22 @@ func readPassphrase(ctx context.Context, env cli.Env, name string, confirm bool)
 	if !ok || !term.IsTerminal(int(f.Fd())) {
 		return nil, cli.Usagef("%s: not set (or set %s_FILE or %s_COMMAND)", name, name, name)
 	}
-	fmt.Fprintf(env.Stderr, "Passphrase (%s): ", name)
+	fmt.Fprintf(env.Stderr, "%s (%s): ", prompt, name)
 	p, err := term.ReadPassword(int(f.Fd()))
 	fmt.Fprintln(env.Stderr)
 	if err != nil {
 		return nil, fmt.Errorf("read passphrase: %w", err)
 	}
 	if confirm {
-		fmt.Fprint(env.Stderr, "Again: ")
+		fmt.Fprintf(env.Stderr, "%s again: ", prompt)
 		again, err := term.ReadPassword(int(f.Fd()))
 		fmt.Fprintln(env.Stderr)
 		if err != nil {
 			return nil, fmt.Errorf("read passphrase: %w", err)
 		}
+		defer clear(again)
 		if !bytes.Equal(p, again) {
+			clear(p)
 			return nil, cli.Usagef("%s: the two passphrases differ", name)
 		}
 	}
