@@ -1,0 +1,404 @@
+package transfer_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/airlockhq/airlock/intake"
+	"github.com/airlockhq/airlock/shared/forms"
+	"github.com/airlockhq/airlock/shared/seal"
+	"github.com/airlockhq/airlock/transfer"
+)
+
+// onQuery runs do (once) when a statement starting with prefix is about to
+// be sent, on the connection that will send it.
+type onQuery struct {
+	prefix string
+	do     func(ctx context.Context, conn *pgx.Conn)
+	fired  atomic.Bool
+}
+
+func (o *onQuery) TraceQueryStart(ctx context.Context, conn *pgx.Conn, d pgx.TraceQueryStartData) context.Context {
+	if strings.HasPrefix(strings.ToLower(strings.TrimSpace(d.SQL)), o.prefix) && o.fired.CompareAndSwap(false, true) {
+		o.do(ctx, conn)
+	}
+	return ctx
+}
+
+func (o *onQuery) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+
+// passOutcomes reads the outcome column of the operations log, in order.
+func (f *fixture) passOutcomes() []string {
+	f.t.Helper()
+	rows, err := f.clinicalOwner.Query(context.Background(), `SELECT outcome FROM transfer_passes ORDER BY id`)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return out
+}
+
+// SIGTERM (the context ending) in the middle of a batch: the batch finishes,
+// clinical commit and intake delete both, and the pass stops after it.
+func TestPassFinishesTheBatchInFlightWhenCancelled(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	var rows []*submitted
+	for range 6 {
+		rows = append(rows, f.submit("symptoms", symptomsAnswers, nil))
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	// The shutdown arrives as the first batch is being written to clinical.
+	stopping := f.newMover(nil, &onQuery{prefix: "insert into submissions", do: func(context.Context, *pgx.Conn) { cancel() }})
+	stopping.BatchSize = 2
+	sum, err := stopping.Pass(ctx)
+	if !errors.Is(err, context.Canceled) || !sum.Interrupted {
+		t.Fatalf("pass returned %v (summary %+v), want it interrupted by the cancellation", err, sum)
+	}
+	if sum.Moved != 2 {
+		t.Fatalf("summary %+v, want the batch in flight (2 rows) moved", sum)
+	}
+	got := f.clinicalRows()
+	if len(got) != 2 || f.intakeCount() != 4 {
+		t.Fatalf("clinical holds %d, intake %d; want the first batch moved and deleted, the rest waiting", len(got), f.intakeCount())
+	}
+	for _, s := range rows[:2] {
+		if _, ok := got[s.SubmissionID]; !ok {
+			t.Errorf("seq %d of the batch in flight not delivered", s.seq)
+		}
+	}
+	if o := f.passOutcomes(); len(o) != 1 || o[0] != "interrupted" {
+		t.Errorf("operations log outcomes %v, want [interrupted]", o)
+	}
+	st, err := transfer.ReadStatus(context.Background(), f.mover.Intake, f.mover.Clinical, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.LastPassAt != nil {
+		t.Errorf("last_pass_at %v after an interrupted pass only, want null", st.LastPassAt)
+	}
+	if sum := f.pass(); sum.Moved != 4 || sum.Duplicates != 0 {
+		t.Fatalf("next pass %+v, want the other 4 moved", sum)
+	}
+	if len(f.clinicalRows()) != 6 || f.intakeCount() != 0 {
+		t.Fatalf("not every row moved exactly once")
+	}
+}
+
+// terminateBackend ends the server process behind conn, as a database
+// restart, failover or network cut would, and waits until it is gone.
+func terminateBackend(t *testing.T, admin *pgxpool.Pool, conn *pgx.Conn) {
+	ctx := context.Background()
+	pid := conn.PgConn().PID()
+	if _, err := admin.Exec(ctx, `SELECT pg_terminate_backend($1)`, pid); err != nil {
+		t.Errorf("terminate backend %d: %v", pid, err)
+		return
+	}
+	for range 200 {
+		var alive bool
+		if err := admin.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = $1)`, pid).Scan(&alive); err != nil || !alive {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Errorf("backend %d still alive", pid)
+}
+
+// A database that goes away mid-pass: the pass fails naming the database,
+// nothing is lost or delivered twice, and the next pass of the same worker
+// (its pools reconnect) carries on.
+func TestPassSurvivesADatabaseGoingAwayMidPass(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name     string
+		side     string // "intake" or "clinical"
+		prefix   string
+		naming   string
+		moved    bool // whether the first batch reached clinical
+		leftRows int
+	}{
+		{"intake while reading", "intake", "select seq", "intake database", false, 4},
+		{"clinical while inserting", "clinical", "insert into submissions", "clinical database", false, 4},
+		{"clinical at commit", "clinical", "commit", "clinical database", false, 4},
+		{"intake after the clinical commit, before the delete", "intake", "delete from submissions where seq", "intake database", true, 4},
+		{"clinical while recording the pass", "clinical", "insert into transfer_passes", "clinical database", true, 0},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			f := newFixture(t)
+			var rows []*submitted
+			for range 4 {
+				rows = append(rows, f.submit("new-patient", newPatientAnswers, nil))
+			}
+			admin := f.intakeOwner
+			if c.side == "clinical" {
+				admin = f.clinicalOwner
+			}
+			kill := &onQuery{prefix: c.prefix, do: func(_ context.Context, conn *pgx.Conn) { terminateBackend(t, admin, conn) }}
+			var m *transfer.Mover
+			if c.side == "intake" {
+				m = f.newMover(kill, nil)
+			} else {
+				m = f.newMover(nil, kill)
+			}
+			m.BatchSize = 10
+			_, err := m.Pass(context.Background())
+			if err == nil || !kill.fired.Load() {
+				t.Fatalf("pass returned %v with the %s backend killed (fired %v), want an error", err, c.side, kill.fired.Load())
+			}
+			if !strings.Contains(err.Error(), c.naming) {
+				t.Errorf("error %q does not name the %s", err, c.naming)
+			}
+			if got := len(f.clinicalRows()) > 0; got != c.moved {
+				t.Errorf("clinical holds rows after the failure: %v, want %v", got, c.moved)
+			}
+			if n := f.intakeCount(); n != c.leftRows {
+				t.Errorf("intake holds %d rows after the failure, want %d", n, c.leftRows)
+			}
+			// The same worker's next pass: the pools replace the dead connection.
+			sum, err := m.Pass(context.Background())
+			if err != nil {
+				t.Fatalf("next pass: %v", err)
+			}
+			got := f.clinicalRows()
+			for _, s := range rows {
+				if d, ok := got[s.SubmissionID]; !ok || d.succession != s.seq {
+					t.Errorf("seq %d not delivered exactly once", s.seq)
+				}
+			}
+			if len(got) != len(rows) || f.intakeCount() != 0 || len(f.quarantined()) != 0 {
+				t.Errorf("after the next pass (%+v): clinical %d, intake %d, quarantine %d; want 4, 0, 0",
+					sum, len(got), f.intakeCount(), len(f.quarantined()))
+			}
+		})
+	}
+}
+
+// receiptAnswers is a new-patient submission that names receipt as the one
+// it corrects.
+func receiptAnswers(receipt string) map[string]any {
+	a := map[string]any{}
+	for k, v := range newPatientAnswers {
+		a[k] = v
+	}
+	a["corrects-receipt"] = receipt
+	return a
+}
+
+// supersession reads clinical's submissions: intake id -> the intake id of
+// the row that supersedes it ("" when current), checking superseded_at is
+// set exactly when superseded_by is.
+func (f *fixture) supersession() map[string]string {
+	f.t.Helper()
+	rows, err := f.clinicalOwner.Query(context.Background(), `SELECT s.intake_id::text, coalesce(n.intake_id::text, ''),
+  (s.superseded_by IS NULL) = (s.superseded_at IS NULL)
+FROM submissions s LEFT JOIN submissions n ON n.id = s.superseded_by`)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	out := map[string]string{}
+	for rows.Next() {
+		var id, by string
+		var consistent bool
+		if err := rows.Scan(&id, &by, &consistent); err != nil {
+			f.t.Fatal(err)
+		}
+		if !consistent {
+			f.t.Errorf("submission %s: superseded_by and superseded_at disagree", id)
+		}
+		out[id] = by
+	}
+	if err := rows.Err(); err != nil {
+		f.t.Fatal(err)
+	}
+	return out
+}
+
+func TestPassMarksCorrectedSubmissionsSuperseded(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	// A form of its own with the corrects-receipt item: a correction must
+	// be of the same form as what it corrects.
+	other, err := forms.Parse([]byte(`{"resourceType":"Questionnaire","id":"other","version":"1","status":"active","title":"Other",
+"item":[{"linkId":"note","text":"Note","type":"string"},
+        {"linkId":"corrects-receipt","text":"Corrects","type":"string","maxLength":64}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	newPatient, _ := forms.Builtin().Get("new-patient")
+	symptoms, _ := forms.Builtin().Get("symptoms")
+	reg, err := forms.NewRegistry(newPatient, symptoms, other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.mover.Forms = reg
+
+	a := f.submit("new-patient", newPatientAnswers, nil)
+	if sum := f.pass(); sum.Moved != 1 || sum.Superseded != 0 {
+		t.Fatalf("first pass %+v", sum)
+	}
+	// B corrects A, its receipt typed in lower case without dashes.
+	typed := strings.ToLower(strings.ReplaceAll(a.receipt, "-", ""))
+	b := f.submit("new-patient", receiptAnswers(typed), nil)
+	// In the same batch: D corrects C, delivered just before it.
+	c := f.submit("new-patient", newPatientAnswers, nil)
+	d := f.submit("new-patient", receiptAnswers(c.receipt), nil)
+	// A receipt clinical does not know: delivered, supersedes nothing.
+	unknown := f.submit("new-patient", receiptAnswers("AAAA-BBBB-CCCC-DDDD-EEEE-FFFF"), nil)
+	// Another form naming a new-patient receipt supersedes nothing.
+	ans, ferrs := other.Validate(map[string]json.RawMessage{"note": mustJSON(t, "hello there"), "corrects-receipt": mustJSON(t, c.receipt)})
+	if len(ferrs) > 0 {
+		t.Fatal(ferrs)
+	}
+	row, _, err := f.sealer.SealSubmission(other, ans)
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherForm := f.insert(row, "")
+
+	sum := f.pass()
+	if sum.Moved != 5 || sum.Superseded != 2 {
+		t.Fatalf("second pass %+v, want 5 moved and 2 superseded", sum)
+	}
+	want := map[string]string{a.SubmissionID: b.SubmissionID, b.SubmissionID: "", c.SubmissionID: d.SubmissionID,
+		d.SubmissionID: "", unknown.SubmissionID: "", otherForm.SubmissionID: ""}
+	checkSupersession(t, f.supersession(), want)
+
+	// E corrects A again: the current version is B, so E supersedes B.
+	e := f.submit("new-patient", receiptAnswers(a.receipt), nil)
+	if sum := f.pass(); sum.Moved != 1 || sum.Superseded != 1 {
+		t.Fatalf("third pass %+v, want 1 moved, 1 superseded", sum)
+	}
+	want[b.SubmissionID], want[e.SubmissionID] = e.SubmissionID, ""
+	checkSupersession(t, f.supersession(), want)
+
+	// An original that waits (sealed to a key transfer does not hold yet)
+	// while its correction is delivered arrives superseded.
+	newKey, err := seal.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	late := f.submit("new-patient", newPatientAnswers, &intake.Sealer{Recipient: newKey.Public, RowKey: f.rowKey, Now: time.Now})
+	fix := f.submit("new-patient", receiptAnswers(late.receipt), nil)
+	if sum := f.pass(); sum.Moved != 1 || sum.UnknownKey != 1 || sum.Superseded != 0 {
+		t.Fatalf("pass before the key %+v, want the correction moved and the original waiting", sum)
+	}
+	f.mover.Keys[newKey.Public.ID] = newKey
+	if sum := f.pass(); sum.Moved != 1 || sum.Superseded != 1 {
+		t.Fatalf("pass with the key %+v, want the original moved, superseded", sum)
+	}
+	want[late.SubmissionID], want[fix.SubmissionID] = fix.SubmissionID, ""
+	checkSupersession(t, f.supersession(), want)
+
+	// The corrects-receipt answer itself is carried like any other item.
+	if got := canonJSON(t, f.clinicalRows()[e.SubmissionID].answers["corrects-receipt"]); got != `[{"valueString":"`+a.receipt+`"}]` {
+		t.Errorf("corrects-receipt delivered as %s", got)
+	}
+	f.checkLogClean(a, b, c, d, e, late, fix)
+}
+
+func checkSupersession(t *testing.T, got, want map[string]string) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Errorf("clinical holds %d submissions, want %d", len(got), len(want))
+	}
+	for id, by := range want {
+		if got[id] != by {
+			t.Errorf("submission %s superseded by %q, want %q", id, got[id], by)
+		}
+	}
+}
+
+func TestPassDeletesQuarantinedRowsPastTheirRetention(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := newFixture(t)
+	f.mover.QuarantineRetention = transfer.DefaultQuarantineRetention
+	for range 3 {
+		s := f.submit("symptoms", symptomsAnswers, nil)
+		f.ownerExec(`UPDATE submissions SET form_version = '9' WHERE id = $1::uuid`, s.SubmissionID)
+	}
+	if sum := f.pass(); sum.Quarantined != 3 || sum.QuarantineExpired != 0 {
+		t.Fatalf("first pass %+v, want 3 quarantined", sum)
+	}
+	// Two were quarantined long ago.
+	if _, err := f.clinicalOwner.Exec(ctx, `UPDATE quarantine SET quarantined_at = now() - interval '2161 hours'
+WHERE id IN (SELECT id FROM quarantine ORDER BY id LIMIT 2)`); err != nil {
+		t.Fatal(err)
+	}
+	if sum := f.pass(); sum.QuarantineExpired != 2 {
+		t.Fatalf("second pass %+v, want 2 quarantined rows expired", sum)
+	}
+	if n := len(f.quarantined()); n != 1 {
+		t.Errorf("quarantine holds %d rows, want 1", n)
+	}
+	st, err := transfer.ReadStatus(ctx, f.mover.Intake, f.mover.Clinical, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Quarantined != 1 || st.QuarantineExpiredTotal != 2 {
+		t.Errorf("status quarantined %d, quarantine_expired_total %d; want 1 and 2", st.Quarantined, st.QuarantineExpiredTotal)
+	}
+	if n := countRows(t, f.clinicalOwner, `SELECT count(*) FROM transfer_passes WHERE quarantine_expired = 2 AND outcome = 'ok'`); n != 1 {
+		t.Errorf("%d pass records with quarantine_expired = 2, want 1", n)
+	}
+	// Zero keeps quarantined rows for good.
+	f.mover.QuarantineRetention = 0
+	if _, err := f.clinicalOwner.Exec(ctx, `UPDATE quarantine SET quarantined_at = now() - interval '100000 hours'`); err != nil {
+		t.Fatal(err)
+	}
+	if sum := f.pass(); sum.QuarantineExpired != 0 || len(f.quarantined()) != 1 {
+		t.Errorf("pass with no quarantine retention %+v, want nothing deleted", sum)
+	}
+}
+
+// A row whose checks panic (a bug some odd row meets) stays pending and
+// counted; the rows around it move.
+func TestPassLeavesARowWhoseChecksPanicPending(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	broken, err := seal.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := f.submit("symptoms", symptomsAnswers, nil)
+	poisoned := f.submit("symptoms", symptomsAnswers, &intake.Sealer{Recipient: broken.Public, RowKey: f.rowKey, Now: time.Now})
+	after := f.submit("symptoms", symptomsAnswers, nil)
+	f.mover.Keys[broken.Public.ID] = nil // opening under this key panics
+	sum := f.pass()
+	if sum.Moved != 2 || sum.Failed != 1 || sum.Quarantined != 0 {
+		t.Fatalf("summary %+v, want 2 moved and 1 failed", sum)
+	}
+	got := f.clinicalRows()
+	if _, ok := got[before.SubmissionID]; !ok {
+		t.Error("the row before the poisoned one was not moved")
+	}
+	if _, ok := got[after.SubmissionID]; !ok {
+		t.Error("the row after the poisoned one was not moved")
+	}
+	if n := f.intakeCount(); n != 1 {
+		t.Fatalf("intake holds %d rows, want the poisoned one", n)
+	}
+	if !strings.Contains(f.log.String(), `"seq":`+strconv.FormatInt(poisoned.seq, 10)) {
+		t.Errorf("the log does not name the poisoned row's seq:\n%s", f.log.String())
+	}
+	// Fixed (the key is good now), it moves.
+	f.mover.Keys[broken.Public.ID] = broken
+	if sum := f.pass(); sum.Moved != 1 || sum.Failed != 0 {
+		t.Fatalf("pass after the fix %+v", sum)
+	}
+}
