@@ -40,7 +40,7 @@ func TestBrowserReviewJourney(t *testing.T) {
 	u := a.newUser(t, "doc@clinic.example", true, false, RoleClinician)
 	day := time.Date(2026, 4, 20, 9, 0, 0, 0, time.UTC)
 	target := a.insert(t, "new-patient", patient("Doe", "Jane", "ibuprofen twice daily"), day, ReviewNew)
-	a.insert(t, "new-patient", patient("Roe", "Richard", ""), day.Add(time.Hour), ReviewNew)
+	other := a.insert(t, "new-patient", patient("Roe", "Richard", ""), day.Add(time.Hour), ReviewNew)
 	a.insert(t, "symptoms", forms.Answers{"complaint": {str("Cough")}}, day.Add(2*time.Hour), ReviewNew)
 
 	ts := httptest.NewServer(a.srv.Echo)
@@ -135,6 +135,9 @@ func TestBrowserReviewJourney(t *testing.T) {
 	step("search by name",
 		chromedp.SendKeys(css("#q"), "doe"),
 		chromedp.Submit(css("#q")),
+		// The page before the search lists every row: wait for the other
+		// patient to be gone, then for the match.
+		chromedp.WaitNotPresent(css(`a[href="/submissions/`+other.intakeID+`"]`)),
 		chromedp.WaitVisible(row),
 	)
 	listing := read("read the list", chromedp.Text(css("table")))

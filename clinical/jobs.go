@@ -14,7 +14,6 @@ import (
 // retention policy when one is set. A failing job is logged and tried again
 // at its next tick.
 func (s *Server) runJobs(ctx context.Context, cfg *ServeConfig) {
-	s.logAuditHead(ctx)
 	head := time.NewTicker(cfg.AuditHeadInterval)
 	defer head.Stop()
 	hourly := time.NewTicker(time.Hour)
@@ -22,11 +21,11 @@ func (s *Server) runJobs(ctx context.Context, cfg *ServeConfig) {
 	hourlyJobs := func() {
 		jobCtx, cancel := context.WithTimeout(ctx, 10*time.Minute)
 		defer cancel()
-		if err := s.accounts.Cleanup(jobCtx); err != nil {
+		if err := s.accounts.Cleanup(jobCtx); err != nil && ctx.Err() == nil {
 			s.log.Error("session cleanup failed", "error", err.Error())
 		}
 		if cfg.Retention > 0 {
-			if _, err := RunRetention(jobCtx, s.subs, s.audit, "system:retention", cfg.Retention, s.now(), s.log); err != nil {
+			if _, err := RunRetention(jobCtx, s.subs, s.audit, "system:retention", cfg.Retention, s.now(), s.log); err != nil && ctx.Err() == nil {
 				s.log.Error("retention failed", "error", err.Error())
 			}
 		}
@@ -49,8 +48,10 @@ func (s *Server) runJobs(ctx context.Context, cfg *ServeConfig) {
 // of the audit log cannot make it match a head already logged elsewhere.
 func (s *Server) logAuditHead(ctx context.Context) {
 	n, id, mac, err := s.audit.Head(ctx)
-	if err != nil {
+	if err != nil && ctx.Err() == nil {
 		s.log.Error("read audit chain head failed", "error", err.Error())
+	}
+	if err != nil {
 		return
 	}
 	s.log.Info("audit chain head", "entries", n, "head_id", id, "head_mac", hex.EncodeToString(mac))

@@ -486,6 +486,7 @@ func Serve(ctx context.Context, cfg *ServeConfig, log *slog.Logger) error {
 		}
 		ln = tls.NewListener(ln, httpSrv.TLSConfig)
 	}
+	srv.logAuditHead(ctx) // the head at start-up, then every AuditHeadInterval
 	log.Info("clinical listening", "addr", ln.Addr().String(), "tls", useTLS)
 
 	jobsCtx, stopJobs := context.WithCancel(ctx)
