@@ -2,6 +2,7 @@ package intake
 
 import (
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 )
@@ -55,5 +56,27 @@ func TestRateLimiterEvicts(t *testing.T) {
 	}
 	if newRateLimiter(0, 20, 6000) != nil {
 		t.Error("INTAKE_RATE_LIMIT=0 still limits")
+	}
+}
+
+// TestRedactAddrs: net/http's own error lines lose every client address.
+func TestRedactAddrs(t *testing.T) {
+	t.Parallel()
+	for _, line := range []string{
+		"http: TLS handshake error from 203.0.113.7:51234: EOF",
+		"http2: server: error reading preface from client 203.0.113.7:443: bogus greeting",
+		"http: TLS handshake error from [2001:db8::1]:51234: tls: first record does not look like a TLS handshake",
+		"http: superfluous response.WriteHeader from 2001:db8:0:1::77",
+		"http: Accept error: accept tcp [::]:8443: too many open files; retrying in 5ms",
+	} {
+		got := redactAddrs(line)
+		for _, addr := range []string{"203.0.113.7", "2001:db8", "51234"} {
+			if strings.Contains(got, addr) {
+				t.Errorf("%q -> %q still holds %s", line, got, addr)
+			}
+		}
+		if !strings.Contains(got, "[client]") {
+			t.Errorf("%q -> %q", line, got)
+		}
 	}
 }

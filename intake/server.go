@@ -406,10 +406,16 @@ func metricsAddr(ln net.Listener) string {
 	return ln.Addr().String()
 }
 
-// peerInLog matches the client address net/http puts into its own error
-// lines ("http: TLS handshake error from 192.0.2.1:5555: ..."), which must
-// not reach the logs.
-var peerInLog = regexp.MustCompile(`from \S+: `)
+// addrInLog matches the IPv4 and IPv6 addresses (with or without a port)
+// that net/http puts into its own error lines ("http: TLS handshake error
+// from 192.0.2.1:5555: ...", "http2: ... from client [2001:db8::1]:443"):
+// they must not reach the logs.
+var addrInLog = regexp.MustCompile(`\[[0-9a-fA-F:.%a-zA-Z]+\](:\d+)?|\b\d{1,3}(\.\d{1,3}){3}(:\d+)?\b|\b[0-9a-fA-F]{0,4}(:[0-9a-fA-F]{0,4}){2,7}\b`)
+
+// redactAddrs replaces every network address in a log line.
+func redactAddrs(s string) string {
+	return addrInLog.ReplaceAllString(s, "[client]")
+}
 
 // serverErrorLog sends net/http's own messages to slog with client
 // addresses removed.
@@ -420,7 +426,7 @@ func serverErrorLog(l *slog.Logger) *log.Logger {
 type redactingWriter struct{ l *slog.Logger }
 
 func (w redactingWriter) Write(p []byte) (int, error) {
-	msg := peerInLog.ReplaceAllString(strings.TrimSpace(string(p)), "from [client]: ")
+	msg := redactAddrs(strings.TrimSpace(string(p)))
 	w.l.Warn("http server", "error", msg)
 	return len(p), nil
 }
