@@ -328,14 +328,14 @@ func Serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
 	if !cfg.PlainHTTP {
-		cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
+		certs, err := newCertLoader(cfg.TLSCert, cfg.TLSKey, log)
 		if err != nil {
 			ln.Close()
-			return fmt.Errorf("load INTAKE_TLS_CERT/INTAKE_TLS_KEY: %w", err)
+			return err
 		}
 		httpSrv.TLSConfig = &tls.Config{
-			MinVersion:   tls.VersionTLS12,
-			Certificates: []tls.Certificate{cert},
+			MinVersion:     tls.VersionTLS12,
+			GetCertificate: certs.getCertificate,
 			// TLS 1.2 suites: forward-secret AEADs only (TLS 1.3 suites are fixed by Go).
 			CipherSuites: []uint16{
 				tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
@@ -370,8 +370,8 @@ func Serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 		if cfg.PlainHTTP {
 			errc <- httpSrv.Serve(ln)
 		} else {
-			// ServeTLS with the certificate already in TLSConfig also
-			// enables HTTP/2.
+			// ServeTLS with the certificate in TLSConfig also enables
+			// HTTP/2.
 			errc <- httpSrv.ServeTLS(ln, "", "")
 		}
 	}()
