@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -62,6 +63,8 @@ func TestBrowserNewPatient(t *testing.T) {
 	ctx := newBrowser(t)
 
 	err := chromedp.Do(ctx,
+		// A 360 px wide phone screen.
+		chromedp.EmulateViewport(360, 740, chromedp.EmulateMobile),
 		chromedp.Navigate(ti.url+formPath),
 		chromedp.WaitVisible(`input[name="family-name"]`),
 		chromedp.SendKeys(`input[name="family-name"]`, "Quorvendahl"),
@@ -71,6 +74,11 @@ func TestBrowserNewPatient(t *testing.T) {
 	)
 	if err != nil {
 		t.Fatalf("incomplete submission: %v", err)
+	}
+	screenshot(t, ctx, "new-patient-errors.png")
+	// Nothing sticks out sideways: no horizontal scrolling at 360 px.
+	if w := run(t, ctx, chromedp.Evaluate[int](`document.documentElement.scrollWidth`)); w > 360 {
+		t.Errorf("page is %d px wide on a 360 px screen", w)
 	}
 	summary := run(t, ctx, chromedp.Text(`.error-summary`))
 	summaryLinks := run(t, ctx, chromedp.Evaluate[int](`document.querySelectorAll('.error-summary a').length`))
@@ -120,6 +128,7 @@ func TestBrowserNewPatient(t *testing.T) {
 		t.Fatalf("complete submission: %v\n%s", err, body)
 	}
 	receipt := run(t, ctx, chromedp.Text(`#receipt`))
+	screenshot(t, ctx, "new-patient-receipt.png")
 	if !receiptRE.MatchString(strings.TrimSpace(receipt)) {
 		t.Errorf("receipt %q", receipt)
 	}
@@ -140,4 +149,18 @@ func run[T any](t *testing.T, ctx context.Context, a chromedp.Action[T]) T {
 		t.Fatalf("browser: %v", err)
 	}
 	return v
+}
+
+// screenshot saves the whole page as a PNG into AIRLOCK_SCREENSHOT_DIR,
+// when set, so a person can look at what the test saw.
+func screenshot(t *testing.T, ctx context.Context, name string) {
+	t.Helper()
+	dir := os.Getenv("AIRLOCK_SCREENSHOT_DIR")
+	if dir == "" {
+		return
+	}
+	png := run(t, ctx, chromedp.FullScreenshot(100))
+	if err := os.WriteFile(filepath.Join(dir, name), png, 0o644); err != nil {
+		t.Errorf("save screenshot: %v", err)
+	}
 }
