@@ -25,7 +25,7 @@ const testPassphrase = "correct horse battery staple"
 var cheapParams = keyfile.Params{Time: 1, MemoryKiB: 8192, Threads: 1}
 
 // writeKeyFile wraps k under pass into a new key file in dir.
-func writeKeyFile(t *testing.T, dir, name string, k *seal.PrivateKey, pass string) string {
+func writeKeyFile(t testing.TB, dir, name string, k *seal.PrivateKey, pass string) string {
 	t.Helper()
 	file, err := keyfile.Wrap(k, []byte(pass), cheapParams)
 	if err != nil {

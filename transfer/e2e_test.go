@@ -69,7 +69,7 @@ type stack struct {
 	intakeURL            string
 }
 
-func newStack(t *testing.T) *stack {
+func newStack(t testing.TB) *stack {
 	t.Helper()
 	ctx := context.Background()
 	s := &stack{
@@ -101,6 +101,7 @@ func newStack(t *testing.T) *stack {
 		"INTAKE_PLAIN_HTTP":   "1",
 		"INTAKE_RECIPIENTS":   publicKey,
 		"INTAKE_ROW_KEY":      rowKey,
+		"INTAKE_RATE_LIMIT":   "0", // BenchmarkTimeToClinic posts faster than a person
 	}}
 	s.clinical = &program{run: clinical.Run, env: map[string]string{
 		"CLINICAL_DATABASE_URL": pgtest.URLAs(t, s.clinicalDB, "airlock_clinical_app"),
@@ -122,7 +123,7 @@ func newStack(t *testing.T) *stack {
 
 var listeningRE = regexp.MustCompile(`"msg":"intake listening","addr":"([^"]+)"`)
 
-func waitListening(t *testing.T, stderr *lockedBuffer, done chan error) string {
+func waitListening(t testing.TB, stderr *lockedBuffer, done chan error) string {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
@@ -159,7 +160,7 @@ var secretAnswers = map[string]any{
 var secretStrings = []string{"Quixwellington", "Aurelinde", "aurelinde.q@example.org", "INS-7734-ZQX-0042",
 	"Levothyroxine", "Penicillin rash"}
 
-func postJSON(t *testing.T, url string, body any) (int, map[string]any) {
+func postJSON(t testing.TB, url string, body any) (int, map[string]any) {
 	t.Helper()
 	b, _ := json.Marshal(body)
 	resp, err := http.Post(url, "application/json", bytes.NewReader(b))
@@ -256,7 +257,7 @@ func TestEndToEndSubmissionTravelsSealed(t *testing.T) {
 	t.Logf("submission to export: %v (including one transfer pass of %.3fs)", elapsed, sum.Seconds)
 }
 
-func count(t *testing.T, url, sql string) int {
+func count(t testing.TB, url, sql string) int {
 	t.Helper()
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, url)

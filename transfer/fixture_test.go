@@ -23,7 +23,7 @@ import (
 // put real sealed rows into intake and move them with a Mover, logged in as
 // each Airlock role the way a deployment is.
 type fixture struct {
-	t                          *testing.T
+	t                          testing.TB
 	intakeDB, clinicalDB       string        // owner URLs
 	intakeOwner, clinicalOwner *pgxpool.Pool // the database owner: inspects and tampers
 	store                      *intake.Store // airlock_intake_writer
@@ -36,7 +36,7 @@ type fixture struct {
 
 // newFixture makes fresh databases, a clinic key and a row key, and a Mover
 // over pools logged in as the two transfer roles.
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	f := &fixture{
 		t:          t,
@@ -75,7 +75,7 @@ func (f *fixture) newMover(intakeTracer, clinicalTracer pgx.QueryTracer) *transf
 	}
 }
 
-func newPool(t *testing.T, url string, tracer pgx.QueryTracer) *pgxpool.Pool {
+func newPool(t testing.TB, url string, tracer pgx.QueryTracer) *pgxpool.Pool {
 	t.Helper()
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
@@ -202,7 +202,7 @@ func (f *fixture) intakeCount() int {
 	return countRows(f.t, f.intakeOwner, `SELECT count(*) FROM submissions`)
 }
 
-func countRows(t *testing.T, pool *pgxpool.Pool, sql string, args ...any) int {
+func countRows(t testing.TB, pool *pgxpool.Pool, sql string, args ...any) int {
 	t.Helper()
 	var n int
 	if err := pool.QueryRow(context.Background(), sql, args...).Scan(&n); err != nil {
@@ -281,7 +281,7 @@ func (f *fixture) checkLogClean(rows ...*submitted) {
 
 // checkClean fails when text holds any test answer or any of the rows'
 // receipts.
-func checkClean(t *testing.T, what, text string, rows ...*submitted) {
+func checkClean(t testing.TB, what, text string, rows ...*submitted) {
 	t.Helper()
 	for _, s := range rows {
 		if s.receipt != "" && strings.Contains(text, s.receipt) {

@@ -202,21 +202,62 @@ func (m *Mover) pass(ctx context.Context, sum *Summary) error {
 			errs = append(errs, err)
 		}
 	}
-	var cursor int64
-	for ctx.Err() == nil {
-		rows, err := m.readBatch(ctx, cursor, cutoff)
-		if err != nil {
-			return errors.Join(append(errs, err)...)
+	// Reading and opening run one batch ahead of writing: the X25519 opens
+	// (CPU) overlap the previous batch's clinical insert (I/O, and the
+	// database's CPU).
+	readCtx, stopReading := context.WithCancel(ctx)
+	defer stopReading()
+	batches := make(chan openedBatch, 1)
+	var readErr error
+	var reader sync.WaitGroup
+	reader.Go(func() {
+		defer close(batches)
+		var cursor int64
+		for readCtx.Err() == nil {
+			rows, err := m.readBatch(readCtx, cursor, cutoff)
+			if err != nil {
+				readErr = err
+				return
+			}
+			if len(rows) == 0 {
+				return
+			}
+			cursor = rows[len(rows)-1].Seq
+			select {
+			case batches <- openedBatch{rows: rows, outcomes: m.openRows(rows)}:
+			case <-readCtx.Done():
+				return
+			}
 		}
-		if len(rows) == 0 {
-			return errors.Join(errs...)
+	})
+	var writeErr error
+	for b := range batches {
+		if ctx.Err() != nil {
+			break // stopping: the batch in flight is done, leave the rest
 		}
-		cursor = rows[len(rows)-1].Seq
-		if err := m.moveBatch(ctx, rows, sum); err != nil {
-			return errors.Join(append(errs, err)...)
+		if writeErr = m.moveBatch(ctx, b.rows, b.outcomes, sum); writeErr != nil {
+			break
 		}
 	}
-	return errors.Join(append(errs, fmt.Errorf("pass stopped early: %w", context.Cause(ctx)))...)
+	stopReading()
+	for range batches { // let the reader see it is stopped
+	}
+	reader.Wait()
+	switch {
+	case writeErr != nil:
+		errs = append(errs, writeErr)
+	case ctx.Err() != nil:
+		errs = append(errs, fmt.Errorf("pass stopped early: %w", context.Cause(ctx)))
+	case readErr != nil:
+		errs = append(errs, readErr)
+	}
+	return errors.Join(errs...)
+}
+
+// openedBatch is a batch read from intake and opened, waiting to be written.
+type openedBatch struct {
+	rows     []*pendingRow
+	outcomes []outcome
 }
 
 // expireStale deletes rows that waited in intake since before cutoff. Only
@@ -264,16 +305,14 @@ FROM submissions WHERE seq > $1 AND received_at >= $3 ORDER BY seq LIMIT $2`, af
 	return out, nil
 }
 
-// moveBatch opens the rows in parallel, writes deliveries and quarantines to
-// clinical in one transaction, and only after that commits deletes exactly
-// those rows from intake. A crash between the two leaves rows that the next
+// moveBatch writes an opened batch's deliveries and quarantines to clinical
+// in one transaction, and only after that commits deletes exactly those rows
+// from intake. A crash between the two leaves rows that the next
 // pass delivers again as no-ops (unique intake_id) and then deletes.
 //
 // The writes run on a context that ctx's cancellation does not reach (with
 // writeTimeout instead): a shutdown lets the batch in flight finish.
-func (m *Mover) moveBatch(ctx context.Context, rows []*pendingRow, sum *Summary) error {
-	outcomes := m.openRows(rows)
-
+func (m *Mover) moveBatch(ctx context.Context, rows []*pendingRow, outcomes []outcome, sum *Summary) error {
 	var deliver, quarantine []int
 	for i, o := range outcomes {
 		switch {

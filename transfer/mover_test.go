@@ -120,7 +120,7 @@ func (f *fixture) payload(id, receipt string) seal.Payload {
 	}
 }
 
-func newID(t *testing.T) string {
+func newID(t testing.TB) string {
 	t.Helper()
 	var b [16]byte
 	if _, err := rand.Read(b[:]); err != nil {

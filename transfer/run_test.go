@@ -15,7 +15,7 @@ import (
 
 // worker is `transfer run`, running in-process.
 type worker struct {
-	t      *testing.T
+	t      testing.TB
 	p      *program
 	cancel context.CancelFunc
 	done   chan error
@@ -25,7 +25,7 @@ type worker struct {
 
 // startWorker starts `transfer run` with env and waits until it listens on
 // intake. It is stopped (as by SIGTERM) when the test ends.
-func startWorker(t *testing.T, env map[string]string) *worker {
+func startWorker(t testing.TB, env map[string]string) *worker {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	w := &worker{t: t, p: &program{run: transfer.Run, env: env}, cancel: cancel, done: make(chan error, 1)}
@@ -90,7 +90,7 @@ func (w *worker) metrics() string {
 // waitFor polls cond every 10 ms until it holds or timeout passes; what
 // names the awaited state for the failure message, with args that may be
 // funcs returning strings (evaluated at failure).
-func waitFor(t *testing.T, timeout time.Duration, cond func() bool, what string, args ...any) {
+func waitFor(t testing.TB, timeout time.Duration, cond func() bool, what string, args ...any) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for !cond() {
@@ -107,7 +107,7 @@ func waitFor(t *testing.T, timeout time.Duration, cond func() bool, what string,
 }
 
 // metricValue finds one unlabelled sample in a Prometheus text exposition.
-func metricValue(t *testing.T, exposition, name string) string {
+func metricValue(t testing.TB, exposition, name string) string {
 	t.Helper()
 	m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(name) + ` (\S+)$`).FindStringSubmatch(exposition)
 	if m == nil {
