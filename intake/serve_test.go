@@ -165,7 +165,9 @@ func TestServeTLS(t *testing.T) {
 		}
 	}
 	// The refused handshakes are logged without the client's address.
-	time.Sleep(200 * time.Millisecond)
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline) && !strings.Contains(stderr.String(), `"msg":"http server"`); {
+		time.Sleep(20 * time.Millisecond)
+	}
 	logged := false
 	for _, line := range strings.Split(stderr.String(), "\n") {
 		if strings.Contains(line, `"msg":"http server"`) {
