@@ -402,3 +402,38 @@ func TestPassLeavesARowWhoseChecksPanicPending(t *testing.T) {
 		t.Fatalf("pass after the fix %+v", sum)
 	}
 }
+
+// Rows past retention are never moved, even when the expiry step fails: the
+// pass reports the failure, moves the fresh rows and leaves the stale one
+// for the next pass to expire.
+func TestPassNeverMovesAStaleRowWhenExpiryFails(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	stale := f.submit("symptoms", symptomsAnswers, &intake.Sealer{Recipient: f.key.Public, RowKey: f.rowKey,
+		Now: func() time.Time { return time.Now().Add(-721 * time.Hour) }})
+	fresh := f.submit("symptoms", symptomsAnswers, nil)
+	failing := f.newMover(&crashAt{prefix: "delete from submissions where received_at"}, nil)
+	sum, err := failing.Pass(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "expire") {
+		t.Fatalf("pass returned %v, want the failed expiry reported", err)
+	}
+	if sum.Moved != 1 || sum.Expired != 0 {
+		t.Fatalf("summary %+v, want the fresh row moved and nothing expired", sum)
+	}
+	got := f.clinicalRows()
+	if _, ok := got[stale.SubmissionID]; ok {
+		t.Fatal("a row past retention was moved")
+	}
+	if _, ok := got[fresh.SubmissionID]; !ok {
+		t.Fatal("the fresh row was not moved")
+	}
+	if o := f.passOutcomes(); len(o) != 1 || o[0] != "failed" {
+		t.Errorf("operations log outcomes %v, want [failed]", o)
+	}
+	if sum := f.pass(); sum.Expired != 1 || sum.Moved != 0 {
+		t.Fatalf("next pass %+v, want the stale row expired", sum)
+	}
+	if n := f.intakeCount(); n != 0 {
+		t.Errorf("intake holds %d rows", n)
+	}
+}

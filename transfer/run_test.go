@@ -221,10 +221,12 @@ WHERE application_name = 'airlock-transfer-listen' AND datname = current_databas
 func TestRunSchedulePassesWithoutNotifications(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	startWorker(t, with(f.cliEnv(), map[string]string{"TRANSFER_SCHEDULE": "@every 1s"}))
+	w := startWorker(t, with(f.cliEnv(), map[string]string{"TRANSFER_SCHEDULE": "@every 2s"}))
 	// No NOTIFY arrives (as when the LISTEN connection is down): the
-	// schedule alone moves the row.
+	// schedule alone moves the row. Let the start-up wake-ups pass first.
 	f.ownerExec(`ALTER TABLE submissions DISABLE TRIGGER submissions_notify`)
+	w.waitLog("pass finished", 1, 10*time.Second)
+	time.Sleep(3 * transfer.DefaultDebounce)
 	s := f.submit("symptoms", symptomsAnswers, nil)
 	waitFor(t, 10*time.Second, func() bool {
 		_, ok := f.clinicalRows()[s.SubmissionID]
