@@ -260,29 +260,52 @@ type openedBatch struct {
 	outcomes []outcome
 }
 
+// expireChunk bounds one expiry DELETE, so a large backlog (after a long
+// outage) is deleted in statements that stay well inside the statement
+// timeout instead of one that never finishes.
+const expireChunk = 10_000
+
 // expireStale deletes rows that waited in intake since before cutoff. Only
 // the count is kept (in the operations log written by recordPass).
 func (m *Mover) expireStale(ctx context.Context, cutoff time.Time) (int, error) {
-	tag, err := m.Intake.Exec(ctx, `DELETE FROM submissions WHERE received_at < $1`, cutoff)
-	if err != nil {
-		return 0, fmt.Errorf("intake database: expire stale submissions: %w", err)
-	}
-	if n := tag.RowsAffected(); n > 0 {
+	n, err := deleteInChunks(ctx, m.Intake, `WITH stale AS (SELECT seq FROM submissions WHERE received_at < $1 LIMIT $2)
+DELETE FROM submissions WHERE seq IN (SELECT seq FROM stale)`, cutoff)
+	if n > 0 {
 		m.Log.Info("expired submissions past retention", "count", n, "retention", m.Retention.String())
 	}
-	return int(tag.RowsAffected()), nil
+	if err != nil {
+		return n, fmt.Errorf("intake database: expire stale submissions: %w", err)
+	}
+	return n, nil
 }
 
 // expireQuarantine deletes quarantined rows kept since before cutoff.
 func (m *Mover) expireQuarantine(ctx context.Context, cutoff time.Time) (int, error) {
-	tag, err := m.Clinical.Exec(ctx, `DELETE FROM quarantine WHERE quarantined_at < $1`, cutoff)
-	if err != nil {
-		return 0, fmt.Errorf("clinical database: expire quarantined rows: %w", err)
-	}
-	if n := tag.RowsAffected(); n > 0 {
+	n, err := deleteInChunks(ctx, m.Clinical, `WITH old AS (SELECT id FROM quarantine WHERE quarantined_at < $1 LIMIT $2)
+DELETE FROM quarantine WHERE id IN (SELECT id FROM old)`, cutoff)
+	if n > 0 {
 		m.Log.Info("deleted quarantined rows past their retention", "count", n, "retention", m.QuarantineRetention.String())
 	}
-	return int(tag.RowsAffected()), nil
+	if err != nil {
+		return n, fmt.Errorf("clinical database: expire quarantined rows: %w", err)
+	}
+	return n, nil
+}
+
+// deleteInChunks runs sql (a DELETE taking a cutoff and a LIMIT) until it
+// deletes fewer than expireChunk rows, and returns the total.
+func deleteInChunks(ctx context.Context, db *pgxpool.Pool, sql string, cutoff time.Time) (int, error) {
+	total := 0
+	for {
+		tag, err := db.Exec(ctx, sql, cutoff, expireChunk)
+		if err != nil {
+			return total, err
+		}
+		total += int(tag.RowsAffected())
+		if tag.RowsAffected() < expireChunk {
+			return total, nil
+		}
+	}
 }
 
 // readBatch reads the next rows present after cursor. The cursor only lives

@@ -412,7 +412,7 @@ func TestPassNeverMovesAStaleRowWhenExpiryFails(t *testing.T) {
 	stale := f.submit("symptoms", symptomsAnswers, &intake.Sealer{Recipient: f.key.Public, RowKey: f.rowKey,
 		Now: func() time.Time { return time.Now().Add(-721 * time.Hour) }})
 	fresh := f.submit("symptoms", symptomsAnswers, nil)
-	failing := f.newMover(&crashAt{prefix: "delete from submissions where received_at"}, nil)
+	failing := f.newMover(&crashAt{prefix: "with stale"}, nil)
 	sum, err := failing.Pass(context.Background())
 	if err == nil || !strings.Contains(err.Error(), "expire") {
 		t.Fatalf("pass returned %v, want the failed expiry reported", err)
