@@ -240,7 +240,8 @@ func (m *Mover) pass(ctx context.Context, sum *Summary) error {
 		}
 	}
 	stopReading()
-	for range batches { // let the reader see it is stopped
+	for range batches {
+		// Drop what was read ahead; the reader sees it is stopped and ends.
 	}
 	reader.Wait()
 	switch {
