@@ -48,6 +48,8 @@ func readPassphrase(ctx context.Context, env cli.Env, name, prompt string, confi
 		defer cancel()
 		cmd := exec.CommandContext(ctx, "/bin/sh", "-c", command)
 		cmd.Stderr = env.Stderr
+		// A child that keeps stdout open must not hold the unlock past the timeout.
+		cmd.WaitDelay = 2 * time.Second
 		out, err := cmd.Output()
 		if err != nil {
 			return nil, fmt.Errorf("%s_COMMAND failed: %w", name, err)

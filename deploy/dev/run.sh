@@ -34,8 +34,8 @@ fi
 # ADMIN_URL, else as the postgres OS user (a stock Debian cluster).
 psql_admin() {
   local db=$1; shift
-  if psql "$ADMIN_URL" -qtAc 'SELECT 1' >/dev/null 2>&1; then
-    psql "${ADMIN_URL%%/postgres\?*}/$db?sslmode=disable" -v ON_ERROR_STOP=1 -qtA "$@"
+  if psql -w "$ADMIN_URL" -qtAc 'SELECT 1' >/dev/null 2>&1; then
+    psql -w "${ADMIN_URL%%/postgres\?*}/$db?sslmode=disable" -v ON_ERROR_STOP=1 -qtA "$@"
   else
     as_root runuser -u postgres -- psql -d "$db" -v ON_ERROR_STOP=1 -qtA "$@"
   fi
@@ -97,27 +97,20 @@ export INTAKE_DATABASE_URL=$(db_url airlock_dev_transfer "$PW" airlock_intake)
 export CLINICAL_DATABASE_URL_TRANSFER=$(db_url airlock_dev_transfer "$PW" airlock_clinical)
 transfer_env=(INTAKE_DATABASE_URL="$INTAKE_DATABASE_URL" CLINICAL_DATABASE_URL="$CLINICAL_DATABASE_URL_TRANSFER"
   TRANSFER_KEYS="$DEV/clinic.key" TRANSFER_ROW_KEYS_FILE="$DEV/row-key" TRANSFER_SCHEDULE="@every 10s")
-if "$BIN/transfer" --help | grep -q '^  transfer run'; then
-  env "${transfer_env[@]}" "$BIN/transfer" run 2> >(tee "$DEV/logs/transfer.log" >&2) &
-  pids+=($!)
-else
-  # No long-running worker in this build: a pass every 2 seconds.
-  ( while sleep 2; do env "${transfer_env[@]}" "$BIN/transfer" once >/dev/null 2>>"$DEV/logs/transfer.log" || true; done ) &
-  pids+=($!)
-fi
+env "${transfer_env[@]}" "$BIN/transfer" run 2> >(tee "$DEV/logs/transfer.log" >&2) &
+pids+=($!)
 
 CLINICAL_APP_URL=$(db_url airlock_dev_clinical "$PW" airlock_clinical)
 clinical_env=(CLINICAL_DATABASE_URL="$CLINICAL_APP_URL" CLINICAL_SECRET_KEY_FILE="$DEV/clinical-secret-key"
   CLINICAL_ADDR="127.0.0.1:$CLINICAL_PORT")
-staff_note="(the staff app is not in this build; use the export command below)"
-if "$BIN/clinical" --help | grep -q '^  clinical serve'; then
-  if [ ! -f "$DEV/demo-admin.txt" ]; then
-    env "${clinical_env[@]}" "$BIN/clinical" staff add --email admin@clinic.example --role admin > "$DEV/demo-admin.txt"
-  fi
-  env "${clinical_env[@]}" "$BIN/clinical" serve 2> >(tee "$DEV/logs/clinical.log" >&2) &
-  pids+=($!)
-  staff_note="demo admin enrolment: $DEV/demo-admin.txt"
+# The demo admin also holds the clinician role so one account can see data;
+# in production keep staff administration and data access apart.
+if [ ! -f "$DEV/demo-admin.txt" ]; then
+  (umask 077; env "${clinical_env[@]}" "$BIN/clinical" staff add --email admin@clinic.example --role admin,clinician > "$DEV/demo-admin.txt") ||
+    echo "admin@clinic.example exists already in airlock_clinical; its enrolment was shown when it was made" > "$DEV/demo-admin.txt"
 fi
+env "${clinical_env[@]}" "$BIN/clinical" serve 2> >(tee "$DEV/logs/clinical.log" >&2) &
+pids+=($!)
 
 printf '%s\n' "${transfer_env[@]}" | grep -v SCHEDULE > "$DEV/transfer.env"
 printf '%s\n' "${clinical_env[@]}" > "$DEV/clinical.env"
@@ -128,9 +121,13 @@ cat <<EOT
 
   Airlock is running (Ctrl-C stops everything).
 
-  intake (public)     http://127.0.0.1:$INTAKE_PORT/api/v1/forms/new-patient
-  clinical (staff)    http://127.0.0.1:$CLINICAL_PORT/   $staff_note
+  intake (public)     http://127.0.0.1:$INTAKE_PORT/            (forms for patients)
+  intake JSON API     http://127.0.0.1:$INTAKE_PORT/api/v1/forms/new-patient
+  clinical (staff)    http://127.0.0.1:$CLINICAL_PORT/
   logs                $DEV/logs/
+
+  Demo staff account (admin + clinician; saved in $DEV/demo-admin.txt):
+$(sed 's/^/    /' "$DEV/demo-admin.txt")
 
   Submit a sample:
     curl -sS -H 'Content-Type: application/json' \\

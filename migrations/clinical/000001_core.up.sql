@@ -7,6 +7,10 @@ DO $$ BEGIN
 EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
 END $$;
 
+-- Nobody but the owner creates objects here (Postgres 15 does this by
+-- default; say it so older servers behave the same).
+REVOKE CREATE ON SCHEMA public FROM PUBLIC;
+
 -- Stage-2 submissions: plaintext by design, minimised to the carried items.
 -- intake_id makes delivery idempotent; succession is intake's sequence number.
 CREATE TABLE submissions (

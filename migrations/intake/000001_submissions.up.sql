@@ -8,6 +8,10 @@ DO $$ BEGIN
 EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
 END $$;
 
+-- Nobody but the owner creates objects here (Postgres 15 does this by
+-- default; say it so older servers behave the same).
+REVOKE CREATE ON SCHEMA public FROM PUBLIC;
+
 -- One sealed submission per row. Only ciphertext and the minimum metadata
 -- transfer needs; no IP address, no answers. seq is the succession number.
 CREATE TABLE submissions (
