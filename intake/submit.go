@@ -97,7 +97,7 @@ func newUUID() (string, error) {
 	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:], nil
 }
 
-var receiptEncoding = base32.NewEncoding("ABCDEFGHJKLMNPQRSTUVWXYZ23456789").WithPadding(base32.NoPadding)
+var receiptEncoding = base32.NewEncoding(seal.ReceiptAlphabet).WithPadding(base32.NoPadding)
 
 // newReceipt makes an unguessable 120-bit reference: 24 characters from an
 // alphabet without look-alikes (no I, O, 0, 1), in groups of four.

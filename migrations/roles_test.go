@@ -240,3 +240,34 @@ func TestClinicalAppCannotMarkSupersession(t *testing.T) {
 		{`DELETE FROM quarantine`, insufficientPrivilege},
 	})
 }
+
+// The record of delivered ids outlives erasure: the worker may only add to
+// it, the app may not touch it, and erasing a submission keeps its id.
+func TestDeliveredIdsOutliveErasure(t *testing.T) {
+	t.Parallel()
+	db := pgtest.NewDB(t, "clinical", migrations.Clinical())
+	exec(t, db, `INSERT INTO submissions (intake_id, succession, receipt, form_id, form_version, key_id, submitted_at, received_at, answers)
+VALUES ('00000000-0000-4000-8000-000000000001', 1, 'R1', 'f', '1', 'k', now(), now(), '{}')`)
+	exec(t, db, `INSERT INTO delivered (intake_id) VALUES ('00000000-0000-4000-8000-000000000001')`)
+	transfer := pgtest.URLAs(t, db, "airlock_clinical_transfer")
+	runRoleCases(t, transfer, []roleCase{
+		{`SELECT intake_id FROM delivered`, ""},
+		{`INSERT INTO delivered (intake_id) VALUES (gen_random_uuid())`, ""},
+		{`DELETE FROM delivered`, insufficientPrivilege},
+		{`UPDATE delivered SET delivered_at = now()`, insufficientPrivilege},
+		{`TRUNCATE delivered`, insufficientPrivilege},
+	})
+	app := pgtest.URLAs(t, db, "airlock_clinical_app")
+	runRoleCases(t, app, []roleCase{
+		{`SELECT erase_submission((SELECT id FROM submissions WHERE receipt = 'R1'))`, ""},
+		{`SELECT intake_id FROM delivered`, insufficientPrivilege},
+		{`DELETE FROM delivered`, insufficientPrivilege},
+	})
+	if got := exec(t, db, `DO $$ BEGIN
+  IF NOT EXISTS (SELECT 1 FROM delivered WHERE intake_id = '00000000-0000-4000-8000-000000000001') THEN
+    RAISE EXCEPTION 'erasure removed the delivered id';
+  END IF;
+END $$`); got != "" {
+		t.Fatalf("the delivered id is gone after erasure (SQLSTATE %s)", got)
+	}
+}

@@ -1,6 +1,7 @@
 package transfer
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
@@ -472,6 +473,12 @@ func (m *Mover) openRow(r *pendingRow) outcome {
 	if p.FormVersion != r.FormVersion {
 		return outcome{quarantine: ReasonBinding}
 	}
+	// What clinical stores verbatim must be what intake makes: a receipt of
+	// another shape (or with a NUL, which Postgres text refuses) would fail
+	// the whole batch's insert and block every row behind it.
+	if !seal.ValidReceipt(p.Receipt) {
+		return outcome{quarantine: ReasonPayload}
+	}
 	q, ok := m.Forms.Get(r.FormID)
 	if !ok {
 		return outcome{unknownForm: true}
@@ -483,6 +490,9 @@ func (m *Mover) openRow(r *pendingRow) outcome {
 	carried, err := json.Marshal(q.Carried(answers))
 	if err != nil {
 		return outcome{quarantine: ReasonInvalid}
+	}
+	if bytes.Contains(carried, []byte(`\u0000`)) {
+		return outcome{quarantine: ReasonPayload} // jsonb refuses NUL
 	}
 	p.Answers = nil
 	return outcome{deliver: &delivery{payload: p, answers: carried, corrects: correctsReceipt(answers)}}
@@ -533,6 +543,7 @@ func revalidate(q *forms.Questionnaire, sealed json.RawMessage) (forms.Answers, 
 // needs.
 type insertedRow struct {
 	id       int64 // clinical submissions.id
+	intakeID string
 	receipt  string
 	formID   string
 	corrects string
@@ -569,10 +580,14 @@ func insertDeliveries(ctx context.Context, tx pgx.Tx, rows []*pendingRow, outcom
 	}
 	// No conflict target: a repeated intake_id (a replay, or a retry after a
 	// crash) and a repeated receipt are both skipped here and told apart below.
+	// An id in `delivered` was delivered before, even if the submission has
+	// since been erased or removed by retention: never deliver it again.
 	res, err := tx.Query(ctx, `INSERT INTO submissions
   (intake_id, succession, receipt, form_id, form_version, key_id, submitted_at, received_at, answers, corrects_receipt)
-SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[],
-                     $7::timestamptz[], $8::timestamptz[], $9::jsonb[], $10::text[])
+SELECT u.* FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[],
+                       $7::timestamptz[], $8::timestamptz[], $9::jsonb[], $10::text[])
+  AS u(intake_id, succession, receipt, form_id, form_version, key_id, submitted_at, received_at, answers, corrects_receipt)
+WHERE NOT EXISTS (SELECT 1 FROM delivered d WHERE d.intake_id = u.intake_id)
 ON CONFLICT DO NOTHING
 RETURNING id, intake_id::text`, ids, seqs, receipts, formIDs, versions, keyIDs, submitted, received, answers, corrects)
 	if err != nil {
@@ -583,16 +598,25 @@ RETURNING id, intake_id::text`, ids, seqs, receipts, formIDs, versions, keyIDs, 
 	var intakeID string
 	_, err = pgx.ForEachRow(res, []any{&id, &intakeID}, func() error {
 		j := byID[intakeID]
-		added = append(added, insertedRow{id: id, receipt: receipts[j], formID: formIDs[j], corrects: deref(corrects[j])})
+		added = append(added, insertedRow{id: id, intakeID: intakeID, receipt: receipts[j], formID: formIDs[j], corrects: deref(corrects[j])})
 		return nil
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("insert submissions: %w", err)
 	}
+	if len(added) > 0 {
+		newIDs := make([]string, len(added))
+		for k, a := range added {
+			newIDs[k] = a.intakeID
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO delivered (intake_id) SELECT unnest($1::uuid[]) ON CONFLICT DO NOTHING`, newIDs); err != nil {
+			return nil, nil, fmt.Errorf("record delivered ids: %w", err)
+		}
+	}
 	if len(added) == n {
 		return added, nil, nil
 	}
-	res, err = tx.Query(ctx, `SELECT intake_id::text FROM submissions WHERE intake_id = ANY($1::uuid[])`, ids)
+	res, err = tx.Query(ctx, `SELECT intake_id::text FROM delivered WHERE intake_id = ANY($1::uuid[])`, ids)
 	if err != nil {
 		return nil, nil, fmt.Errorf("find delivered submissions: %w", err)
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 
 	"golang.org/x/crypto/nacl/box"
 )
@@ -108,4 +109,27 @@ func DecodePayload(plaintext []byte, row Binding) (*Payload, error) {
 		return nil, ErrBinding
 	}
 	return &p, nil
+}
+
+// ReceiptAlphabet is the alphabet of receipts: no look-alikes (no I, O, 0, 1).
+const ReceiptAlphabet = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+
+// ValidReceipt reports whether s has the shape intake gives every receipt:
+// six groups of four characters of ReceiptAlphabet joined by dashes. transfer
+// refuses any other receipt, since only a holder of the row key could have
+// sealed one.
+func ValidReceipt(s string) bool {
+	if len(s) != 29 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if i%5 == 4 {
+			if s[i] != '-' {
+				return false
+			}
+		} else if !strings.ContainsRune(ReceiptAlphabet, rune(s[i])) {
+			return false
+		}
+	}
+	return true
 }
