@@ -190,6 +190,11 @@ func (m *Mover) pass(ctx context.Context, sum *Summary) error {
 	// batches below also skip rows older than the same cutoff, so a failed
 	// expiry cannot let one through.
 	cutoff := m.Now().Add(-m.Retention)
+	// Expiry's count lives only in clinical's operations log: do not delete
+	// anything from intake while clinical cannot take the record.
+	if err := m.Clinical.Ping(ctx); err != nil {
+		return fmt.Errorf("clinical database: %w", err)
+	}
 	var errs []error
 	expired, err := m.expireStale(ctx, cutoff)
 	sum.Expired = expired

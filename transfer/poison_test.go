@@ -79,3 +79,21 @@ func (f *fixture) clinicalExec(sql string, args ...any) {
 		f.t.Fatalf("%s: %v", sql, err)
 	}
 }
+
+// Expiry deletes rows whose count only clinical's operations log keeps: with
+// clinical unreachable nothing may be expired, or the count would be lost.
+func TestPassExpiresNothingWhileClinicalIsDown(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	s := f.submit("new-patient", newPatientAnswers, nil)
+	f.ownerExec(`UPDATE submissions SET received_at = received_at - interval '10000 hours' WHERE id = $1::uuid`, s.SubmissionID)
+	down := newPool(t, f.clinicalDB, nil)
+	down.Close()
+	f.mover.Clinical = down
+	if _, err := f.mover.Pass(context.Background()); err == nil || !strings.Contains(err.Error(), "clinical database") {
+		t.Fatalf("pass with clinical down: %v, want an error naming the clinical database", err)
+	}
+	if n := f.intakeCount(); n != 1 {
+		t.Fatalf("intake holds %d rows, want the stale row kept until its expiry can be recorded", n)
+	}
+}
