@@ -5,8 +5,8 @@ CMDS    := ./intake/cmd/intake ./transfer/cmd/transfer ./clinical/cmd/clinical
 # Tests clone databases from this server (a superuser login).
 export AIRLOCK_TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable
 
-STATICCHECK := honnef.co/go/tools/cmd/staticcheck@2025.1.1
-GOVULNCHECK := golang.org/x/vuln/cmd/govulncheck@v1.1.4
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+GOVULNCHECK := golang.org/x/vuln/cmd/govulncheck@v1.9.0
 
 .PHONY: build run test lint bench fuzz clean
 
