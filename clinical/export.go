@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -21,6 +22,9 @@ type ExportFilter struct {
 	Since  time.Time // zero = from the beginning; compared with received_at
 	Status string    // "" = every review status
 	Before time.Time // zero = up to now; received_at before this
+	// IncludeSuperseded also exports the submissions a correction
+	// superseded, marked as such; by default an export holds current data only.
+	IncludeSuperseded bool
 }
 
 // Submission is one stage-2 submission as stored in clinical.
@@ -35,6 +39,8 @@ type Submission struct {
 	ReceivedAt  time.Time
 	Status      string
 	Answers     forms.Answers
+	// SupersededBy is the id of the submission that corrects this one.
+	SupersededBy *int64
 }
 
 // Exporter writes stage-2 submissions as FHIR NDJSON or CSV, and writes every
@@ -71,11 +77,14 @@ func (x *Exporter) Export(ctx context.Context, w io.Writer, format, actor string
 	if !f.Before.IsZero() {
 		detail["before"] = f.Before.UTC().Format(time.RFC3339)
 	}
+	if f.IncludeSuperseded {
+		detail["include_superseded"] = true
+	}
 	if _, err := x.Audit.Append(ctx, actor, "export", "", detail); err != nil {
 		return 0, err
 	}
 	rows, err := x.Pool.Query(ctx, `SELECT id, intake_id::text, succession, receipt, form_id, form_version,
-  submitted_at, received_at, status, answers
+  submitted_at, received_at, status, answers, superseded_by
 FROM submissions WHERE `+where+fmt.Sprintf(` AND id <= $%d ORDER BY id`, len(args)+1), append(args, maxID)...)
 	if err != nil {
 		return 0, fmt.Errorf("read submissions: %w", err)
@@ -92,10 +101,14 @@ FROM submissions WHERE `+where+fmt.Sprintf(` AND id <= $%d ORDER BY id`, len(arg
 	case "csv":
 		cw := csv.NewWriter(w)
 		cols := x.csvColumns(f.FormID)
-		if err := cw.Write(append(append([]string{}, csvFixed...), cols...)); err != nil {
+		fixed := csvFixed
+		if f.IncludeSuperseded {
+			fixed = append(slices.Clone(csvFixed), "superseded_by")
+		}
+		if err := cw.Write(append(slices.Clone(fixed), cols...)); err != nil {
 			return 0, err
 		}
-		write = func(s *Submission) error { return cw.Write(csvRow(s, cols)) }
+		write = func(s *Submission) error { return cw.Write(csvRow(s, cols, f.IncludeSuperseded)) }
 		flush = func() error { cw.Flush(); return cw.Error() }
 	default:
 		return 0, fmt.Errorf("unknown export format %q", format)
@@ -105,7 +118,7 @@ FROM submissions WHERE `+where+fmt.Sprintf(` AND id <= $%d ORDER BY id`, len(arg
 		var s Submission
 		var answers []byte
 		if err := rows.Scan(&s.ID, &s.IntakeID, &s.Succession, &s.Receipt, &s.FormID, &s.FormVersion,
-			&s.SubmittedAt, &s.ReceivedAt, &s.Status, &answers); err != nil {
+			&s.SubmittedAt, &s.ReceivedAt, &s.Status, &answers, &s.SupersededBy); err != nil {
 			return n, fmt.Errorf("read submission: %w", err)
 		}
 		if err := json.Unmarshal(answers, &s.Answers); err != nil {
@@ -124,6 +137,9 @@ FROM submissions WHERE `+where+fmt.Sprintf(` AND id <= $%d ORDER BY id`, len(arg
 
 func exportWhere(f ExportFilter) (string, []any) {
 	conds, args := []string{"true"}, []any{}
+	if !f.IncludeSuperseded {
+		conds = append(conds, "superseded_by IS NULL")
+	}
 	if f.FormID != "" {
 		args = append(args, f.FormID)
 		conds = append(conds, fmt.Sprintf("form_id = $%d", len(args)))
@@ -161,7 +177,8 @@ type Identifier struct {
 }
 
 // QuestionnaireResponse builds the FHIR resource, nesting answers as the form
-// does. A submission of a form clinical does not know is exported flat.
+// does. A submission of a form clinical does not know is exported flat. A
+// superseded submission has status "amended": a later one corrects it.
 func (x *Exporter) QuestionnaireResponse(s *Submission) QuestionnaireResponse {
 	r := QuestionnaireResponse{
 		ResourceType:  "QuestionnaireResponse",
@@ -170,6 +187,9 @@ func (x *Exporter) QuestionnaireResponse(s *Submission) QuestionnaireResponse {
 		Questionnaire: "https://airlock.dev/fhir/Questionnaire/" + s.FormID + "|" + s.FormVersion,
 		Status:        "completed",
 		Authored:      s.SubmittedAt.UTC().Format(time.RFC3339),
+	}
+	if s.SupersededBy != nil {
+		r.Status = "amended"
 	}
 	if q, ok := x.Forms.Get(s.FormID); ok {
 		if q.URL != "" {
@@ -210,12 +230,21 @@ func (x *Exporter) csvColumns(formID string) []string {
 	return cols
 }
 
-func csvRow(s *Submission, cols []string) []string {
+// csvRow is one submission's CSV record; withSuperseded adds the
+// superseded_by column after status (empty for a current submission).
+func csvRow(s *Submission, cols []string, withSuperseded bool) []string {
 	// Receipt and form version are not typed by staff either: they come from
 	// the sealed payload and the intake row, which a compromised intake host
 	// holding the row key chooses, so they are defused like answers.
 	row := []string{fmt.Sprint(s.ID), csvSafe(s.Receipt), s.FormID, csvSafe(s.FormVersion),
 		s.SubmittedAt.UTC().Format(time.RFC3339), s.ReceivedAt.UTC().Format(time.RFC3339), s.Status}
+	if withSuperseded {
+		by := ""
+		if s.SupersededBy != nil {
+			by = fmt.Sprint(*s.SupersededBy)
+		}
+		row = append(row, by)
+	}
 	for _, c := range cols {
 		vals := s.Answers[c]
 		parts := make([]string, len(vals))

@@ -409,7 +409,7 @@ func TestEveryExportIsAuditedWithCountsOnly(t *testing.T) {
 			}
 		}
 	}
-	if _, _, err := clinical.NewAudit(f.app, f.secret).Verify(ctx); err != nil {
+	if _, err := clinical.NewAudit(f.app, f.secret).Verify(ctx); err != nil {
 		t.Errorf("the chain is broken after exports: %v", err)
 	}
 }
@@ -457,4 +457,81 @@ func jsonOf(t *testing.T, v any) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// Only current data by default: a superseded submission (transfer marks it
+// when a correction arrives) is left out unless --include-superseded, which
+// marks it: FHIR status "amended", and a superseded_by column in CSV.
+func TestExportLeavesOutSupersededUnlessAsked(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := newExportFixture(t)
+	f.exec(t, `UPDATE submissions SET superseded_by = $1, superseded_at = now() WHERE id = $2`, f.later.id, f.patient.id)
+
+	ids := func(lines []map[string]any) (out []string) {
+		for _, l := range lines {
+			out = append(out, l["id"].(string)+"="+l["status"].(string))
+		}
+		return out
+	}
+	if got, want := ids(f.exportNDJSON(t)), []string{f.symptoms.intakeID + "=completed", f.later.intakeID + "=completed"}; !slices.Equal(got, want) {
+		t.Errorf("default NDJSON export: %v, want %v", got, want)
+	}
+	got := ids(f.exportNDJSON(t, "--include-superseded"))
+	want := []string{f.patient.intakeID + "=amended", f.symptoms.intakeID + "=completed", f.later.intakeID + "=completed"}
+	if !slices.Equal(got, want) {
+		t.Errorf("NDJSON export with superseded: %v, want %v", got, want)
+	}
+
+	csvOf := func(args ...string) [][]string {
+		t.Helper()
+		stdout, stderr, err := runClinical(t, f.env, append([]string{"export", "--format", "csv", "--form", "new-patient"}, args...)...)
+		if err != nil {
+			t.Fatalf("export: %v\n%s", err, stderr)
+		}
+		records, err := csv.NewReader(strings.NewReader(stdout)).ReadAll()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return records
+	}
+	records := csvOf()
+	if len(records) != 2 || slices.Contains(records[0], "superseded_by") || records[1][0] != strconv.FormatInt(f.later.id, 10) {
+		t.Errorf("default CSV export: %q, want the header and the later row only", records)
+	}
+	records = csvOf("--include-superseded")
+	if len(records) != 3 || !slices.Equal(records[0][:8], []string{"id", "receipt", "form", "form_version", "submitted_at", "received_at", "status", "superseded_by"}) {
+		t.Fatalf("CSV export with superseded: %q", records)
+	}
+	for _, rec := range records[1:] {
+		want := ""
+		if rec[0] == strconv.FormatInt(f.patient.id, 10) {
+			want = strconv.FormatInt(f.later.id, 10)
+		}
+		if rec[7] != want {
+			t.Errorf("row %s: superseded_by %q, want %q", rec[0], rec[7], want)
+		}
+	}
+
+	// The audit entries say which kind of export each was.
+	rows, err := f.owner.Query(ctx, `SELECT detail FROM audit_log WHERE action = 'export' ORDER BY id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var flags []bool
+	for rows.Next() {
+		var detail string
+		var d map[string]any
+		if err := rows.Scan(&detail); err != nil || json.Unmarshal([]byte(detail), &d) != nil {
+			t.Fatalf("detail %q: %v", detail, err)
+		}
+		flags = append(flags, d["include_superseded"] == true)
+	}
+	if !slices.Equal(flags, []bool{false, true, false, true}) {
+		t.Errorf("include_superseded in the audit details: %v", flags)
+	}
+	help, _, _ := runClinical(t, f.env, "--help")
+	if !strings.Contains(help, "--include-superseded") {
+		t.Errorf("--help does not show --include-superseded")
+	}
 }

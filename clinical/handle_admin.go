@@ -164,7 +164,7 @@ func (s *Server) handleAuditPage(c echo.Context, sess *Session) error {
 }
 
 func (s *Server) handleAuditVerify(c echo.Context, sess *Session) error {
-	n, head, err := s.audit.Verify(c.Request().Context())
+	head, err := s.audit.Verify(c.Request().Context())
 	var brk *ChainBreak
 	switch {
 	case errors.As(err, &brk):
@@ -172,7 +172,11 @@ func (s *Server) handleAuditVerify(c echo.Context, sess *Session) error {
 	case err != nil:
 		return err
 	}
-	return s.auditPage(c, sess, fmt.Sprintf("Audit chain intact: %d entries, head %x.", n, head), false)
+	msg := fmt.Sprintf("Audit chain intact: %d entries.", head.Entries)
+	if head.ID != 0 {
+		msg = fmt.Sprintf("Audit chain intact: %d entries, head %s.", head.Entries, head)
+	}
+	return s.auditPage(c, sess, msg, false)
 }
 
 func (s *Server) handleErasePage(c echo.Context, sess *Session) error {

@@ -331,7 +331,7 @@ func (s *Server) handleExport(c echo.Context, sess *Session) error {
 	if p.Text != "" {
 		return errorf(CodeInvalid, "Exports take the form, status and date filters, not a search.")
 	}
-	f := ExportFilter{FormID: lf.FormID, Since: lf.From, Status: lf.Status}
+	f := ExportFilter{FormID: lf.FormID, Since: lf.From, Status: lf.Status, IncludeSuperseded: lf.IncludeSuperseded}
 	if !lf.To.IsZero() {
 		f.Before = lf.To.AddDate(0, 0, 1)
 	}

@@ -299,22 +299,6 @@ func patient(family, given, history string) forms.Answers {
 	return a
 }
 
-// auditActions returns the actions of the audit log in order.
-func (a *app) auditActions(tb testing.TB) []string {
-	tb.Helper()
-	rows, err := a.owner.Query(context.Background(), `SELECT action FROM audit_log ORDER BY id`)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	var out []string
-	for rows.Next() {
-		var s string
-		rows.Scan(&s)
-		out = append(out, s)
-	}
-	return out
-}
-
 func (a *app) countAudit(tb testing.TB, action string) int {
 	tb.Helper()
 	var n int

@@ -3,16 +3,15 @@ package clinical
 import (
 	"context"
 	"encoding/hex"
-	"fmt"
 	"log/slog"
 	"time"
 )
 
 // runJobs runs the periodic work of `clinical serve` until ctx ends: the
-// audit chain head to the log (so a truncated audit log can be caught
-// against it), expired sessions and throttling rows cleaned up, and the
-// retention policy when one is set. A failing job is logged and tried again
-// at its next tick.
+// audit chain head checked and written to the log (so a truncated audit log
+// can be caught against it), expired sessions and throttling rows cleaned
+// up, and the retention policy when one is set. A failing job is logged and
+// tried again at its next tick.
 func (s *Server) runJobs(ctx context.Context, cfg *ServeConfig) {
 	head := time.NewTicker(cfg.AuditHeadInterval)
 	defer head.Stop()
@@ -43,29 +42,25 @@ func (s *Server) runJobs(ctx context.Context, cfg *ServeConfig) {
 	}
 }
 
-// logAuditHead writes the chain head as a JSON log line: the newest entry's
-// id and MAC and the number of entries. An attacker who deletes the tail
-// of the audit log cannot make it match a head already logged elsewhere.
+// logAuditHead writes the chain head as a JSON log line: the number of
+// entries, the newest entry's id, number and MAC, and "head", the same as
+// ID:MACHEX for `clinical audit verify --head`. Someone who later cuts the
+// tail of the audit log cannot make the log match a head already shipped
+// elsewhere. It also logs an error when the head went backwards since this
+// process last appended or saw it (Audit.CheckHead).
 func (s *Server) logAuditHead(ctx context.Context) {
-	n, id, mac, err := s.audit.Head(ctx)
-	if err != nil && ctx.Err() == nil {
-		s.log.Error("read audit chain head failed", "error", err.Error())
-	}
+	head, wentBack, err := s.audit.CheckHead(ctx)
 	if err != nil {
+		if ctx.Err() == nil {
+			s.log.Error("read audit chain head failed", "error", err.Error())
+		}
 		return
 	}
-	s.log.Info("audit chain head", "entries", n, "head_id", id, "head_mac", hex.EncodeToString(mac))
-}
-
-// Head returns the number of audit entries and the newest entry's id and
-// MAC (zero and nil for an empty log).
-func (a *Audit) Head(ctx context.Context) (count, id int64, mac []byte, err error) {
-	err = a.pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM audit_log), coalesce((SELECT max(id) FROM audit_log), 0),
-  (SELECT mac FROM audit_log ORDER BY id DESC LIMIT 1)`).Scan(&count, &id, &mac)
-	if err != nil {
-		return 0, 0, nil, fmt.Errorf("read audit head: %w", err)
+	for _, what := range wentBack {
+		s.log.Error("audit chain head went backwards", "reason", what, "head", head.String())
 	}
-	return count, id, mac, nil
+	s.log.Info("audit chain head", "entries", head.Entries, "head_id", head.ID, "head_seq", head.Seq,
+		"head_mac", hex.EncodeToString(head.MAC), "head", head.String())
 }
 
 // RunRetention deletes submissions that have been done for longer than

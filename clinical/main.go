@@ -32,9 +32,14 @@ Usage:
                                     create a staff account; prints its one-time password and
                                     authenticator URI (the first admin is active, others await approval)
   clinical retention run            delete submissions done for longer than CLINICAL_RETENTION (audited)
-  clinical export --format ndjson|csv [--form ID] [--since RFC3339]
-                                    write stage-2 submissions to stdout (audited)
-  clinical audit verify             exit 0 when the audit chain is intact, 1 naming the first broken entry
+  clinical export --format ndjson|csv [--form ID] [--since RFC3339] [--include-superseded]
+                                    write current stage-2 submissions to stdout (audited);
+                                    --include-superseded adds the corrected ones, marked (FHIR
+                                    status "amended", CSV column superseded_by)
+  clinical audit verify [--head ID:MACHEX]...
+                                    exit 0 when the audit chain is intact and holds every given head
+                                    (the "head" of serve's "audit chain head" log lines), 1 naming
+                                    the first broken entry or missing head
   clinical --help                   show this help
 
 Settings (environment; each secret X may be given as X_FILE instead):
@@ -124,8 +129,8 @@ func Run(ctx context.Context, env cli.Env) error {
 	case "retention":
 		return runRetention(ctx, env)
 	case "audit":
-		if len(env.Args) != 2 || env.Args[1] != "verify" {
-			return cli.Usagef("clinical audit: want `clinical audit verify`")
+		if len(env.Args) < 2 || env.Args[1] != "verify" {
+			return cli.Usagef("clinical audit: want `clinical audit verify [--head ID:MACHEX]...`")
 		}
 		return runAuditVerify(ctx, env)
 	default:
@@ -159,6 +164,7 @@ func runExport(ctx context.Context, env cli.Env) error {
 	format := fs.String("format", "", "ndjson or csv")
 	form := fs.String("form", "", "only this form id")
 	since := fs.String("since", "", "only submissions received at or after this RFC 3339 time")
+	superseded := fs.Bool("include-superseded", false, "also the submissions a correction superseded, marked")
 	if err := fs.Parse(env.Args[1:]); err != nil {
 		return cli.Usagef("clinical export: %v", err)
 	}
@@ -168,7 +174,7 @@ func runExport(ctx context.Context, env cli.Env) error {
 	if *format != "ndjson" && *format != "csv" {
 		return cli.Usagef("--format: must be ndjson or csv")
 	}
-	f := ExportFilter{FormID: *form}
+	f := ExportFilter{FormID: *form, IncludeSuperseded: *superseded}
 	if *since != "" {
 		t, err := time.Parse(time.RFC3339, *since)
 		if err != nil {
@@ -200,6 +206,27 @@ func runExport(ctx context.Context, env cli.Env) error {
 }
 
 func runAuditVerify(ctx context.Context, env cli.Env) error {
+	fs := flag.NewFlagSet("clinical audit verify", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	var heads []string
+	fs.Func("head", "ID:MACHEX, a head `serve` logged (repeatable)", func(v string) error {
+		heads = append(heads, v)
+		return nil
+	})
+	if err := fs.Parse(env.Args[2:]); err != nil {
+		return cli.Usagef("clinical audit verify: %v", err)
+	}
+	if fs.NArg() > 0 {
+		return cli.Usagef("clinical audit verify: unexpected argument %q", fs.Arg(0))
+	}
+	anchors := make([]Anchor, 0, len(heads))
+	for _, h := range heads {
+		an, err := ParseAnchor(h)
+		if err != nil {
+			return cli.Usagef("--head: %v", err)
+		}
+		anchors = append(anchors, an)
+	}
 	cfg, err := LoadConfig(env.Getenv)
 	if err != nil {
 		return err
@@ -209,7 +236,7 @@ func runAuditVerify(ctx context.Context, env cli.Env) error {
 		return err
 	}
 	defer pool.Close()
-	n, head, err := NewAudit(pool, cfg.SecretKey).Verify(ctx)
+	head, err := NewAudit(pool, cfg.SecretKey).Verify(ctx, anchors...)
 	var brk *ChainBreak
 	if errors.As(err, &brk) {
 		fmt.Fprintln(env.Stdout, brk.Error())
@@ -218,6 +245,13 @@ func runAuditVerify(ctx context.Context, env cli.Env) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(env.Stdout, "audit chain intact: %d entries, head %x\n", n, head)
+	fmt.Fprintf(env.Stdout, "audit chain intact: %d entries", head.Entries)
+	if head.ID != 0 {
+		fmt.Fprintf(env.Stdout, ", head %s", head)
+	}
+	if len(anchors) > 0 {
+		fmt.Fprintf(env.Stdout, ", holding the %d given heads", len(anchors))
+	}
+	fmt.Fprintln(env.Stdout)
 	return nil
 }

@@ -3,11 +3,21 @@ package clinical
 import (
 	"bufio"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"errors"
+	"fmt"
 	"io"
+	"math/big"
 	"net"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -58,7 +68,7 @@ func TestEraseAndRetention(t *testing.T) {
 	if a.countAudit(t, "submission.erase") != 1 || a.countAudit(t, "retention.delete") != 1 {
 		t.Errorf("erasure or retention not audited")
 	}
-	if _, _, err := a.srv.audit.Verify(t.Context()); err != nil {
+	if _, err := a.srv.audit.Verify(t.Context()); err != nil {
 		t.Errorf("audit chain after erasure and retention: %v", err)
 	}
 	// The command refuses to run without a policy, and runs with one.
@@ -100,7 +110,7 @@ func TestAuditPageDetectsTampering(t *testing.T) {
 			t.Errorf("%s: not detected on the audit page", tamper)
 		}
 		var brk *ChainBreak
-		if _, _, err := a.srv.audit.Verify(t.Context()); !errors.As(err, &brk) {
+		if _, err := a.srv.audit.Verify(t.Context()); !errors.As(err, &brk) {
 			t.Errorf("%s: Verify says %v", tamper, err)
 		}
 		if page := c.get("/admin/audit"); page.Code != http.StatusOK || !strings.Contains(page.Body.String(), "login.success") {
@@ -250,5 +260,159 @@ func TestPasswordHashes(t *testing.T) {
 		if _, err := p.Verify(bad, "x"); err == nil {
 			t.Errorf("malformed hash %q accepted", bad)
 		}
+	}
+}
+
+// TestAuditHeadGoingBackwardsIsLogged: serve remembers the newest entry it
+// appended or saw, and its periodic head check logs an error when the
+// database no longer holds it (the tail was cut, then maybe continued).
+func TestAuditHeadGoingBackwardsIsLogged(t *testing.T) {
+	t.Parallel()
+	const alarm = `"msg":"audit chain head went backwards"`
+	for _, tc := range []struct {
+		name   string
+		change func(t *testing.T, a *app, newest *Entry)
+		alarm  bool
+	}{
+		{"another instance appends", func(t *testing.T, a *app, _ *Entry) {
+			if _, err := NewAudit(a.srv.pool, a.secret).Append(t.Context(), "staff:9", "view", "", map[string]int{}); err != nil {
+				t.Fatal(err)
+			}
+		}, false},
+		{"newest entry deleted", func(t *testing.T, a *app, newest *Entry) {
+			a.ownerExec(t, `DELETE FROM audit_log WHERE id = $1`, newest.ID)
+		}, true},
+		{"newest entry deleted, then this app appends", func(t *testing.T, a *app, newest *Entry) {
+			a.ownerExec(t, `DELETE FROM audit_log WHERE id = $1`, newest.ID)
+			if _, err := a.srv.audit.Append(t.Context(), "staff:1", "view", "", map[string]int{}); err != nil {
+				t.Fatal(err)
+			}
+		}, true},
+		{"newest entry deleted, id sequence reset, another instance appends", func(t *testing.T, a *app, newest *Entry) {
+			a.ownerExec(t, `DELETE FROM audit_log WHERE id = $1`, newest.ID)
+			a.ownerExec(t, `SELECT setval('audit_log_id_seq', $1)`, newest.ID-1)
+			if _, err := NewAudit(a.srv.pool, a.secret).Append(t.Context(), "staff:9", "view", "", map[string]int{}); err != nil {
+				t.Fatal(err)
+			}
+		}, true},
+		{"an entry inside the chain deleted", func(t *testing.T, a *app, newest *Entry) {
+			a.ownerExec(t, `DELETE FROM audit_log WHERE seq = $1`, newest.Seq-1)
+		}, true},
+		{"entry seen at the last check deleted", func(t *testing.T, a *app, _ *Entry) {
+			e, err := NewAudit(a.srv.pool, a.secret).Append(t.Context(), "staff:9", "view", "", map[string]int{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			a.srv.logAuditHead(t.Context())
+			a.ownerExec(t, `DELETE FROM audit_log WHERE id = $1`, e.ID)
+		}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			a := newApp(t)
+			var newest *Entry
+			for i := range 3 {
+				e, err := a.srv.audit.Append(t.Context(), "staff:1", "view", fmt.Sprintf("submission:%d", i), map[string]int{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				newest = e
+			}
+			a.srv.logAuditHead(t.Context())
+			if strings.Contains(a.logs.String(), alarm) {
+				t.Fatalf("alarm on an intact log:\n%s", a.logs.String())
+			}
+			tc.change(t, a, newest)
+			a.srv.logAuditHead(t.Context())
+			logged := a.logs.String()
+			if got := strings.Contains(logged, alarm) && strings.Contains(logged, `"level":"ERROR"`); got != tc.alarm {
+				t.Errorf("alarm logged %v, want %v:\n%s", got, tc.alarm, logged)
+			}
+			// Each event is logged once: the head now is the new reference.
+			a.srv.logAuditHead(t.Context())
+			if n := strings.Count(a.logs.String(), alarm); n != strings.Count(logged, alarm) {
+				t.Errorf("the alarm was logged again at the next check (%d times)", n)
+			}
+		})
+	}
+}
+
+// TestServeConfigTLSFiles: the certificate and key are loaded with the
+// settings, so a missing, unreadable or unusable file is exit 2 with one
+// line naming the variable, never the file's contents.
+func TestServeConfigTLSFiles(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	write := func(name string, b []byte) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	certA, keyA := testCertPair(t)
+	_, keyB := testCertPair(t)
+	cert, key, otherKey := write("cert.pem", certA), write("key.pem", keyA), write("other-key.pem", keyB)
+	junk := write("junk.pem", []byte("-----BEGIN PRIVATE KEY-----\nSECRET-MARKER-42\n-----END PRIVATE KEY-----\n"))
+	missing := filepath.Join(dir, "missing.pem")
+	secret, _ := NewSecretKey()
+	for _, tc := range []struct {
+		name, cert, key, want string
+	}{
+		{"a good pair", cert, key, ""},
+		{"no certificate file", missing, key, "CLINICAL_TLS_CERT"},
+		{"no key file", cert, missing, "CLINICAL_TLS_KEY"},
+		{"a directory as the key", cert, dir, "CLINICAL_TLS_KEY"},
+		{"key of another certificate", cert, otherKey, "CLINICAL_TLS_CERT"},
+		{"junk as the key", cert, junk, "CLINICAL_TLS_CERT"},
+		{"junk as the certificate", junk, key, "CLINICAL_TLS_CERT"},
+	} {
+		env := map[string]string{"CLINICAL_DATABASE_URL": "postgres://u@127.0.0.1:1/db", "CLINICAL_SECRET_KEY": secret.String(),
+			"CLINICAL_ADDR": "10.0.0.5:8444", "CLINICAL_TLS_CERT": tc.cert, "CLINICAL_TLS_KEY": tc.key}
+		cfg, err := LoadServeConfig(func(k string) string { return env[k] })
+		if tc.want == "" {
+			if err != nil || cfg.Certificate == nil {
+				t.Errorf("%s: %v, want the pair loaded", tc.name, err)
+			}
+			continue
+		}
+		var ue *cli.UsageError
+		if !errors.As(err, &ue) || !strings.HasPrefix(ue.Msg, tc.want+":") || strings.Contains(ue.Msg, "\n") ||
+			strings.Contains(ue.Msg, "SECRET-MARKER") {
+			t.Errorf("%s: %v, want one line naming %s", tc.name, err, tc.want)
+		}
+		// The command itself exits 2 before it touches the database.
+		err = Run(t.Context(), cliEnv(env, io.Discard, io.Discard, "serve"))
+		if exitCode(err) != 2 || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: serve exit %d (%v), want 2 naming %s", tc.name, exitCode(err), err, tc.want)
+		}
+	}
+}
+
+// testCertPair makes a self-signed ECDSA certificate and its key, PEM.
+func testCertPair(t *testing.T) (certPEM, keyPEM []byte) {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "clinical.test"},
+		DNSNames: []string{"clinical.test"}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tpl, tpl, &k.PublicKey, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalPKCS8PrivateKey(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder})
+}
+
+// ownerExec runs sql as the database owner, who can edit any row.
+func (a *app) ownerExec(t *testing.T, sql string, args ...any) {
+	t.Helper()
+	if _, err := a.owner.Exec(t.Context(), sql, args...); err != nil {
+		t.Fatalf("%s: %v", sql, err)
 	}
 }

@@ -1,7 +1,9 @@
 package clinical
 
 import (
+	"crypto/tls"
 	"net"
+	"os"
 	"time"
 
 	"github.com/airlockhq/airlock/shared/config"
@@ -10,10 +12,13 @@ import (
 // ServeConfig is what `clinical serve` reads beyond Config.
 type ServeConfig struct {
 	*Config
-	Addr      string
-	TLSCert   string
-	TLSKey    string
-	PlainHTTP bool // CLINICAL_PLAIN_HTTP=1: behind a TLS-terminating proxy
+	Addr    string
+	TLSCert string
+	TLSKey  string
+	// Certificate is the pair TLSCert and TLSKey name, loaded with the
+	// settings so a bad file stops start-up as a bad setting does.
+	Certificate *tls.Certificate `json:"-"`
+	PlainHTTP   bool             // CLINICAL_PLAIN_HTTP=1: behind a TLS-terminating proxy
 	// SessionIdle and SessionMax are the idle and absolute session timeouts.
 	SessionIdle, SessionMax time.Duration
 	// Retention deletes submissions done for longer than this; 0 is off.
@@ -51,6 +56,8 @@ func LoadServeConfig(getenv func(string) string) (*ServeConfig, error) {
 		r.Fail("CLINICAL_PLAIN_HTTP", "set either TLS files or CLINICAL_PLAIN_HTTP=1, not both")
 	case c.TLSCert == "" && !c.PlainHTTP && !loopback(c.Addr):
 		r.Fail("CLINICAL_TLS_CERT", "no TLS certificate: set CLINICAL_TLS_CERT and CLINICAL_TLS_KEY, listen on a loopback CLINICAL_ADDR, or set CLINICAL_PLAIN_HTTP=1 behind a TLS-terminating proxy")
+	case c.TLSCert != "":
+		c.Certificate = loadTLSPair(r, c.TLSCert, c.TLSKey)
 	}
 	if c.SessionIdle > c.SessionMax {
 		r.Fail("CLINICAL_SESSION_IDLE", "must not be longer than CLINICAL_SESSION_MAX")
@@ -59,6 +66,31 @@ func LoadServeConfig(getenv func(string) string) (*ServeConfig, error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+// loadTLSPair loads the certificate and key at start-up, so a missing,
+// unreadable or mismatched file is a setting error naming its variable
+// (exit 2) rather than a failure once serving starts. No message repeats
+// the files' contents.
+func loadTLSPair(r *config.Reader, certFile, keyFile string) *tls.Certificate {
+	certPEM, err := os.ReadFile(certFile)
+	if err != nil {
+		r.Fail("CLINICAL_TLS_CERT", "cannot read the certificate file it names")
+		return nil
+	}
+	keyPEM, err := os.ReadFile(keyFile)
+	if err != nil {
+		r.Fail("CLINICAL_TLS_KEY", "cannot read the key file it names")
+		return nil
+	}
+	defer clear(keyPEM)
+	cert, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		// crypto/tls errors describe the problem, never the PEM contents.
+		r.Fail("CLINICAL_TLS_CERT", "CLINICAL_TLS_CERT and CLINICAL_TLS_KEY are not a usable PEM certificate and key pair: %v", err)
+		return nil
+	}
+	return &cert
 }
 
 // readRetention reads CLINICAL_RETENTION: unset or "off" turns retention

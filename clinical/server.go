@@ -470,14 +470,18 @@ func Serve(ctx context.Context, cfg *ServeConfig, log *slog.Logger) error {
 	}
 	useTLS := cfg.TLSCert != ""
 	if useTLS {
-		cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
-		if err != nil {
-			ln.Close()
-			return fmt.Errorf("load CLINICAL_TLS_CERT/CLINICAL_TLS_KEY: %w", err)
+		cert := cfg.Certificate
+		if cert == nil { // a ServeConfig built without LoadServeConfig
+			c, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
+			if err != nil {
+				ln.Close()
+				return fmt.Errorf("load CLINICAL_TLS_CERT/CLINICAL_TLS_KEY: %w", err)
+			}
+			cert = &c
 		}
 		httpSrv.TLSConfig = &tls.Config{
 			MinVersion:   tls.VersionTLS12,
-			Certificates: []tls.Certificate{cert},
+			Certificates: []tls.Certificate{*cert},
 			CipherSuites: []uint16{
 				tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
 				tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384, tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,

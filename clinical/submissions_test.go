@@ -246,8 +246,8 @@ func TestDetailReviewAttachments(t *testing.T) {
 			t.Errorf("the audit log holds patient content %q", content)
 		}
 	}
-	if n, _, err := a.srv.audit.Verify(context.Background()); err != nil || n == 0 {
-		t.Errorf("audit chain: %d entries, %v", n, err)
+	if head, err := a.srv.audit.Verify(context.Background()); err != nil || head.Entries == 0 {
+		t.Errorf("audit chain: %d entries, %v", head.Entries, err)
 	}
 }
 
@@ -391,5 +391,34 @@ func TestStaffAddCommand(t *testing.T) {
 	rec := c.post("/login", url.Values{"email": {"boss@clinic.example"}, "password": {otp[1]}})
 	if rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != "/enrol" {
 		t.Errorf("first admin login: %d %q", rec.Code, rec.Header().Get("Location"))
+	}
+}
+
+// TestExportFromTheAppLeavesOutSuperseded: the app's export holds only
+// current submissions unless "include superseded" is ticked.
+func TestExportFromTheAppLeavesOutSuperseded(t *testing.T) {
+	t.Parallel()
+	a := newApp(t)
+	u := a.newUser(t, "doc@clinic.example", true, true, RoleClinician)
+	c := a.client()
+	c.login(t, u)
+	day := time.Date(2026, 4, 1, 9, 0, 0, 0, time.UTC)
+	old := a.insert(t, "new-patient", patient("Doe", "Jane", ""), day, ReviewNew)
+	cur := a.insert(t, "new-patient", patient("Doe", "Janet", ""), day.Add(time.Hour), ReviewNew)
+	if _, err := a.owner.Exec(t.Context(), `UPDATE submissions SET superseded_by = $1 WHERE id = $2`, cur.id, old.id); err != nil {
+		t.Fatal(err)
+	}
+	rec := c.post("/export", url.Values{"format": {"csv"}})
+	rows, err := csv.NewReader(strings.NewReader(rec.Body.String())).ReadAll()
+	if rec.Code != http.StatusOK || err != nil || len(rows) != 2 || rows[1][0] != fmt.Sprint(cur.id) {
+		t.Errorf("default export: %d %v (%v), want only the current submission", rec.Code, rows, err)
+	}
+	rec = c.post("/export", url.Values{"format": {"ndjson"}, "superseded": {"1"}})
+	lines := strings.Split(strings.TrimSpace(rec.Body.String()), "\n")
+	if rec.Code != http.StatusOK || len(lines) != 2 || !strings.Contains(lines[0], `"status":"amended"`) || !strings.Contains(lines[1], `"status":"completed"`) {
+		t.Errorf("export with superseded: %d %v", rec.Code, lines)
+	}
+	if page := c.get("/submissions?superseded=1").Body.String(); !strings.Contains(page, `id="export-superseded"`) {
+		t.Errorf("the list's export form has no include-superseded box")
 	}
 }
