@@ -77,15 +77,7 @@ func LoadConfig(getenv func(string) string) (*Config, error) {
 		}
 		c.SecretKey = k
 	}
-	if dir := r.String("CLINICAL_FORMS_DIR", ""); dir != "" {
-		reg, err := forms.LoadDir(dir)
-		if err != nil {
-			r.Fail("CLINICAL_FORMS_DIR", "%v", err)
-		}
-		c.Forms = reg
-	} else {
-		c.Forms = forms.Builtin()
-	}
+	c.Forms = r.Forms("CLINICAL_FORMS_DIR")
 	if err := r.Err(); err != nil {
 		return nil, err
 	}

@@ -113,16 +113,11 @@ func LoadConfig(getenv func(string) string) (*Config, error) {
 		c.RowKey = k
 	}
 
-	if dir := r.String("INTAKE_FORMS_DIR", ""); dir != "" {
-		reg, err := forms.LoadDir(dir)
-		if err != nil {
-			r.Fail("INTAKE_FORMS_DIR", "%v", err)
-		} else if err := checkReservedNames(reg); err != nil {
+	c.Forms = r.Forms("INTAKE_FORMS_DIR")
+	if c.Forms != nil {
+		if err := checkReservedNames(c.Forms); err != nil {
 			r.Fail("INTAKE_FORMS_DIR", "%v", err)
 		}
-		c.Forms = reg
-	} else {
-		c.Forms = forms.Builtin()
 	}
 	if err := r.Err(); err != nil {
 		return nil, err

@@ -66,15 +66,7 @@ func LoadConfig(getenv func(string) string, needRowKeys bool) (*Config, error) {
 		}
 		c.RowKeys = append(c.RowKeys, k)
 	}
-	if dir := r.String("TRANSFER_FORMS_DIR", ""); dir != "" {
-		reg, err := forms.LoadDir(dir)
-		if err != nil {
-			r.Fail("TRANSFER_FORMS_DIR", "%v", err)
-		}
-		c.Forms = reg
-	} else {
-		c.Forms = forms.Builtin()
-	}
+	c.Forms = r.Forms("TRANSFER_FORMS_DIR")
 	if err := r.Err(); err != nil {
 		return nil, err
 	}

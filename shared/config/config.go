@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/airlockhq/airlock/shared/cli"
+	"github.com/airlockhq/airlock/shared/forms"
 	"github.com/airlockhq/airlock/shared/pg"
 )
 
@@ -204,4 +205,19 @@ func (r *Reader) DatabaseURL(name string) string {
 		r.Fail(name, "%s", pg.ErrBadURL.Error())
 	}
 	return v
+}
+
+// Forms loads the Questionnaire directory named by the variable, or the
+// built-in example forms when it is unset. Every service reads the same forms
+// the same way, so intake, transfer and clinical agree on what a form is.
+func (r *Reader) Forms(name string) *forms.Registry {
+	dir := r.String(name, "")
+	if dir == "" {
+		return forms.Builtin()
+	}
+	reg, err := forms.LoadDir(dir)
+	if err != nil {
+		r.Fail(name, "%v", err)
+	}
+	return reg
 }
