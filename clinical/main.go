@@ -94,17 +94,7 @@ func Run(ctx context.Context, env cli.Env) error {
 		fmt.Fprint(env.Stdout, usage)
 		return cli.ErrHelp
 	case "migrate":
-		r := config.NewReader(env.Getenv)
-		dsn := r.DatabaseURL("CLINICAL_DATABASE_URL")
-		if err := r.Err(); err != nil {
-			return err
-		}
-		v, err := pg.Migrate(dsn, migrations.Clinical())
-		if err != nil {
-			return err
-		}
-		env.Logger().Info("clinical database migrated", "version", v)
-		return nil
+		return migrations.Apply(env, "CLINICAL_DATABASE_URL", "clinical", migrations.Clinical())
 	case "secret-key":
 		k, err := NewSecretKey()
 		if err != nil {

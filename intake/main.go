@@ -10,8 +10,6 @@ import (
 
 	"github.com/airlockhq/airlock/migrations"
 	"github.com/airlockhq/airlock/shared/cli"
-	"github.com/airlockhq/airlock/shared/config"
-	"github.com/airlockhq/airlock/shared/pg"
 )
 
 const usage = `intake: Airlock's public intake server.
@@ -56,7 +54,7 @@ func Run(ctx context.Context, env cli.Env) error {
 		fmt.Fprint(env.Stdout, usage)
 		return cli.ErrHelp
 	case "migrate":
-		return runMigrate(env)
+		return migrations.Apply(env, "INTAKE_DATABASE_URL", "intake", migrations.Intake())
 	case "serve":
 		if len(env.Args) > 1 {
 			return cli.Usagef("intake serve: unexpected argument %q", env.Args[1])
@@ -69,18 +67,4 @@ func Run(ctx context.Context, env cli.Env) error {
 	default:
 		return cli.Usagef("intake: unknown command %q; see intake --help", env.Args[0])
 	}
-}
-
-func runMigrate(env cli.Env) error {
-	r := config.NewReader(env.Getenv)
-	dsn := r.DatabaseURL("INTAKE_DATABASE_URL")
-	if err := r.Err(); err != nil {
-		return err
-	}
-	v, err := pg.Migrate(dsn, migrations.Intake())
-	if err != nil {
-		return err
-	}
-	env.Logger().Info("intake database migrated", "version", v)
-	return nil
 }

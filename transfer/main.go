@@ -89,16 +89,7 @@ func printJSON(w io.Writer, v any) error {
 }
 
 func runOnce(ctx context.Context, env cli.Env) error {
-	cfg, err := LoadConfig(env.Getenv, true)
-	if err != nil {
-		return err
-	}
-	// Unlock first: a wrong passphrase must change nothing.
-	ring, err := unlockKeyring(ctx, env, cfg)
-	if err != nil {
-		return err
-	}
-	m, closeFn, err := newMover(ctx, cfg, ring, env)
+	_, m, closeFn, err := startMover(ctx, env)
 	if err != nil {
 		return err
 	}
@@ -107,9 +98,24 @@ func runOnce(ctx context.Context, env cli.Env) error {
 	if err != nil {
 		return err
 	}
-	m.Log.Info("pass finished", "moved", sum.Moved, "quarantined", sum.Quarantined, "duplicates", sum.Duplicates,
-		"expired", sum.Expired, "unknown_key", sum.UnknownKey, "seconds", sum.Seconds, "skipped", sum.Skipped)
+	logPass(m.Log, "once", sum, nil)
 	return printJSON(env.Stdout, sum)
+}
+
+// startMover reads the settings, unlocks the keyring and connects to both
+// databases: what `once` and `run` share. The keys are unlocked before any
+// connection, so a wrong passphrase changes nothing.
+func startMover(ctx context.Context, env cli.Env) (*Config, *Mover, func(), error) {
+	cfg, err := LoadConfig(env.Getenv, true)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	ring, err := unlockKeyring(ctx, env, cfg)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	m, closeFn, err := newMover(ctx, cfg, ring, env)
+	return cfg, m, closeFn, err
 }
 
 func newMover(ctx context.Context, cfg *Config, ring Keyring, env cli.Env) (*Mover, func(), error) {

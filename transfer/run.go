@@ -221,15 +221,7 @@ func (l cronLogger) Error(err error, msg string, keysAndValues ...any) {
 // runWorker is `transfer run`: unlock the keys once, check both schemas, then
 // run passes until SIGINT or SIGTERM.
 func runWorker(ctx context.Context, env cli.Env) error {
-	cfg, err := LoadConfig(env.Getenv, true)
-	if err != nil {
-		return err
-	}
-	ring, err := unlockKeyring(ctx, env, cfg)
-	if err != nil {
-		return err
-	}
-	m, closeFn, err := newMover(ctx, cfg, ring, env)
+	cfg, m, closeFn, err := startMover(ctx, env)
 	if err != nil {
 		return err
 	}
@@ -254,7 +246,7 @@ func runWorker(ctx context.Context, env cli.Env) error {
 			return fmt.Errorf("TRANSFER_METRICS_ADDR: %w", err)
 		}
 		var ids []string
-		for id := range ring {
+		for id := range m.Keys {
 			ids = append(ids, id.String())
 		}
 		w.Metrics = NewMetrics(func(ctx context.Context) (*Status, error) {
