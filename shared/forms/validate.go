@@ -534,6 +534,9 @@ func findOption(it *Item, key string) (Option, bool) {
 
 // checkText applies the length and character rules of free text.
 func checkText(it *Item, s string) string {
+	if msg := checkFormatChars(s); msg != "" {
+		return msg
+	}
 	if limit := it.EffectiveMaxLength(); utf8.RuneCountInString(s) > limit {
 		return fmt.Sprintf("must be at most %d characters", limit)
 	}
@@ -597,6 +600,9 @@ func decodeAttachment(raw []byte) (*Attachment, string) {
 		title := strings.TrimSpace(*w.Title)
 		if utf8.RuneCountInString(title) > 255 || hasControl(title, false) {
 			return nil, "attachment title must be at most 255 characters without control characters"
+		}
+		if msg := checkFormatChars(title); msg != "" {
+			return nil, "attachment title " + msg
 		}
 		att.Title = title
 	}
