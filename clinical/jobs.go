@@ -5,6 +5,8 @@ import (
 	"encoding/hex"
 	"log/slog"
 	"time"
+
+	"github.com/airlockhq/airlock/clinical/notice"
 )
 
 // runJobs runs the periodic work of `clinical serve` until ctx ends: the
@@ -13,6 +15,16 @@ import (
 // up, and the retention policy when one is set. A failing job is logged and
 // tried again at its next tick.
 func (s *Server) runJobs(ctx context.Context, cfg *ServeConfig) {
+	if cfg.Notify != nil {
+		// The digest runs beside the other jobs and ends with them.
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			notice.New(cfg.Notify, s.pool, s.formTitle, s.log).Run(ctx)
+		}()
+		defer func() { <-done }()
+		s.log.Info("notices on", "every", cfg.Notify.Interval.String(), "recipients", len(cfg.Notify.To))
+	}
 	head := time.NewTicker(cfg.AuditHeadInterval)
 	defer head.Stop()
 	hourly := time.NewTicker(time.Hour)
@@ -77,4 +89,13 @@ func RunRetention(ctx context.Context, subs *Submissions, audit *Audit, actor st
 		log.Info("retention pass", "cutoff", cutoff.Format(time.RFC3339), "deleted", n)
 	}
 	return n, err
+}
+
+// formTitle names a form in a notice: its title, or its id when it has none
+// or is no longer configured.
+func (s *Server) formTitle(id string) string {
+	if q, ok := s.forms.Get(id); ok && q.Title != "" {
+		return q.Title
+	}
+	return id
 }

@@ -54,6 +54,12 @@ Settings (environment; each secret X may be given as X_FILE instead):
   CLINICAL_RETENTION      delete submissions done for longer than this, such as 8760h (default off);
                           serve applies it hourly, ` + "`clinical retention run`" + ` once
   CLINICAL_AUDIT_HEAD_INTERVAL  serve: how often the audit chain head is logged (default 10m)
+  CLINICAL_NOTIFY_SMTP    serve: smtp://host:port or smtps://host:port turns on a content-free email
+                          digest of new and quarantined rows (default off; see docs/clinical.md)
+  CLINICAL_NOTIFY_TO, CLINICAL_NOTIFY_FROM   serve: recipients (comma-separated) and sender
+  CLINICAL_NOTIFY_SMTP_USERNAME, CLINICAL_NOTIFY_SMTP_PASSWORD   serve: optional SMTP credentials
+  CLINICAL_NOTIFY_SMTP_CA_FILE  serve: PEM roots for the SMTP server's certificate
+  CLINICAL_NOTIFY_INTERVAL  serve: how often a digest may go out (default 5m)
 `
 
 // Main is the clinical binary.

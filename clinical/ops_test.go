@@ -143,6 +143,9 @@ func TestServeConfig(t *testing.T) {
 		{map[string]string{"CLINICAL_SESSION_IDLE": "13h"}, "CLINICAL_SESSION_IDLE"},
 		{map[string]string{"CLINICAL_RETENTION": "1h"}, "CLINICAL_RETENTION"},
 		{map[string]string{"CLINICAL_SECRET_KEY": "short"}, "CLINICAL_SECRET_KEY"},
+		{map[string]string{"CLINICAL_NOTIFY_SMTP": "smtp://127.0.0.1:25", "CLINICAL_NOTIFY_TO": "a@clinic.example", "CLINICAL_NOTIFY_FROM": "b@clinic.example"}, ""},
+		{map[string]string{"CLINICAL_NOTIFY_SMTP": "smtp://127.0.0.1:25", "CLINICAL_NOTIFY_FROM": "b@clinic.example"}, "CLINICAL_NOTIFY_TO"},
+		{map[string]string{"CLINICAL_NOTIFY_TO": "a@clinic.example"}, "CLINICAL_NOTIFY_SMTP"},
 	} {
 		env := map[string]string{}
 		for k, v := range base {

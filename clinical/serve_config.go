@@ -6,6 +6,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/airlockhq/airlock/clinical/notice"
 	"github.com/airlockhq/airlock/shared/config"
 )
 
@@ -27,6 +28,8 @@ type ServeConfig struct {
 	AuditHeadInterval time.Duration
 	ShutdownTimeout   time.Duration
 	Argon2            Argon2Params
+	// Notify is the content-free email digest (CLINICAL_NOTIFY_*); nil is off.
+	Notify *notice.Config
 }
 
 // LoadServeConfig reads and checks the settings of `clinical serve`.
@@ -59,6 +62,7 @@ func LoadServeConfig(getenv func(string) string) (*ServeConfig, error) {
 	case c.TLSCert != "":
 		c.Certificate = loadTLSPair(r, c.TLSCert, c.TLSKey)
 	}
+	c.Notify = notice.LoadConfig(r)
 	if c.SessionIdle > c.SessionMax {
 		r.Fail("CLINICAL_SESSION_IDLE", "must not be longer than CLINICAL_SESSION_MAX")
 	}
