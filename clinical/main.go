@@ -40,6 +40,11 @@ Usage:
                                     exit 0 when the audit chain is intact and holds every given head
                                     (the "head" of serve's "audit chain head" log lines), 1 naming
                                     the first broken entry or missing head
+  clinical results publish --receipt R --file F [--title T] [--expires DURATION] [--require-birth-date]
+                                    publish a result (PDF, PNG, JPEG or text, at most 5 MiB) for the
+                                    submission with receipt R; prints the one-time link, shown only now
+                                    (default expiry 336h; --require-birth-date also asks the patient for
+                                    the submission's date of birth); audited. See docs/results.md
   clinical --help                   show this help
 
 Settings (environment; each secret X may be given as X_FILE instead):
@@ -60,6 +65,8 @@ Settings (environment; each secret X may be given as X_FILE instead):
   CLINICAL_NOTIFY_SMTP_USERNAME, CLINICAL_NOTIFY_SMTP_PASSWORD   serve: optional SMTP credentials
   CLINICAL_NOTIFY_SMTP_CA_FILE  serve: PEM roots for the SMTP server's certificate
   CLINICAL_NOTIFY_INTERVAL  serve: how often a digest may go out (default 5m)
+  CLINICAL_INTAKE_URL     intake's public base URL, such as https://forms.example.org: one-time result
+                          links point there (required by results publish, and by serve to publish)
 `
 
 // Main is the clinical binary.
@@ -116,6 +123,8 @@ func Run(ctx context.Context, env cli.Env) error {
 		return runStaff(ctx, env)
 	case "retention":
 		return runRetention(ctx, env)
+	case "results":
+		return runResults(ctx, env)
 	case "audit":
 		if len(env.Args) < 2 || env.Args[1] != "verify" {
 			return cli.Usagef("clinical audit: want `clinical audit verify [--head ID:MACHEX]...`")

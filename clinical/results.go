@@ -1,0 +1,297 @@
+package clinical
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/airlockhq/airlock/shared/forms"
+	"github.com/airlockhq/airlock/shared/pg"
+	"github.com/airlockhq/airlock/shared/results"
+)
+
+// Result states, as staff see them on the submission page.
+const (
+	ResultPublished  = "published"  // sealed here, waiting for transfer
+	ResultDelivered  = "delivered"  // intake holds it; the link works
+	ResultDownloaded = "downloaded" // the patient confirmed and got it
+	ResultLocked     = "locked"     // used up by five wrong dates of birth
+	ResultExpired    = "expired"
+	ResultWithdrawn  = "withdrawn"
+)
+
+// Results is the clinical store of one-time results.
+type Results struct {
+	pool *pgxpool.Pool
+	now  func() time.Time
+}
+
+// NewResults binds the store.
+func NewResults(pool *pgxpool.Pool, now func() time.Time) *Results {
+	return &Results{pool: pool, now: now}
+}
+
+// Result is one published result as staff see it. The token is not here:
+// it exists only in the link shown once.
+type Result struct {
+	ID                int64
+	SubmissionID      int64
+	Title             string
+	ContentType       string
+	Size              int64
+	BirthDateRequired bool
+	PublishedBy       string
+	PublishedAt       time.Time
+	ExpiresAt         time.Time
+	State             string
+	StateAt           time.Time
+}
+
+// Withdrawable reports whether a clinician may still withdraw the link.
+func (r *Result) Withdrawable() bool {
+	return r.State == ResultPublished || r.State == ResultDelivered
+}
+
+// Publication is what a clinician asks to publish.
+type Publication struct {
+	SubmissionID     int64
+	Title            string
+	Data             []byte
+	Expires          time.Duration // 0: results.DefaultExpiry
+	RequireBirthDate bool
+	// BirthDate is the submission's date of birth, normalised; needed only
+	// with RequireBirthDate.
+	BirthDate string
+}
+
+// FieldError is bad input to a publication, naming the field (the CLI
+// flag or form field) it is about.
+type FieldError struct {
+	Field, Message string
+}
+
+func (e *FieldError) Error() string { return e.Field + ": " + e.Message }
+
+// checkTitle returns the trimmed title, or why it is not acceptable.
+func checkTitle(title string) (string, string) {
+	title = strings.TrimSpace(title)
+	switch {
+	case title == "":
+		return "", "give the result a title"
+	case utf8.RuneCountInString(title) > results.MaxTitleLen:
+		return "", fmt.Sprintf("at most %d characters", results.MaxTitleLen)
+	case strings.IndexFunc(title, func(r rune) bool { return unicode.IsControl(r) || unicode.Is(unicode.Cf, r) }) >= 0:
+		return "", "must not contain control or format characters"
+	}
+	return title, ""
+}
+
+// Validate checks a publication and returns the detected content type, or
+// a *FieldError naming the field (file, title, expires, birth-date).
+func (p *Publication) Validate() (string, error) {
+	title, msg := checkTitle(p.Title)
+	if msg != "" {
+		return "", &FieldError{"title", msg}
+	}
+	p.Title = title
+	if len(p.Data) == 0 {
+		return "", &FieldError{"file", "the file is empty"}
+	}
+	if len(p.Data) > results.MaxSize {
+		return "", &FieldError{"file", fmt.Sprintf("the file is larger than %d MiB", results.MaxSize>>20)}
+	}
+	ct := results.DetectType(p.Data)
+	if ct == "" {
+		return "", &FieldError{"file", "the file type is not allowed (allowed: PDF, PNG, JPEG, plain text)"}
+	}
+	if p.Expires == 0 {
+		p.Expires = results.DefaultExpiry
+	}
+	if p.Expires < time.Hour || p.Expires > results.MaxExpiry {
+		return "", &FieldError{"expires", fmt.Sprintf("must be between 1h and %s", results.MaxExpiry)}
+	}
+	if p.RequireBirthDate && p.BirthDate == "" {
+		return "", &FieldError{"require-birth-date", "the submission has no date of birth to ask for"}
+	}
+	return ct, nil
+}
+
+// AuditFunc appends the audit entry of a change while its transaction is
+// open: if the entry cannot be written, the change is rolled back.
+type AuditFunc func(ctx context.Context, tx pgx.Tx, resultID int64) error
+
+// Publish seals a result under a fresh token and stores it for transfer to
+// carry to intake. It returns the token, which the caller shows once and
+// which is stored nowhere.
+func (rs *Results) Publish(ctx context.Context, p Publication, actor string, audit AuditFunc) (results.Token, *Result, error) {
+	ct, err := p.Validate()
+	if err != nil {
+		return results.Token{}, nil, err
+	}
+	birthDate := ""
+	if p.RequireBirthDate {
+		birthDate = p.BirthDate
+	}
+	tok := results.NewToken()
+	now := rs.now().UTC().Truncate(time.Microsecond)
+	r := &Result{
+		SubmissionID: p.SubmissionID, Title: p.Title, ContentType: ct, Size: int64(len(p.Data)),
+		BirthDateRequired: p.RequireBirthDate, PublishedBy: actor, PublishedAt: now,
+		ExpiresAt: now.Add(p.Expires), State: ResultPublished, StateAt: now,
+	}
+	sealedTitle := tok.SealTitle(p.Title)
+	sealed := tok.SealDocument(results.Document{ContentType: ct, Data: p.Data}, birthDate)
+	err = pg.InTx(ctx, rs.pool, func(tx pgx.Tx) error {
+		err := tx.QueryRow(ctx, `INSERT INTO results (submission_id, token_hash, title, content_type, sealed_title, sealed,
+  size, birth_date_required, published_by, published_at, expires_at, state, state_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'published', $10) RETURNING id`,
+			r.SubmissionID, tok.Hash(), r.Title, ct, sealedTitle, sealed, r.Size, r.BirthDateRequired,
+			actor, now, r.ExpiresAt).Scan(&r.ID)
+		if err != nil {
+			return err
+		}
+		return audit(ctx, tx, r.ID)
+	})
+	if err != nil {
+		return results.Token{}, nil, fmt.Errorf("publish result: %w", err)
+	}
+	return tok, r, nil
+}
+
+const resultColumns = `id, submission_id, title, content_type, size, birth_date_required, published_by, published_at,
+  expires_at, state, state_at`
+
+func scanResult(row pgx.CollectableRow) (*Result, error) {
+	var r Result
+	err := row.Scan(&r.ID, &r.SubmissionID, &r.Title, &r.ContentType, &r.Size, &r.BirthDateRequired, &r.PublishedBy,
+		&r.PublishedAt, &r.ExpiresAt, &r.State, &r.StateAt)
+	return &r, err
+}
+
+// ForSubmission lists a submission's results, newest first.
+func (rs *Results) ForSubmission(ctx context.Context, submissionID int64) ([]*Result, error) {
+	rows, err := rs.pool.Query(ctx, `SELECT `+resultColumns+` FROM results WHERE submission_id = $1 ORDER BY id DESC`, submissionID)
+	if err != nil {
+		return nil, fmt.Errorf("list results: %w", err)
+	}
+	list, err := pgx.CollectRows(rows, scanResult)
+	if err != nil {
+		return nil, fmt.Errorf("list results: %w", err)
+	}
+	return list, nil
+}
+
+// Withdraw ends an unused link: a published result never reaches intake,
+// a delivered one is removed from intake by transfer's next pass (which
+// leaves a tombstone, so the link answers 410). It is a conflict when the
+// result is already downloaded, expired or withdrawn.
+func (rs *Results) Withdraw(ctx context.Context, submissionID, resultID int64, audit AuditFunc) error {
+	err := pg.InTx(ctx, rs.pool, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE results SET state = 'withdrawn', state_at = $3, sealed = NULL
+WHERE id = $1 AND submission_id = $2 AND state IN ('published', 'delivered')`, resultID, submissionID, rs.now())
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			var exists bool
+			if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM results WHERE id = $1 AND submission_id = $2)`,
+				resultID, submissionID).Scan(&exists); err != nil {
+				return err
+			}
+			if !exists {
+				return errNotFound
+			}
+			return errorf(CodeConflict, "This link can no longer be withdrawn: it was downloaded, has expired or was withdrawn already.")
+		}
+		return audit(ctx, tx, resultID)
+	})
+	if err != nil && codeOf(err) == 0 {
+		return fmt.Errorf("withdraw result %d: %w", resultID, err)
+	}
+	return err
+}
+
+// BirthDateDefinition is the item.definition that marks a form's date of
+// birth question (FHIR's Patient.birthDate), the answer a result's second
+// factor asks for.
+const BirthDateDefinition = "http://hl7.org/fhir/StructureDefinition/Patient#Patient.birthDate"
+
+// BirthDateOf finds the patient's date of birth among a submission's
+// answers, normalised; "" when the form has no such question or it was not
+// answered.
+func BirthDateOf(q *forms.Questionnaire, answers forms.Answers) string {
+	if q == nil {
+		return ""
+	}
+	for _, it := range q.Questions() {
+		if it.Type != forms.TypeDate || !isBirthDateItem(it) {
+			continue
+		}
+		for _, v := range answers[it.LinkID] {
+			if v.ValueDate != nil {
+				if d, ok := results.NormaliseBirthDate(*v.ValueDate); ok {
+					return d
+				}
+			}
+		}
+	}
+	return ""
+}
+
+// errNoSuchReceipt is an unknown receipt given to `clinical results publish`.
+var errNoSuchReceipt = errors.New("no submission has that receipt")
+
+// isBirthDateItem tells the date of birth question by its definition.
+func isBirthDateItem(it *forms.Item) bool { return it.LinkID == "birth-date" }
+
+// SubmissionForResult is what publishing needs of a submission.
+type SubmissionForResult struct {
+	ID        int64
+	IntakeID  string
+	BirthDate string // normalised; "" when the submission has none
+}
+
+// SubmissionByReceipt finds the submission a result is for by the receipt
+// the patient holds.
+func (rs *Results) SubmissionByReceipt(ctx context.Context, reg *forms.Registry, receipt string) (*SubmissionForResult, error) {
+	r, ok := NormaliseReceipt(receipt)
+	if !ok {
+		return nil, errNoSuchReceipt
+	}
+	var s SubmissionForResult
+	var formID string
+	var answers forms.Answers
+	err := rs.pool.QueryRow(ctx, `SELECT id, intake_id::text, form_id, answers FROM submissions WHERE receipt = $1`, r).
+		Scan(&s.ID, &s.IntakeID, &formID, &answers)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, errNoSuchReceipt
+	}
+	if err != nil {
+		return nil, fmt.Errorf("find submission: %w", err)
+	}
+	if q, ok := reg.Get(formID); ok {
+		s.BirthDate = BirthDateOf(q, answers)
+	}
+	return &s, nil
+}
+
+// auditResult is the AuditFunc of a result change: one entry naming the
+// submission, with the result's id and what changed (never its title or
+// content).
+func auditResult(a *Audit, actor, action string, submissionID int64, detail map[string]any) AuditFunc {
+	return func(ctx context.Context, tx pgx.Tx, resultID int64) error {
+		d := map[string]any{"result": resultID}
+		for k, v := range detail {
+			d[k] = v
+		}
+		_, err := a.Append(ctx, actor, action, fmt.Sprintf("submission:%d", submissionID), d)
+		return err
+	}
+}

@@ -1,0 +1,2 @@
+DROP TABLE IF EXISTS result_tombstones;
+DROP TABLE IF EXISTS results;
