@@ -278,4 +278,3 @@ func BirthDateFromParts(day, month, year string) (string, bool) {
 	}
 	return NormaliseBirthDate(fmt.Sprintf("%04d-%02d-%02d", y, m, d))
 }
-
