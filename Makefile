@@ -8,7 +8,7 @@ export AIRLOCK_TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres?
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 GOVULNCHECK := golang.org/x/vuln/cmd/govulncheck@v1.9.0
 
-.PHONY: build run test lint bench fuzz clean
+.PHONY: build run test lint bench fuzz clean deploy-test
 
 build:
 	@mkdir -p $(BINDIR)
@@ -34,3 +34,7 @@ bench:
 
 clean:
 	rm -rf $(BINDIR)
+
+# The production topology in network namespaces (root; see deploy/test/run.sh).
+deploy-test:
+	./deploy/test/run.sh
