@@ -8,7 +8,7 @@ export AIRLOCK_TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres?
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 GOVULNCHECK := golang.org/x/vuln/cmd/govulncheck@v1.9.0
 
-.PHONY: build run test lint bench fuzz clean deploy-test
+.PHONY: build run test lint bench fuzz clean deploy-test deploy-check
 
 build:
 	@mkdir -p $(BINDIR)
@@ -38,3 +38,7 @@ clean:
 # The production topology in network namespaces (root; see deploy/test/run.sh).
 deploy-test:
 	./deploy/test/run.sh
+
+# Static checks of deploy/: systemd units (systemd-analyze), alert rules (promtool).
+deploy-check:
+	./deploy/check.sh
