@@ -3,10 +3,11 @@ package clinical
 import (
 	"errors"
 	"fmt"
+	"net/http"
 )
 
 // ErrorCode classifies a domain error; the HTTP layer maps each code to a
-// status in one place (Server.handleError) and stores never know about HTTP.
+// status in one place (statusOf) and stores never know about HTTP.
 type ErrorCode int
 
 // The domain error codes.
@@ -17,7 +18,30 @@ const (
 	CodeForbidden                         // authenticated but not allowed: 403
 	CodeUnauthorised                      // not (or no longer) logged in: 401
 	CodeThrottled                         // too many attempts: 429
+	CodeBusy                              // no capacity now, try again shortly: 503
 )
+
+// statusOf is the one map from domain code to HTTP status. A code it does
+// not know (an internal error has code 0) is 500, never 0.
+func statusOf(code ErrorCode) int {
+	switch code {
+	case CodeInvalid:
+		return http.StatusUnprocessableEntity
+	case CodeNotFound:
+		return http.StatusNotFound
+	case CodeConflict:
+		return http.StatusConflict
+	case CodeForbidden:
+		return http.StatusForbidden
+	case CodeUnauthorised:
+		return http.StatusUnauthorized
+	case CodeThrottled:
+		return http.StatusTooManyRequests
+	case CodeBusy:
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
+}
 
 // Error is a domain error whose message is safe to show to the user.
 type Error struct {

@@ -32,9 +32,7 @@ func (s *Server) handleStaffPage(c echo.Context, sess *Session) error {
 func (s *Server) staffFormError(c echo.Context, sess *Session, err error) error {
 	var de *Error
 	if errors.As(err, &de) && de.Code != CodeUnauthorised {
-		status := map[ErrorCode]int{CodeInvalid: http.StatusUnprocessableEntity, CodeNotFound: http.StatusNotFound,
-			CodeConflict: http.StatusConflict, CodeForbidden: http.StatusForbidden, CodeThrottled: http.StatusTooManyRequests}[de.Code]
-		return s.staffPage(c, sess, status, de.Msg, "")
+		return s.staffPage(c, sess, statusOf(de.Code), de.Msg, "")
 	}
 	return err
 }
@@ -190,15 +188,14 @@ func (s *Server) handleErase(c echo.Context, sess *Session) error {
 	fail := func(err error) error {
 		var de *Error
 		if errors.As(err, &de) && (de.Code == CodeInvalid || de.Code == CodeNotFound) {
-			return s.render(c, map[ErrorCode]int{CodeInvalid: http.StatusUnprocessableEntity, CodeNotFound: http.StatusNotFound}[de.Code],
-				"erase", sess, &page{Title: "Erase a submission", Error: de.Msg})
+			return s.render(c, statusOf(de.Code), "erase", sess, &page{Title: "Erase a submission", Error: de.Msg})
 		}
 		return err
 	}
-	if c.FormValue("confirm") != "yes" {
+	if postValue(c, "confirm") != "yes" {
 		return fail(errorf(CodeInvalid, "Tick the box to confirm the erasure."))
 	}
-	id, err := s.subs.IDByReceipt(ctx, c.FormValue("receipt"))
+	id, err := s.subs.IDByReceipt(ctx, postValue(c, "receipt"))
 	if err != nil {
 		return fail(err)
 	}

@@ -30,14 +30,13 @@ func (s *Server) handleLoginPage(c echo.Context, sess *Session) error {
 func (s *Server) handleLogin(c echo.Context, old *Session) error {
 	ctx := c.Request().Context()
 	st, stage, err := s.accounts.Login(ctx, LoginAttempt{
-		Email: c.FormValue("email"), Password: c.FormValue("password"), Code: c.FormValue("code"), Addr: c.RealIP(),
+		Email: postValue(c, "email"), Password: postValue(c, "password"), Code: postValue(c, "code"), Addr: c.RealIP(),
 	})
 	if err != nil {
 		switch code := codeOf(err); code {
-		case CodeUnauthorised, CodeForbidden, CodeThrottled:
-			status := map[ErrorCode]int{CodeUnauthorised: http.StatusUnauthorized, CodeForbidden: http.StatusForbidden,
-				CodeThrottled: http.StatusTooManyRequests}[code]
-			s.renderLogin(c, status, err.Error())
+		case CodeUnauthorised, CodeForbidden, CodeThrottled, CodeBusy:
+			s.retryAfter(c, code)
+			s.renderLogin(c, statusOf(code), err.Error())
 			return nil
 		}
 		return err
@@ -106,12 +105,11 @@ func (s *Server) handleEnrolQR(c echo.Context, sess *Session) error {
 
 func (s *Server) handleEnrol(c echo.Context, sess *Session) error {
 	ctx := c.Request().Context()
-	err := s.accounts.Enrol(ctx, sess.Staff, c.FormValue("password"), c.FormValue("confirm"), c.FormValue("code"), c.RealIP())
-	switch codeOf(err) {
-	case CodeInvalid:
-		return s.enrolPage(c, sess, http.StatusUnprocessableEntity, err.Error())
-	case CodeThrottled:
-		return s.enrolPage(c, sess, http.StatusTooManyRequests, err.Error())
+	err := s.accounts.Enrol(ctx, sess.Staff, postValue(c, "password"), postValue(c, "confirm"), postValue(c, "code"), c.RealIP())
+	switch code := codeOf(err); code {
+	case CodeInvalid, CodeThrottled, CodeBusy:
+		s.retryAfter(c, code)
+		return s.enrolPage(c, sess, statusOf(code), err.Error())
 	}
 	if err != nil {
 		return err

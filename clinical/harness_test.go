@@ -78,7 +78,8 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-func newApp(tb testing.TB) *app {
+// newApp builds the app; opts adjust its serve settings first.
+func newApp(tb testing.TB, opts ...func(*ServeConfig)) *app {
 	tb.Helper()
 	ctx := context.Background()
 	ownerURL := pgtest.NewDB(tb, "clinical", migrations.Clinical())
@@ -100,6 +101,9 @@ func newApp(tb testing.TB) *app {
 	cfg := &ServeConfig{
 		Config:      &Config{DatabaseURL: appURL, SecretKey: secret, Forms: forms.Builtin()},
 		SessionIdle: 15 * time.Minute, SessionMax: 12 * time.Hour, Argon2: cheapArgon2,
+	}
+	for _, o := range opts {
+		o(cfg)
 	}
 	a := &app{clock: &testClock{t: time.Date(2026, 5, 4, 8, 0, 0, 0, time.UTC)}, owner: owner, secret: secret,
 		logs: &syncBuffer{}, appURL: appURL}

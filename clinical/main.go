@@ -56,6 +56,8 @@ Settings (environment; each secret X may be given as X_FILE instead):
   CLINICAL_PLAIN_HTTP=1   serve: plain HTTP on a non-loopback address (only behind a TLS-terminating proxy)
   CLINICAL_SESSION_IDLE   serve: idle session timeout (default 15m)
   CLINICAL_SESSION_MAX    serve: absolute session timeout (default 12h)
+  CLINICAL_TRUSTED_PROXIES  serve: comma-separated IPs or CIDRs of proxies whose X-Forwarded-For
+                          login throttling believes (default none: the TCP peer)
   CLINICAL_RETENTION      delete submissions done for longer than this, such as 8760h (default off);
                           serve applies it hourly, ` + "`clinical retention run`" + ` once
   CLINICAL_AUDIT_HEAD_INTERVAL  serve: how often the audit chain head is logged (default 10m)

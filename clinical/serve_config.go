@@ -3,6 +3,7 @@ package clinical
 import (
 	"crypto/tls"
 	"net"
+	"net/netip"
 	"os"
 	"time"
 
@@ -30,6 +31,9 @@ type ServeConfig struct {
 	Argon2            Argon2Params
 	// Notify is the content-free email digest (CLINICAL_NOTIFY_*); nil is off.
 	Notify *notice.Config
+	// TrustedProxies are the peers whose X-Forwarded-For login throttling
+	// believes (CLINICAL_TRUSTED_PROXIES).
+	TrustedProxies []netip.Prefix
 }
 
 // LoadServeConfig reads and checks the settings of `clinical serve`.
@@ -51,6 +55,7 @@ func LoadServeConfig(getenv func(string) string) (*ServeConfig, error) {
 		AuditHeadInterval: r.Duration("CLINICAL_AUDIT_HEAD_INTERVAL", 10*time.Minute),
 		ShutdownTimeout:   20 * time.Second,
 		Argon2:            DefaultArgon2,
+		TrustedProxies:    readTrustedProxies(r),
 	}
 	switch {
 	case (c.TLSCert == "") != (c.TLSKey == ""):

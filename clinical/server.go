@@ -15,11 +15,13 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
 
 	"github.com/airlockhq/airlock/migrations"
 	"github.com/airlockhq/airlock/shared/forms"
@@ -82,15 +84,16 @@ func NewServer(cfg *ServeConfig, pool *pgxpool.Pool, log *slog.Logger, now func(
 	e := s.Echo
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
-	// Throttling counts the peer address; a proxy in front must itself
-	// limit, or be trusted by configuring this to read its header.
-	e.IPExtractor = echo.ExtractIPDirect()
+	// Throttling counts the client address: the TCP peer, or behind a
+	// proxy listed in CLINICAL_TRUSTED_PROXIES, the address it forwards.
+	e.IPExtractor = clientIP(cfg.TrustedProxies)
+	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{DisableStackAll: true, LogErrorFunc: s.logPanic}))
 	e.Use(securityHeaders)
 	e.Use(limitBody)
 
 	e.GET("/healthz", s.handleHealth)
 	static, _ := fs.Sub(staticFS, "static")
-	e.GET("/static/*", echo.WrapHandler(http.StripPrefix("/static/", http.FileServer(http.FS(static)))))
+	e.GET("/static/*", echo.WrapHandler(http.StripPrefix("/static/", noListing(http.FileServer(http.FS(static))))))
 
 	s.route(http.MethodGet, "/login", anyone, s.handleLoginPage)
 	s.route(http.MethodPost, "/login", anyone, s.handleLogin)
@@ -260,8 +263,15 @@ func (s *Server) csrfToken(c echo.Context, sess *Session) string {
 	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
 }
 
+// postValue reads a form field from the request body only. Echo's
+// FormValue also reads the URL's query string, where a token or a password
+// would end up in logs, history and Referer headers.
+func postValue(c echo.Context, name string) string {
+	return c.Request().PostFormValue(name)
+}
+
 func (s *Server) validCSRF(c echo.Context, sess *Session) bool {
-	got := c.FormValue("csrf")
+	got := postValue(c, "csrf")
 	if got == "" {
 		return false
 	}
@@ -331,10 +341,8 @@ func (s *Server) handleError(err error, c echo.Context) {
 	var mbe *http.MaxBytesError
 	switch {
 	case errors.As(err, &de):
-		status, msg = map[ErrorCode]int{
-			CodeInvalid: http.StatusUnprocessableEntity, CodeNotFound: http.StatusNotFound, CodeConflict: http.StatusConflict,
-			CodeForbidden: http.StatusForbidden, CodeUnauthorised: http.StatusUnauthorized, CodeThrottled: http.StatusTooManyRequests,
-		}[de.Code], de.Msg
+		status, msg = statusOf(de.Code), de.Msg
+		s.retryAfter(c, de.Code)
 	case errors.As(err, &mbe):
 		status, msg = http.StatusRequestEntityTooLarge, "The request is too large."
 	case errors.As(err, &he):
@@ -363,6 +371,38 @@ func (s *Server) handleError(err error, c echo.Context) {
 	if err := s.render(c, status, "error", sess, &page{Title: http.StatusText(status), Error: msg}); err != nil {
 		s.log.Error("write error page", "error", err.Error())
 	}
+}
+
+// retryAfter tells a refused client when trying again makes sense.
+func (s *Server) retryAfter(c echo.Context, code ErrorCode) {
+	switch code {
+	case CodeBusy:
+		c.Response().Header().Set("Retry-After", "2")
+	case CodeThrottled:
+		c.Response().Header().Set("Retry-After", strconv.Itoa(int(s.accounts.ThrottleWindow.Seconds())))
+	}
+}
+
+// errPanic replaces a recovered panic's value, which may hold anything
+// (patient data included), so neither the log nor the page repeats it.
+var errPanic = errors.New("handler panicked (recovered)")
+
+// logPanic logs a recovered panic by route and stack (function names and
+// lines, no values) and has handleError answer 500.
+func (s *Server) logPanic(c echo.Context, _ error, stack []byte) error {
+	s.log.Error("panic recovered", "method", c.Request().Method, "route", c.Path(), "stack", string(stack))
+	return errPanic
+}
+
+// noListing answers 404 for a directory, so /static/ lists nothing.
+func noListing(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "" || strings.HasSuffix(r.URL.Path, "/") {
+			http.NotFound(w, r)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 func (s *Server) handleHealth(c echo.Context) error {

@@ -6,11 +6,14 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base32"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/mail"
+	"runtime"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -91,6 +94,11 @@ type Accounts struct {
 	// AddrLimit from one address, within ThrottleWindow lock logins out.
 	ThrottleWindow          time.Duration
 	AccountLimit, AddrLimit int
+
+	// slots bounds concurrent logins and enrolments (each hashes once);
+	// Shed counts the attempts refused because every slot was taken.
+	slots chan struct{}
+	Shed  atomic.Int64
 }
 
 // NewAccounts wires the account service.
@@ -100,6 +108,7 @@ func NewAccounts(pool *pgxpool.Pool, audit *Audit, secret SecretKey, passwords *
 		throttle: secret.derive("login throttle v1"), now: now,
 		SessionIdle: 15 * time.Minute, SessionMax: 12 * time.Hour,
 		ThrottleWindow: 15 * time.Minute, AccountLimit: 5, AddrLimit: 20,
+		slots: make(chan struct{}, max(2, runtime.GOMAXPROCS(0))),
 	}
 }
 
@@ -263,21 +272,73 @@ func (a *Accounts) throttleKey(kind, v string) []byte {
 	return m.Sum(nil)
 }
 
-// checkThrottle refuses a login while the account or the address is over
-// its limit of recent failures.
-func (a *Accounts) checkThrottle(ctx context.Context, accountKey, addrKey []byte) error {
+// Advisory lock classes (the two-key form, apart from bootstrapLockKey's
+// one-key space) that serialise attempts per account and per address.
+const (
+	lockClassAccount int32 = 0x41690001
+	lockClassAddr    int32 = 0x41690002
+)
+
+func lockKey(k []byte) int32 { return int32(binary.BigEndian.Uint32(k[:4])) }
+
+// countAttempt admits one login or enrolment attempt, before any secret is
+// checked: under per-account and per-address locks it counts the recent
+// failures and, below both limits, writes this attempt as a failure in the
+// same transaction. Concurrent attempts therefore see each other, and no
+// more than AccountLimit of them (AddrLimit per address) get to check a
+// secret within the window, however they are timed. It returns the
+// attempt's row, which a successful login deletes again (only that row:
+// a success clears neither the account's nor the address's other failures).
+func (a *Accounts) countAttempt(ctx context.Context, accountKey, addrKey []byte) (int64, error) {
 	since := a.now().Add(-a.ThrottleWindow)
-	var byAccount, byAddr int
-	err := a.pool.QueryRow(ctx, `SELECT
+	var id int64
+	err := pg.InTx(ctx, a.pool, func(tx pgx.Tx) error {
+		// Always account first, then address: one order, no deadlock.
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, $2)`, lockClassAccount, lockKey(accountKey)); err != nil {
+			return fmt.Errorf("lock login attempts: %w", err)
+		}
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, $2)`, lockClassAddr, lockKey(addrKey)); err != nil {
+			return fmt.Errorf("lock login attempts: %w", err)
+		}
+		var byAccount, byAddr int
+		err := tx.QueryRow(ctx, `SELECT
   (SELECT count(*) FROM login_failures WHERE account_key = $1 AND at > $3),
   (SELECT count(*) FROM login_failures WHERE addr_key = $2 AND at > $3)`, accountKey, addrKey, since).Scan(&byAccount, &byAddr)
-	if err != nil {
-		return fmt.Errorf("read login failures: %w", err)
-	}
-	if byAccount >= a.AccountLimit || byAddr >= a.AddrLimit {
-		return errorf(CodeThrottled, "Too many failed logins. Wait %d minutes, then try again.", int(a.ThrottleWindow.Minutes()))
+		if err != nil {
+			return fmt.Errorf("read login failures: %w", err)
+		}
+		if byAccount >= a.AccountLimit || byAddr >= a.AddrLimit {
+			return errorf(CodeThrottled, "Too many failed logins. Wait %d minutes, then try again.", int(a.ThrottleWindow.Minutes()))
+		}
+		return tx.QueryRow(ctx, `INSERT INTO login_failures (account_key, addr_key, at) VALUES ($1, $2, $3) RETURNING id`,
+			accountKey, addrKey, a.now()).Scan(&id)
+	})
+	return id, err
+}
+
+// forgiveAttempt deletes the row of an attempt that succeeded.
+func (a *Accounts) forgiveAttempt(ctx context.Context, id int64) error {
+	if _, err := a.pool.Exec(ctx, `DELETE FROM login_failures WHERE id = $1`, id); err != nil {
+		return fmt.Errorf("clear login attempt: %w", err)
 	}
 	return nil
+}
+
+// errBusy answers an attempt that finds every password-hashing slot taken.
+var errBusy = &Error{Code: CodeBusy, Msg: "Too many logins at once. Try again in a few seconds."}
+
+// hashSlot takes one of the slots that bound how many logins and
+// enrolments hash at once. When all are taken it does not wait: the
+// attempt is refused at once (errBusy, counted in Shed), so a burst queues
+// neither goroutines nor argon2 memory.
+func (a *Accounts) hashSlot() (release func(), err error) {
+	select {
+	case a.slots <- struct{}{}:
+		return func() { <-a.slots }, nil
+	default:
+		a.Shed.Add(1)
+		return nil, errBusy
+	}
 }
 
 // LoginAttempt is what the login form posts.
@@ -290,21 +351,24 @@ type LoginAttempt struct {
 // stage of the session to create: StageEnrol for an account that has not
 // yet set its own password and confirmed its authenticator.
 func (a *Accounts) Login(ctx context.Context, in LoginAttempt) (*Staff, string, error) {
-	email := strings.ToLower(strings.TrimSpace(in.Email))
-	accountKey, addrKey := a.throttleKey("account", email), a.throttleKey("addr", in.Addr)
-	if err := a.checkThrottle(ctx, accountKey, addrKey); err != nil {
-		if codeOf(err) == CodeThrottled {
-			if _, aerr := a.audit.Append(ctx, "anonymous", "login.throttled", "", map[string]any{}); aerr != nil {
-				return nil, "", aerr
-			}
-		}
+	release, err := a.hashSlot()
+	if err != nil {
 		return nil, "", err
 	}
-	fail := func(target, reason string, shown error) (*Staff, string, error) {
-		if _, err := a.pool.Exec(ctx, `INSERT INTO login_failures (account_key, addr_key, at) VALUES ($1, $2, $3)`,
-			accountKey, addrKey, a.now()); err != nil {
-			return nil, "", fmt.Errorf("record login failure: %w", err)
+	defer release()
+	email := strings.ToLower(strings.TrimSpace(in.Email))
+	accountKey, addrKey := a.throttleKey("account", email), a.throttleKey("addr", throttleAddr(in.Addr))
+	attempt, err := a.countAttempt(ctx, accountKey, addrKey)
+	if codeOf(err) == CodeThrottled {
+		if _, aerr := a.audit.Append(ctx, "anonymous", "login.throttled", "", map[string]any{}); aerr != nil {
+			return nil, "", aerr
 		}
+	}
+	if err != nil {
+		return nil, "", err
+	}
+	// From here the attempt is counted as a failure; only success forgives it.
+	fail := func(target, reason string, shown error) (*Staff, string, error) {
 		if _, err := a.audit.Append(ctx, "anonymous", "login.failure", target, map[string]any{"reason": reason}); err != nil {
 			return nil, "", err
 		}
@@ -348,8 +412,8 @@ func (a *Accounts) Login(ctx context.Context, in LoginAttempt) (*Staff, string, 
 		}
 		stage = StageFull
 	}
-	if _, err := a.pool.Exec(ctx, `DELETE FROM login_failures WHERE account_key = $1`, accountKey); err != nil {
-		return nil, "", fmt.Errorf("clear login failures: %w", err)
+	if err := a.forgiveAttempt(ctx, attempt); err != nil {
+		return nil, "", err
 	}
 	if _, err := a.audit.Append(ctx, s.Actor(), "login.success", s.Actor(), map[string]any{"stage": stage}); err != nil {
 		return nil, "", err
@@ -400,17 +464,23 @@ func (a *Accounts) Enrol(ctx context.Context, s *Staff, password, confirm, code,
 	if s.TOTPEnrolled {
 		return errorf(CodeConflict, "This account is enrolled already.")
 	}
-	// Wrong codes count as failed logins, so the one-time password alone
-	// does not buy unlimited guesses at the code.
-	accountKey, addrKey := a.throttleKey("account", s.Email), a.throttleKey("addr", addr)
-	if err := a.checkThrottle(ctx, accountKey, addrKey); err != nil {
-		return err
-	}
 	if password != confirm {
 		return errorf(CodeInvalid, "The two passwords are not the same.")
 	}
 	if err := CheckPassword(password, s.Email); err != nil {
 		return &Error{Code: CodeInvalid, Msg: capitalise(err.Error()) + "."}
+	}
+	release, err := a.hashSlot()
+	if err != nil {
+		return err
+	}
+	defer release()
+	// Every attempt counts as a failed login until it succeeds, so the
+	// one-time password alone does not buy unlimited guesses at the code.
+	accountKey, addrKey := a.throttleKey("account", s.Email), a.throttleKey("addr", throttleAddr(addr))
+	attempt, err := a.countAttempt(ctx, accountKey, addrKey)
+	if err != nil {
+		return err
 	}
 	if ok, _ := a.passwords.Verify(s.PasswordHash, password); ok {
 		return errorf(CodeInvalid, "Choose a new password, not the one-time password.")
@@ -420,14 +490,13 @@ func (a *Accounts) Enrol(ctx context.Context, s *Staff, password, confirm, code,
 		return err
 	}
 	if reason != "" {
-		if _, err := a.pool.Exec(ctx, `INSERT INTO login_failures (account_key, addr_key, at) VALUES ($1, $2, $3)`,
-			accountKey, addrKey, a.now()); err != nil {
-			return fmt.Errorf("record enrolment failure: %w", err)
-		}
 		if _, err := a.audit.Append(ctx, s.Actor(), "enrol.failure", s.Actor(), map[string]any{"reason": reason}); err != nil {
 			return err
 		}
 		return errorf(CodeInvalid, "That authenticator code is not right. Wait for the next code and try again.")
+	}
+	if err := a.forgiveAttempt(ctx, attempt); err != nil {
+		return err
 	}
 	hash, err := a.passwords.Hash(password)
 	if err != nil {
@@ -533,27 +602,34 @@ func (a *Accounts) Approve(ctx context.Context, admin *Staff, id int64) error {
 	if !admin.Has(RoleAdmin) {
 		return errForbidden
 	}
-	s, err := a.Get(ctx, id)
-	if err != nil {
-		return err
-	}
-	switch {
-	case s.ID == admin.ID:
+	if id == admin.ID {
 		return errorf(CodeForbidden, "Nobody can approve their own account.")
-	case s.RequestedBy != nil && *s.RequestedBy == admin.ID:
-		return errorf(CodeForbidden, "Another administrator must approve an account you created or changed.")
-	case s.Status != StatusPending:
-		return errorf(CodeConflict, "Only a pending account can be approved.")
 	}
-	tag, err := a.pool.Exec(ctx, `UPDATE staff SET status = 'active', approved_by = $2, approved_at = $3
-WHERE id = $1 AND status = 'pending'`, id, admin.ID, a.now())
+	// Every condition is checked by the UPDATE itself, on the row version
+	// it changes: a Reset or role change committed meanwhile (which makes
+	// its admin requested_by) is re-checked under the row lock, so nobody
+	// approves a change they made, however the two requests race.
+	var roles []string
+	err := a.pool.QueryRow(ctx, `UPDATE staff SET status = 'active', approved_by = $2, approved_at = $3
+WHERE id = $1 AND status = 'pending' AND id <> $2 AND requested_by IS DISTINCT FROM $2
+  AND EXISTS (SELECT 1 FROM staff ap WHERE ap.id = $2 AND ap.status = 'active' AND 'admin' = ANY (ap.roles))
+RETURNING roles`, id, admin.ID, a.now()).Scan(&roles)
+	if errors.Is(err, pgx.ErrNoRows) {
+		s, gerr := a.Get(ctx, id)
+		switch {
+		case gerr != nil:
+			return gerr
+		case s.RequestedBy != nil && *s.RequestedBy == admin.ID:
+			return errorf(CodeForbidden, "Another administrator must approve an account you created or changed.")
+		case s.Status != StatusPending:
+			return errorf(CodeConflict, "Only a pending account can be approved.")
+		}
+		return errForbidden
+	}
 	if err != nil {
 		return fmt.Errorf("approve account %d: %w", id, err)
 	}
-	if tag.RowsAffected() == 0 {
-		return errorf(CodeConflict, "The account changed meanwhile; reload the page.")
-	}
-	_, err = a.audit.Append(ctx, admin.Actor(), "staff.approve", s.Actor(), map[string]any{"roles": s.Roles})
+	_, err = a.audit.Append(ctx, admin.Actor(), "staff.approve", fmt.Sprintf("staff:%d", id), map[string]any{"roles": roles})
 	return err
 }
 
