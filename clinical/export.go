@@ -177,14 +177,16 @@ type Identifier struct {
 }
 
 // QuestionnaireResponse builds the FHIR resource, nesting answers as the form
-// does. A submission of a form clinical does not know is exported flat. A
+// does, naming the form's canonical (url|version, or url alone when the form
+// has no version). A submission of a form clinical does not know is exported
+// flat, naming it as Questionnaire/<form id>. A
 // superseded submission has status "amended": a later one corrects it.
 func (x *Exporter) QuestionnaireResponse(s *Submission) QuestionnaireResponse {
 	r := QuestionnaireResponse{
 		ResourceType:  "QuestionnaireResponse",
 		ID:            s.IntakeID,
 		Identifier:    Identifier{System: ReceiptSystem, Value: s.Receipt},
-		Questionnaire: "https://airlock.dev/fhir/Questionnaire/" + s.FormID + "|" + s.FormVersion,
+		Questionnaire: "Questionnaire/" + s.FormID,
 		Status:        "completed",
 		Authored:      s.SubmittedAt.UTC().Format(time.RFC3339),
 	}
@@ -192,9 +194,7 @@ func (x *Exporter) QuestionnaireResponse(s *Submission) QuestionnaireResponse {
 		r.Status = "amended"
 	}
 	if q, ok := x.Forms.Get(s.FormID); ok {
-		if q.URL != "" {
-			r.Questionnaire = q.URL + "|" + s.FormVersion
-		}
+		r.Questionnaire = q.Canonical(s.FormVersion)
 		r.Item = q.ResponseItems(s.Answers)
 		return r
 	}

@@ -51,6 +51,7 @@ Settings (environment; each secret X may be given as X_FILE instead):
   CLINICAL_DATABASE_URL   clinical database; for the app, a login granted airlock_clinical_app (required)
   CLINICAL_SECRET_KEY     from ` + "`clinical secret-key`" + `; keys the audit chain (required but for migrate, secret-key)
   CLINICAL_FORMS_DIR      Questionnaire directory, as intake's (default: the built-in forms)
+  CLINICAL_FORMS_BASE_URL  base URL naming forms without a url, as intake's INTAKE_FORMS_BASE_URL
   CLINICAL_ADDR           serve: listen address (default 127.0.0.1:8444)
   CLINICAL_TLS_CERT, CLINICAL_TLS_KEY   serve: PEM certificate and key files
   CLINICAL_PLAIN_HTTP=1   serve: plain HTTP on a non-loopback address (only behind a TLS-terminating proxy)

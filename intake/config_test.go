@@ -162,7 +162,7 @@ func TestLoadConfigSettings(t *testing.T) {
 	if err := os.Mkdir(formsDir, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	writeFile(t, formsDir, "walk-in.json", `{"resourceType":"Questionnaire","id":"walk-in","title":"Walk-in","status":"active",
+	writeFile(t, formsDir, "walk-in.json", `{"resourceType":"Questionnaire","id":"walk-in","url":"https://clinic.example/fhir/Questionnaire/walk-in","title":"Walk-in","status":"active",
 		"item":[{"linkId":"reason","text":"Why are you here?","type":"string","required":true}]}`)
 	certFile, keyFile := writeTLSPair(t, dir)
 

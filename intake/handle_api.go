@@ -159,7 +159,7 @@ func decodeQuestionnaireResponse(body io.Reader, q *forms.Questionnaire) (map[st
 	default:
 		return nil, echo.NewHTTPError(http.StatusUnprocessableEntity, map[string]any{"errors": forms.FieldErrors{{Field: "status", Message: "must be completed"}}})
 	}
-	if qr.Questionnaire != "" && !namesForm(qr.Questionnaire, q) {
+	if qr.Questionnaire != "" && !q.NamedBy(qr.Questionnaire) {
 		return nil, echo.NewHTTPError(http.StatusUnprocessableEntity, map[string]any{"errors": forms.FieldErrors{{Field: "questionnaire", Message: "does not name this form"}}})
 	}
 	raw, err := forms.AnswersFromResponseItems(qr.Item)
@@ -168,13 +168,4 @@ func decodeQuestionnaireResponse(body io.Reader, q *forms.Questionnaire) (map[st
 		return nil, echo.NewHTTPError(http.StatusBadRequest, err.Error())
 	}
 	return raw, nil
-}
-
-// namesForm reports whether a QuestionnaireResponse.questionnaire canonical
-// (url, optionally |version) refers to q.
-func namesForm(canonical string, q *forms.Questionnaire) bool {
-	if canonical == "Questionnaire/"+q.ID {
-		return true
-	}
-	return q.URL != "" && (canonical == q.URL || canonical == q.URL+"|"+q.Version)
 }

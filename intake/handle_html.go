@@ -64,6 +64,9 @@ type itemView struct {
 	List         bool
 	Multiple     bool
 	Accept       string
+	Unit         string // the unit shown after a number box
+	UnitName     string // the field of a quantity's unit choice
+	UnitLabel    string
 	Options      []optionView
 	Repeats      []repeatView
 	Children     []*itemView
@@ -115,11 +118,21 @@ func (s *Server) buildForm(q *forms.Questionnaire, st formState) []*itemView {
 	build = func(items []*forms.Item) []*itemView {
 		var out []*itemView
 		for _, it := range items {
+			if it.Hidden {
+				continue
+			}
+			if p := it.Parent(); p != nil && p.Answerable() && it.Type == forms.TypeDisplay && isHint(p, it) {
+				continue // drawn as the question's hint
+			}
 			v := s.itemView(q, it, ids, st)
 			if it.Type == forms.TypeGroup {
 				v.Children = build(it.Items)
+				out = append(out, v)
+				continue
 			}
 			out = append(out, v)
+			// Questions under a question follow it on the page.
+			out = append(out, build(it.Items)...)
 		}
 		return out
 	}
@@ -135,23 +148,107 @@ func allItems(items []*forms.Item) []*forms.Item {
 	return out
 }
 
+// isHint reports whether a display child of a question is drawn as the
+// question's hint (it has text and no conditions of its own).
+func isHint(parent, child *forms.Item) bool {
+	return strings.TrimSpace(child.Text) != "" && len(child.EnableWhen) == 0 && slices.Contains(parent.Hints, strings.TrimSpace(child.Text))
+}
+
+// itemLabel is the label a person sees: prefix and text, never empty for a
+// question.
+func itemLabel(it *forms.Item) string {
+	if it.Prefix != "" && it.Label != "" {
+		return it.Prefix + " " + it.Label
+	}
+	return it.Label
+}
+
+// unitLabel is how a unit is shown.
+func unitLabel(u forms.Coding) string {
+	if u.Display != "" {
+		return u.Display
+	}
+	return u.Code
+}
+
+// UnitField is the form field of a quantity item's unit.
+func unitField(linkID string) string { return "unit:" + linkID }
+
 func (s *Server) itemView(q *forms.Questionnaire, it *forms.Item, ids map[*forms.Item]string, st formState) *itemView {
 	id := ids[it]
 	v := &itemView{
-		ID: id, Name: it.LinkID, Label: it.Text, Required: it.Required,
+		ID: id, Name: it.LinkID, Label: itemLabel(it), Required: it.Required,
 		Error: humanMessage(st.errors[it.LinkID]), target: id,
 		Hint: enableWhenHint(q, it),
 	}
+	for i := len(it.Hints) - 1; i >= 0; i-- {
+		v.Hint = joinHints(it.Hints[i], v.Hint)
+	}
+	if it.EntryFormat != "" {
+		v.Hint = joinHints("Format: "+it.EntryFormat+".", v.Hint)
+	}
 	values := st.values[it.LinkID]
+	if st.values == nil && len(it.Initial) > 0 {
+		// First view: the form's initial values.
+		for _, iv := range it.Initial {
+			values = append(values, initialKey(iv))
+		}
+	}
 	first := ""
 	if len(values) > 0 {
 		first = values[0]
+	}
+	if it.Answerable() && !it.PatientAnswers() {
+		v.Kind = "readonly"
+		switch {
+		case it.Calculated != nil:
+			v.Value = "Worked out by the clinic from your answers."
+		case len(it.Initial) > 0:
+			var parts []string
+			for _, iv := range it.Initial {
+				parts = append(parts, iv.String())
+			}
+			v.Value = strings.Join(parts, "; ")
+		default:
+			v.Value = "Not answered on this form."
+		}
+		return v
+	}
+	if len(it.Options) > 0 && it.Type != forms.TypeOpenChoice {
+		s.choiceView(v, it, id, values)
+		return v
 	}
 	switch it.Type {
 	case forms.TypeGroup:
 		v.Kind = "group"
 	case forms.TypeDisplay:
 		v.Kind = "display"
+	case forms.TypeQuantity:
+		v.Kind, v.InputType, v.Value, v.InputMode, v.Short = "quantity", "text", first, "decimal", true
+		v.Hint = joinHints(rangeHint(it, "a number"), v.Hint)
+		unitValue := ""
+		if u := st.values[unitField(it.LinkID)]; len(u) > 0 {
+			unitValue = u[0]
+		} else if len(it.Initial) > 0 && it.Initial[0].ValueQuantity != nil {
+			unitValue = it.Initial[0].ValueQuantity.Code
+		}
+		switch len(it.Units) {
+		case 0:
+		case 1:
+			v.Unit = unitLabel(it.Units[0])
+		default:
+			v.UnitName, v.UnitLabel = unitField(it.LinkID), "Unit of "+strings.TrimRight(v.Label, " :?")
+			for i, u := range it.Units {
+				key := u.Code
+				if key == "" {
+					key = u.Display
+				}
+				v.Options = append(v.Options, optionView{ID: fmt.Sprintf("%s-unit-%d", id, i+1), Value: key, Label: unitLabel(u), Checked: unitValue == key})
+			}
+		}
+	case forms.TypeChoice:
+		// A choice without options takes free text.
+		v.Kind, v.InputType, v.Value, v.MaxLength = "input", "text", first, it.EffectiveMaxLength()
 	case forms.TypeString, forms.TypeInteger, forms.TypeDecimal, forms.TypeDate, forms.TypeDateTime:
 		v.Kind, v.InputType, v.Value = "input", "text", first
 		v.MaxLength = it.EffectiveMaxLength()
@@ -170,6 +267,9 @@ func (s *Server) itemView(q *forms.Questionnaire, it *forms.Item, ids map[*forms
 			v.Hint = joinHints("Year-month-day, for example 1980-03-27.", v.Hint)
 		case forms.TypeDateTime:
 			v.Hint = joinHints("Date and time with time zone, for example 2024-03-27T14:30:00+01:00.", v.Hint)
+		}
+		if (it.Type == forms.TypeInteger || it.Type == forms.TypeDecimal) && len(it.Units) > 0 {
+			v.Unit = unitLabel(it.Units[0])
 		}
 		if it.LinkID == "email" {
 			v.InputType = "email"
@@ -200,18 +300,6 @@ func (s *Server) itemView(q *forms.Questionnaire, it *forms.Item, ids map[*forms
 			v.Options = append(v.Options, optionView{ID: fmt.Sprintf("%s-%d", id, i+1), Value: o[0], Label: o[1], Checked: first == o[0]})
 		}
 		v.target = id + "-1"
-	case forms.TypeChoice:
-		for i, o := range it.Options {
-			v.Options = append(v.Options, optionView{ID: fmt.Sprintf("%s-%d", id, i+1), Value: o.Key(), Label: o.Label(), Checked: slices.Contains(values, o.Key())})
-		}
-		switch {
-		case it.Repeats:
-			v.Kind, v.InputType, v.target = "choices", "checkbox", id+"-1"
-		case len(it.Options) > maxRadioOptions:
-			v.Kind = "select"
-		default:
-			v.Kind, v.InputType, v.target = "choices", "radio", id+"-1"
-		}
 	case forms.TypeOpenChoice:
 		v.Kind, v.InputType, v.Value, v.List = "input", "text", first, true
 		v.MaxLength = it.EffectiveMaxLength()
@@ -225,6 +313,36 @@ func (s *Server) itemView(q *forms.Questionnaire, it *forms.Item, ids map[*forms
 		v.Hint = joinHints(s.attachmentHint(), v.Hint)
 	}
 	return v
+}
+
+// choiceView draws an item with options: checkboxes when it repeats (or
+// itemControl check-box), a drop-down for long lists (or itemControl
+// drop-down), radio buttons otherwise (or itemControl radio-button).
+func (s *Server) choiceView(v *itemView, it *forms.Item, id string, values []string) {
+	for i, o := range it.Options {
+		v.Options = append(v.Options, optionView{ID: fmt.Sprintf("%s-%d", id, i+1), Value: o.Key(), Label: o.Label(), Checked: slices.Contains(values, o.Key())})
+	}
+	switch {
+	case it.Repeats:
+		v.Kind, v.InputType, v.target = "choices", "checkbox", id+"-1"
+	case it.Control == "drop-down", it.Control != "radio-button" && len(it.Options) > maxRadioOptions:
+		v.Kind = "select"
+	default:
+		v.Kind, v.InputType, v.target = "choices", "radio", id+"-1"
+	}
+}
+
+// initialKey is an initial value as the form field holds it.
+func initialKey(v forms.Value) string {
+	switch {
+	case v.ValueCoding != nil:
+		return v.ValueCoding.Code
+	case v.ValueBoolean != nil:
+		return strconv.FormatBool(*v.ValueBoolean)
+	case v.ValueQuantity != nil:
+		return v.ValueQuantity.Value.String()
+	}
+	return v.String()
 }
 
 // acceptAttr lists the allowed types for the file picker (a convenience:
@@ -285,7 +403,7 @@ func enableWhenHint(q *forms.Questionnaire, it *forms.Item) string {
 		if target == nil {
 			continue
 		}
-		name := "“" + strings.TrimRight(target.Text, " ") + "”"
+		name := "“" + strings.TrimRight(itemLabel(target), " ") + "”"
 		switch ew.Operator {
 		case "exists":
 			if ew.Answer.ValueBoolean != nil && *ew.Answer.ValueBoolean {
@@ -297,6 +415,9 @@ func enableWhenHint(q *forms.Questionnaire, it *forms.Item) string {
 			conds = append(conds, fmt.Sprintf("your answer to %s is %s", name, answerLabel(target, ew.Answer)))
 		case "!=":
 			conds = append(conds, fmt.Sprintf("your answer to %s is not %s", name, answerLabel(target, ew.Answer)))
+		case ">", "<", ">=", "<=":
+			words := map[string]string{">": "more than", "<": "less than", ">=": "at least", "<=": "at most"}[ew.Operator]
+			conds = append(conds, fmt.Sprintf("your answer to %s is %s %s", name, words, answerLabel(target, ew.Answer)))
 		}
 	}
 	if len(conds) == 0 {
@@ -586,7 +707,18 @@ func tooLarge(err error) bool {
 func (s *Server) htmlAnswers(q *forms.Questionnaire, values url.Values, files map[string][]upload) (map[string]json.RawMessage, forms.FieldErrors) {
 	raw := make(map[string]json.RawMessage, len(values)+len(files))
 	for name, vals := range values {
+		if linkID, ok := strings.CutPrefix(name, "unit:"); ok {
+			if it := q.Item(linkID); it != nil && it.Type == forms.TypeQuantity {
+				continue // read with its quantity
+			}
+		}
 		it := q.Item(name)
+		if it != nil && it.Type == forms.TypeQuantity {
+			if v := strings.TrimSpace(strings.Join(vals, "")); v != "" {
+				raw[name] = quantityJSON(it, v, values.Get(unitField(name)))
+			}
+			continue
+		}
 		var conv []json.RawMessage
 		for _, v := range vals {
 			if strings.TrimSpace(v) == "" {
@@ -652,6 +784,11 @@ func formValueJSON(it *forms.Item, v string) json.RawMessage {
 	t := strings.TrimSpace(v)
 	switch it.Type {
 	case forms.TypeInteger, forms.TypeDecimal:
+		if len(it.Options) > 0 && it.Type == forms.TypeInteger {
+			if n, err := strconv.ParseInt(t, 10, 64); err == nil {
+				return json.RawMessage(strconv.FormatInt(n, 10))
+			}
+		}
 		if it.Type == forms.TypeDecimal && strings.Count(t, ",") == 1 && !strings.Contains(t, ".") {
 			t = strings.Replace(t, ",", ".", 1) // a decimal comma
 		}
@@ -664,6 +801,24 @@ func formValueJSON(it *forms.Item, v string) json.RawMessage {
 		}
 	}
 	return str()
+}
+
+// quantityJSON is a quantity field (and its unit field) as the JSON
+// Validate takes: a number, or {"value": n, "code": unit}.
+func quantityJSON(it *forms.Item, v, unit string) json.RawMessage {
+	t := strings.TrimPrefix(strings.TrimSpace(v), "+")
+	if strings.Count(t, ",") == 1 && !strings.Contains(t, ".") {
+		t = strings.Replace(t, ",", ".", 1)
+	}
+	if !isNumber(t) {
+		b, _ := json.Marshal(v)
+		return b
+	}
+	if unit = strings.TrimSpace(unit); unit == "" || len(it.Units) < 2 {
+		return json.RawMessage(t)
+	}
+	b, _ := json.Marshal(map[string]any{"value": json.Number(t), "code": unit})
+	return b
 }
 
 // isNumber accepts a plain decimal number as JSON writes it.

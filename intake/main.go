@@ -6,10 +6,13 @@ package intake
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/airlockhq/airlock/migrations"
 	"github.com/airlockhq/airlock/shared/cli"
+	"github.com/airlockhq/airlock/shared/forms"
 )
 
 const usage = `intake: Airlock's public intake server.
@@ -17,6 +20,9 @@ const usage = `intake: Airlock's public intake server.
 Usage:
   intake migrate   apply the intake database migrations (run as the database owner)
   intake serve     serve intake forms (HTML), the JSON API and /healthz
+  intake forms check DIR
+                   load every form in DIR (and DIR/valuesets) and list every problem,
+                   one line each (file, item path, problem); exit 0 when all load, 1 if not
   intake --help    show this help
 
 Settings (environment; each secret X may be given as X_FILE instead):
@@ -26,7 +32,10 @@ Settings (environment; each secret X may be given as X_FILE instead):
   INTAKE_PLAIN_HTTP=1   serve plain HTTP (only behind a TLS-terminating proxy, or in tests)
   INTAKE_RECIPIENTS     comma-separated public key strings; the first seals new submissions (required)
   INTAKE_ROW_KEY        row key from ` + "`transfer keys row-key`" + ` (required; also keys the CSRF tokens)
-  INTAKE_FORMS_DIR      directory of FHIR Questionnaire JSON files (default: built-in example forms)
+  INTAKE_FORMS_DIR      directory of FHIR Questionnaire JSON files (default: built-in example forms);
+                        ValueSets for answerValueSet go in its valuesets/ subdirectory
+  INTAKE_FORMS_BASE_URL base URL naming forms that have no url: BASE/<form id> (default: such
+                        forms are refused); set the same value for transfer and clinical
   INTAKE_RATE_LIMIT     submissions per minute per client address, burst 20 (default 60;
                         0 = off, the global ceiling included)
   INTAKE_RATE_LIMIT_GLOBAL  submissions per minute for this process, all clients together
@@ -55,6 +64,8 @@ func Run(ctx context.Context, env cli.Env) error {
 		return cli.ErrHelp
 	case "migrate":
 		return migrations.Apply(env, "INTAKE_DATABASE_URL", "intake", migrations.Intake())
+	case "forms":
+		return formsCommand(env)
 	case "serve":
 		if len(env.Args) > 1 {
 			return cli.Usagef("intake serve: unexpected argument %q", env.Args[1])
@@ -68,3 +79,25 @@ func Run(ctx context.Context, env cli.Env) error {
 		return cli.Usagef("intake: unknown command %q; see intake --help", env.Args[0])
 	}
 }
+
+// formsCommand runs `intake forms check DIR`.
+func formsCommand(env cli.Env) error {
+	if len(env.Args) != 3 || env.Args[1] != "check" {
+		return cli.Usagef("intake forms: usage: intake forms check DIR")
+	}
+	dir := env.Args[2]
+	base := strings.TrimRight(env.Getenv("INTAKE_FORMS_BASE_URL"), "/")
+	problems := forms.CheckDir(dir, forms.LoadOptions{BaseURL: base})
+	for _, p := range problems {
+		fmt.Fprintln(env.Stdout, p)
+	}
+	if len(problems) > 0 {
+		fmt.Fprintf(env.Stdout, "%d problem%s in %s\n", len(problems), map[bool]string{true: "", false: "s"}[len(problems) == 1], dir)
+		return errFormsInvalid
+	}
+	fmt.Fprintf(env.Stdout, "all forms in %s load\n", dir)
+	return nil
+}
+
+// errFormsInvalid makes `intake forms check` exit 1 after listing problems.
+var errFormsInvalid = errors.New("forms check: some forms do not load")

@@ -48,6 +48,7 @@ Settings (environment; each secret X may be given as X_FILE instead):
                           how long a quarantined row is kept in clinical (Go duration, default 2160h)
   TRANSFER_BATCH_SIZE     rows per batch (default 500)
   TRANSFER_FORMS_DIR      Questionnaire directory, as intake's (default: the built-in forms)
+  TRANSFER_FORMS_BASE_URL  base URL naming forms without a url, as intake's INTAKE_FORMS_BASE_URL
   TRANSFER_SCHEDULE       run: cron spec of the scheduled passes (default @every 1m; also 5-field
                           cron such as */5 * * * *, or @hourly)
   TRANSFER_METRICS_ADDR   run: serve Prometheus /metrics and /healthz on this host:port (default: off;

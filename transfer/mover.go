@@ -492,6 +492,17 @@ func (m *Mover) openRow(r *pendingRow) outcome {
 	if err != nil {
 		return outcome{quarantine: ReasonInvalid}
 	}
+	// Calculated items (scores) are computed here, from the opened answers:
+	// the patient never supplies them.
+	answers, err = q.Calculate(answers)
+	if answers == nil {
+		return outcome{quarantine: ReasonInvalid}
+	}
+	if err != nil && m.Log != nil {
+		// The item stays unanswered; the message names the item and the
+		// expression's problem, never an answer.
+		m.Log.Warn("calculated item left unanswered", "form", q.ID, "error", err.Error())
+	}
 	carried, err := json.Marshal(q.Carried(answers))
 	if err != nil {
 		return outcome{quarantine: ReasonInvalid}

@@ -8,6 +8,7 @@ package config
 import (
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -210,12 +211,24 @@ func (r *Reader) DatabaseURL(name string) string {
 // Forms loads the Questionnaire directory named by the variable, or the
 // built-in example forms when it is unset. Every service reads the same forms
 // the same way, so intake, transfer and clinical agree on what a form is.
+//
+// The variable named like name with _DIR replaced by _BASE_URL (for example
+// INTAKE_FORMS_BASE_URL) gives forms without a url their canonical url,
+// BASE_URL/<form id>; without it such forms are refused.
 func (r *Reader) Forms(name string) *forms.Registry {
 	dir := r.String(name, "")
+	baseName := strings.TrimSuffix(name, "_DIR") + "_BASE_URL"
+	base := r.String(baseName, "")
+	if base != "" {
+		if u, err := url.Parse(base); err != nil || (u.Scheme != "https" && u.Scheme != "http" && u.Scheme != "urn") || strings.ContainsAny(base, "|# ") {
+			r.Fail(baseName, "must be an absolute http(s) URL without | or #")
+			return nil
+		}
+	}
 	if dir == "" {
 		return forms.Builtin()
 	}
-	reg, err := forms.LoadDir(dir)
+	reg, err := forms.LoadDirWith(dir, forms.LoadOptions{BaseURL: strings.TrimRight(base, "/")})
 	if err != nil {
 		r.Fail(name, "%v", err)
 	}

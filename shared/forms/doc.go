@@ -6,49 +6,35 @@
 //
 // # Forms
 //
-// A form is a FHIR R4 Questionnaire JSON file. Airlock supports a documented
-// subset and rejects, at load time, anything it would otherwise have to
-// ignore silently:
+// A form is a FHIR R4 Questionnaire JSON file, taken unchanged from the tool
+// that wrote it, with the SDC extensions Airlock honours; docs/intake.md
+// lists what is supported and what is refused, with the reason. Anything
+// that would otherwise be ignored silently is refused at load time: ParseWith
+// returns a *ParseError listing every problem, each naming the item's path
+// and the feature. In short:
 //
-//   - Questionnaire: resourceType "Questionnaire", id (the form's URL slug,
-//     ^[a-z0-9][a-z0-9-]{0,63}$), url, version, title (required), status,
-//     description, item (at least one). A modifierExtension is rejected, as
-//     FHIR requires of a reader that does not understand it.
+//   - Questionnaire: id in FHIR's grammar (the URL slug is derived from it,
+//     see Slug), url (or one under ParseOptions.BaseURL), version, title
+//     (optional: name or id stand in), contained ValueSets, variable
+//     extensions. A modifierExtension is rejected, as FHIR requires.
 //   - item.type: group, display, string, text, integer, decimal, date,
-//     dateTime, boolean, choice, open-choice, attachment.
-//   - item.linkId: required, unique across the whole form, at most 255
-//     characters, no spaces or control characters.
-//   - item.text: required for questions and display items (it is the label).
-//   - item.required: a required question must be answered whenever it is
-//     enabled, whether or not anything else in its group was answered; a
-//     required group needs at least one answered question below it.
-//   - item.repeats: on questions only (repeating groups cannot be expressed
-//     as answers keyed by linkId).
-//   - item.maxLength: on string, text and open-choice only, counted in
-//     characters (runes). Without it, DefaultMaxLength applies.
-//   - item.answerOption: valueCoding (with a code) or valueString, on choice
-//     and open-choice only; option codes and strings must be unique within
-//     the item, because the patient submits only the code. answerValueSet is
-//     not supported.
-//   - item.enableWhen with operators exists, = and != and answerBoolean,
-//     answerString, answerInteger, answerCoding or answerDate; the answer
-//     type must suit the question it refers to, the question must exist and
-//     be answerable, and the conditions must not form a cycle.
-//     item.enableBehavior is "all" (the default) or "any". As in FHIR, "!="
-//     holds when no answer equals the given one (so also when there is no
-//     answer), and a disabled question counts as unanswered.
-//   - Child items only under groups; children of a disabled group are
-//     disabled too.
-//   - The standard extensions http://hl7.org/fhir/StructureDefinition/minValue
-//     and .../maxValue (valueInteger or valueDecimal) on integer and decimal
-//     items.
-//   - The Airlock extension CarriedExtensionURL (below).
-//   - The Airlock extension MustBeTrueExtensionURL on boolean items
+//     dateTime, boolean, choice, open-choice, attachment, quantity.
+//   - item.text is optional: Item.Label falls back to the code's display,
+//     then the linkId. Child items may sit under groups and under questions
+//     that do not repeat (their answers nest under the answer on export).
+//   - answerOption (coding, string, integer, date), answerValueSet
+//     (contained, or from ParseOptions.ValueSets), initial, readOnly,
+//     questionnaire-hidden, enableWhen with every operator and
+//     enableBehavior, maxLength, minLength, minValue/maxValue,
+//     maxDecimalPlaces, regex, entryFormat, mimeType, maxSize, itemControl,
+//     questionnaire-unit, unitOption, prefix.
+//   - SDC calculatedExpression and variable in the FHIRPath subset of
+//     fhirpath.go, with ordinalValue/itemWeight scores: computed by
+//     Calculate (transfer), never taken from the patient.
+//   - The Airlock extensions CarriedExtensionURL and MustBeTrueExtensionURL
 //     ({"url": "https://airlock.dev/fhir/StructureDefinition/must-be-true",
-//     "valueBoolean": true}): only true is accepted, as for a consent box.
-//
-// Other elements (initial, prefix, code, rendering extensions and so on) are
-// ignored; readOnly is rejected because a patient could still answer the item.
+//     "valueBoolean": true} on a boolean item: only true is accepted, as for
+//     a consent box).
 //
 // # Carried to the clinic
 //

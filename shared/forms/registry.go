@@ -42,8 +42,9 @@ func NewRegistry(forms ...*Questionnaire) (*Registry, error) {
 var examples embed.FS
 
 var builtin = sync.OnceValue(func() *Registry {
-	r, err := loadFS(examples, "examples", "examples")
-	if err != nil {
+	r, problems := loadFS(examples, "examples", "examples", LoadOptions{BaseURL: DefaultBaseURL})
+	if len(problems) > 0 {
+		err := errors.New(strings.Join(problems, "; "))
 		// The files are compiled in and a test parses them, so this means
 		// the binary itself is broken.
 		panic("forms: built-in example forms: " + err.Error())
@@ -58,23 +59,82 @@ func Builtin() *Registry {
 	return builtin()
 }
 
-// LoadDir parses every *.json file in dir (not its subdirectories), so that
-// a deployment can use its own forms; any invalid file fails the whole load,
-// naming the file and the item, so a server never starts with half its
-// forms. Duplicate form ids, or a directory without forms, are errors too.
+// LoadOptions configure LoadDirWith.
+type LoadOptions struct {
+	// BaseURL names forms without a url: BaseURL + "/" + id. When empty,
+	// such forms are refused.
+	BaseURL string
+}
+
+// ValueSetsDir is the subdirectory of a forms directory holding the
+// ValueSet JSON files that answerValueSet canonicals resolve to.
+const ValueSetsDir = "valuesets"
+
+// LoadDir is LoadDirWith without a base URL.
 func LoadDir(dir string) (*Registry, error) {
-	return loadFS(os.DirFS(dir), ".", dir)
+	return LoadDirWith(dir, LoadOptions{})
+}
+
+// LoadDirWith parses every *.json file in dir (not its subdirectories), so
+// that a deployment can use its own forms, with the ValueSets in
+// dir/valuesets. Any invalid file fails the whole load, naming the file, the
+// item and the problem, so a server never starts with half its forms; the
+// error is one line (the first problem and how many more there are: CheckDir
+// lists them all). Duplicate form ids, or a directory without forms, are
+// errors too.
+func LoadDirWith(dir string, opts LoadOptions) (*Registry, error) {
+	reg, problems := loadFS(os.DirFS(dir), ".", dir, opts)
+	if len(problems) > 0 {
+		msg := problems[0]
+		if n := len(problems) - 1; n > 0 {
+			msg += fmt.Sprintf(" (and %d more problem%s; `intake forms check %s` lists them)", n, plural(n), dir)
+		}
+		return nil, errors.New(msg)
+	}
+	return reg, nil
+}
+
+// CheckDir loads dir as LoadDirWith does and returns every problem in every
+// file, one line each ("file: item "x" (path): problem"), or none.
+func CheckDir(dir string, opts LoadOptions) []string {
+	_, problems := loadFS(os.DirFS(dir), ".", dir, opts)
+	return problems
 }
 
 // loadFS loads the forms in dir of fsys; shownDir is how errors name that
 // directory.
-func loadFS(fsys fs.FS, dir, shownDir string) (*Registry, error) {
+func loadFS(fsys fs.FS, dir, shownDir string, opts LoadOptions) (*Registry, []string) {
 	names, err := fs.Glob(fsys, path.Join(dir, "*.json"))
 	if err != nil {
-		return nil, fmt.Errorf("list forms: %w", err)
+		return nil, []string{fmt.Sprintf("list forms: %v", err)}
 	}
 	if len(names) == 0 {
-		return nil, fmt.Errorf("no *.json forms in %s", shownDir)
+		return nil, []string{fmt.Sprintf("no *.json forms in %s", shownDir)}
+	}
+	var problems []string
+	valueSets := map[string]*ValueSet{}
+	vsNames, _ := fs.Glob(fsys, path.Join(dir, ValueSetsDir, "*.json"))
+	slices.Sort(vsNames)
+	for _, name := range vsNames {
+		file := filepath.Join(shownDir, ValueSetsDir, path.Base(name))
+		data, err := fs.ReadFile(fsys, name)
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("read valueset %s: %v", file, err))
+			continue
+		}
+		vs, err := ParseValueSet(data)
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("valueset %s: %v", file, err))
+			continue
+		}
+		if vs.URL == "" {
+			problems = append(problems, fmt.Sprintf("valueset %s: has no url", file))
+			continue
+		}
+		valueSets[vs.URL] = vs
+		if vs.Version != "" {
+			valueSets[vs.URL+"|"+vs.Version] = vs
+		}
 	}
 	slices.Sort(names)
 	forms := make([]*Questionnaire, 0, len(names))
@@ -83,19 +143,40 @@ func loadFS(fsys fs.FS, dir, shownDir string) (*Registry, error) {
 		file := filepath.Join(shownDir, path.Base(name))
 		data, err := fs.ReadFile(fsys, name)
 		if err != nil {
-			return nil, fmt.Errorf("read form %s: %w", file, err)
+			problems = append(problems, fmt.Sprintf("read form %s: %v", file, err))
+			continue
 		}
-		q, err := Parse(data)
+		q, err := ParseWith(data, ParseOptions{
+			BaseURL:    opts.BaseURL,
+			FallbackID: strings.TrimSuffix(path.Base(name), ".json"),
+			ValueSets:  valueSets,
+		})
 		if err != nil {
-			return nil, fmt.Errorf("form %s: %w", file, err)
+			var pe *ParseError
+			if errors.As(err, &pe) {
+				for _, p := range pe.Problems {
+					problems = append(problems, fmt.Sprintf("form %s: %s", file, p))
+				}
+			} else {
+				problems = append(problems, fmt.Sprintf("form %s: %v", file, err))
+			}
+			continue
 		}
 		if other, dup := fileOf[q.ID]; dup {
-			return nil, fmt.Errorf("form %s: id %q is already used by %s", file, q.ID, other)
+			problems = append(problems, fmt.Sprintf("form %s: id %q is already used by %s", file, q.ID, other))
+			continue
 		}
 		fileOf[q.ID] = file
 		forms = append(forms, q)
 	}
-	return NewRegistry(forms...)
+	if len(problems) > 0 {
+		return nil, problems
+	}
+	reg, err := NewRegistry(forms...)
+	if err != nil {
+		return nil, []string{err.Error()}
+	}
+	return reg, nil
 }
 
 // Get returns the form with the given id, as named in a URL or a stored row.

@@ -49,9 +49,18 @@ func responseItems(items []*Item, a Answers) []ResponseItem {
 				out = append(out, ResponseItem{LinkID: it.LinkID, Text: it.Text, Item: children})
 			}
 		default:
-			if values := a[it.LinkID]; len(values) > 0 {
-				out = append(out, ResponseItem{LinkID: it.LinkID, Text: it.Text, Answer: slices.Clone(values)})
+			values := a[it.LinkID]
+			if len(values) == 0 {
+				continue
 			}
+			values = slices.Clone(values)
+			// Items under a question belong to its answer (FHIR
+			// answer.item); Parse allows them only under questions that
+			// do not repeat, so there is one answer to hold them.
+			if children := responseItems(it.Items, a); len(children) > 0 {
+				values[0].Item = children
+			}
+			out = append(out, ResponseItem{LinkID: it.LinkID, Text: it.Text, Answer: values})
 		}
 	}
 	return out
@@ -103,6 +112,10 @@ func flattenResponseItems(items []ResponseItem, raw map[string]json.RawMessage, 
 					return fmt.Errorf("response item %s, answer %d: %w", name(), j+1, err)
 				}
 				values = append(values, b)
+				// Answers to questions nested under this answer.
+				if err := flattenResponseItems(v.Item, raw, depth+1); err != nil {
+					return err
+				}
 			}
 			if len(values) == 1 {
 				raw[item.LinkID] = values[0]
@@ -154,6 +167,18 @@ func answerJSON(v Value) (json.RawMessage, error) {
 		b, err = json.Marshal(v.ValueCoding.Code)
 	case v.ValueAttachment != nil:
 		b, err = json.Marshal(v.ValueAttachment)
+	case v.ValueQuantity != nil:
+		if !isJSONNumber(string(v.ValueQuantity.Value)) {
+			return nil, errors.New("valueQuantity has no numeric value")
+		}
+		q := map[string]any{"value": v.ValueQuantity.Value}
+		switch {
+		case v.ValueQuantity.Code != "":
+			q["code"] = v.ValueQuantity.Code
+		case v.ValueQuantity.Unit != "":
+			q["unit"] = v.ValueQuantity.Unit
+		}
+		b, err = json.Marshal(q)
 	}
 	if err != nil {
 		return nil, errors.New("answer cannot be encoded as JSON")

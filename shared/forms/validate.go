@@ -137,6 +137,17 @@ func (q *Questionnaire) Validate(raw map[string]json.RawMessage) (Answers, Field
 
 	for _, it := range q.questions {
 		r, ok := raw[it.LinkID]
+		if !it.PatientAnswers() {
+			// Read-only, hidden and calculated items are never typed by the
+			// patient: a submitted value is ignored (FHIR clients send the
+			// values they displayed), the form's initial value stands, and
+			// transfer computes calculated ones.
+			if len(it.Initial) > 0 && it.Calculated == nil {
+				v.answers[it.LinkID] = slices.Clone(it.Initial)
+				v.present[it.index] = true
+			}
+			continue
+		}
 		if !ok {
 			continue
 		}
@@ -156,6 +167,12 @@ func (q *Questionnaire) Validate(raw map[string]json.RawMessage) (Answers, Field
 			continue
 		}
 		st := v.enabled(it)
+		if !it.PatientAnswers() && it.Answerable() {
+			if st != stateYes {
+				delete(v.answers, it.LinkID)
+			}
+			continue
+		}
 		switch {
 		case it.Type == TypeDisplay:
 		case it.Type == TypeGroup:
@@ -221,8 +238,18 @@ func (v *validation) enabled(it *Item) enabledState {
 		return st
 	}
 	st := stateYes
-	if it.parent != nil {
-		st = v.enabled(it.parent)
+	if p := it.parent; p != nil {
+		st = v.enabled(p)
+		if st == stateYes && p.Answerable() {
+			// An item under a question belongs to the question's answer:
+			// it applies only once the question is answered.
+			switch {
+			case v.failed[p.index]:
+				st = stateUnknown
+			case len(v.answers[p.LinkID]) == 0:
+				st = stateNo
+			}
+		}
 	}
 	if st != stateNo && len(it.EnableWhen) > 0 {
 		switch own := v.conditions(it); {
@@ -278,16 +305,7 @@ func (v *validation) condition(ew EnableWhen) enabledState {
 		answers = v.answers[target.LinkID]
 	}
 	// A disabled question counts as unanswered.
-	holds := false
-	switch ew.Operator {
-	case "exists":
-		holds = (len(answers) > 0) == (ew.Answer.ValueBoolean != nil && *ew.Answer.ValueBoolean)
-	case "=":
-		holds = slices.ContainsFunc(answers, func(a Value) bool { return equalAnswer(a, ew.Answer) })
-	case "!=":
-		holds = !slices.ContainsFunc(answers, func(a Value) bool { return equalAnswer(a, ew.Answer) })
-	}
-	if holds {
+	if conditionHolds(ew, answers) {
 		return stateYes
 	}
 	return stateNo
@@ -300,7 +318,7 @@ func (v *validation) anyAnswered(group *Item) bool {
 		if child.Answerable() && v.present[child.index] {
 			return true
 		}
-		if child.Type == TypeGroup && v.anyAnswered(child) {
+		if len(child.Items) > 0 && v.anyAnswered(child) {
 			return true
 		}
 	}
@@ -389,6 +407,8 @@ func typeMessage(it *Item) string {
 		return "must be one of the options or text"
 	case TypeAttachment:
 		return "must be an attachment"
+	case TypeQuantity:
+		return "must be a number"
 	}
 	return "is not a valid answer"
 }
@@ -416,6 +436,19 @@ func decodeAnswer(it *Item, raw []byte) (val Value, empty bool, msg string) {
 		if s == "" {
 			return val, true, ""
 		}
+	}
+
+	if len(it.Options) > 0 && it.Type != TypeChoice && it.Type != TypeOpenChoice {
+		// answerOption on a string, integer or date item: only the options.
+		key := s
+		if !isString {
+			key = string(raw)
+		}
+		o, ok := findOption(it, key)
+		if !ok {
+			return val, false, "must be one of the options"
+		}
+		return o.value(), false, ""
 	}
 
 	switch it.Type {
@@ -458,13 +491,32 @@ func decodeAnswer(it *Item, raw []byte) (val Value, empty bool, msg string) {
 		if msg := checkRange(it, f); msg != "" {
 			return val, false, msg
 		}
+		if msg := checkDecimalPlaces(it, tok); msg != "" {
+			return val, false, msg
+		}
 		// Keep the submitted digits: FHIR decimals preserve precision.
 		num := json.Number(tok)
 		val.ValueDecimal = &num
 
+	case TypeQuantity:
+		q, msg := decodeQuantity(it, raw, isString)
+		if msg != "" {
+			return val, false, msg
+		}
+		if q == nil {
+			return val, true, ""
+		}
+		val.ValueQuantity = q
+
 	case TypeDate:
 		if !isString || !validDate(s) {
 			return val, false, bad
+		}
+		if it.MinDate != "" && s < it.MinDate {
+			return val, false, "must be on or after " + it.MinDate
+		}
+		if it.MaxDate != "" && s > it.MaxDate {
+			return val, false, "must be on or before " + it.MaxDate
 		}
 		val.ValueDate = &s
 
@@ -491,15 +543,10 @@ func decodeAnswer(it *Item, raw []byte) (val Value, empty bool, msg string) {
 			return val, false, bad
 		}
 		if o, ok := findOption(it, s); ok {
-			if o.Code != "" {
-				val.ValueCoding = &Coding{System: o.System, Code: o.Code, Display: o.Display}
-			} else {
-				str := o.String
-				val.ValueString = &str
-			}
+			val = o.value()
 			break
 		}
-		if it.Type == TypeChoice {
+		if it.Type == TypeChoice && !it.FreeText() {
 			return val, false, bad
 		}
 		if msg := checkText(it, s); msg != "" {
@@ -515,12 +562,133 @@ func decodeAnswer(it *Item, raw []byte) (val Value, empty bool, msg string) {
 		if msg != "" {
 			return val, false, msg
 		}
+		if it.MaxSize > 0 && att.Size > it.MaxSize {
+			return val, false, fmt.Sprintf("attachment must be at most %d bytes", it.MaxSize)
+		}
+		if len(it.MimeTypes) > 0 {
+			mt, _, _ := mime.ParseMediaType(att.ContentType)
+			if !slices.Contains(it.MimeTypes, strings.ToLower(mt)) {
+				return val, false, "attachment must be of type " + strings.Join(it.MimeTypes, ", ")
+			}
+		}
 		val.ValueAttachment = att
 
 	default:
 		return val, false, bad
 	}
+	if it.Regex != nil {
+		text := val.String()
+		if val.ValueDecimal != nil || val.ValueInteger != nil {
+			text = string(raw)
+		}
+		if val.ValueCoding == nil && !it.Regex.MatchString(text) {
+			if it.EntryFormat != "" {
+				return val, false, "must be in the format " + it.EntryFormat
+			}
+			return val, false, "is not in the required format"
+		}
+	}
 	return val, false, ""
+}
+
+// checkDecimalPlaces applies maxDecimalPlaces to a JSON number token.
+func checkDecimalPlaces(it *Item, tok string) string {
+	if it.MaxDecimalPlaces < 0 {
+		return ""
+	}
+	if strings.ContainsAny(tok, "eE") {
+		return "must be written without an exponent"
+	}
+	_, frac, _ := strings.Cut(tok, ".")
+	if len(frac) > it.MaxDecimalPlaces {
+		if it.MaxDecimalPlaces == 0 {
+			return "must be a whole number"
+		}
+		return fmt.Sprintf("must have at most %d decimal places", it.MaxDecimalPlaces)
+	}
+	return ""
+}
+
+// decodeQuantity takes a number (when the item offers at most one unit) or
+// an object {"value": n, "code": unit code} (code or unit picks one of the
+// units), and returns the Quantity with the unit the form defines.
+func decodeQuantity(it *Item, raw []byte, isString bool) (*Quantity, string) {
+	const bad = "must be a number, or an object with value and unit code"
+	var num, key string
+	switch {
+	case isString:
+		return nil, bad
+	case raw[0] == '{':
+		var w struct {
+			Value  json.Number `json:"value"`
+			Code   *string     `json:"code"`
+			Unit   *string     `json:"unit"`
+			System *string     `json:"system"`
+		}
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.UseNumber()
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&w); err != nil {
+			return nil, bad
+		}
+		if w.Value == "" {
+			if (w.Code == nil || *w.Code == "") && (w.Unit == nil || *w.Unit == "") {
+				return nil, "" // an empty quantity: unanswered
+			}
+			return nil, "needs a value"
+		}
+		num = string(w.Value)
+		switch {
+		case w.Code != nil && *w.Code != "":
+			key = *w.Code
+		case w.Unit != nil:
+			key = *w.Unit
+		}
+	default:
+		num = string(raw)
+	}
+	if !isJSONNumber(num) {
+		return nil, bad
+	}
+	if len(num) > maxNumberLength {
+		return nil, fmt.Sprintf("must have at most %d digits", maxNumberLength)
+	}
+	f, err := strconv.ParseFloat(num, 64)
+	if err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
+		return nil, "is out of range"
+	}
+	if msg := checkRange(it, f); msg != "" {
+		return nil, msg
+	}
+	if msg := checkDecimalPlaces(it, num); msg != "" {
+		return nil, msg
+	}
+	q := &Quantity{Value: json.Number(num)}
+	switch {
+	case len(it.Units) == 0:
+		if key != "" {
+			return nil, "takes no unit"
+		}
+	case key == "" && len(it.Units) == 1:
+		key = unitKey(it.Units[0])
+		fallthrough
+	default:
+		found := false
+		for _, u := range it.Units {
+			if unitKey(u) == key || (u.Display != "" && u.Display == key) {
+				q.Code, q.System, q.Unit = u.Code, u.System, u.Display
+				if q.Unit == "" {
+					q.Unit = u.Code
+				}
+				found = true
+				break
+			}
+		}
+		if !found {
+			return nil, "must have one of the units offered"
+		}
+	}
+	return q, ""
 }
 
 func findOption(it *Item, key string) (Option, bool) {
@@ -537,8 +705,12 @@ func checkText(it *Item, s string) string {
 	if msg := checkFormatChars(s); msg != "" {
 		return msg
 	}
-	if limit := it.EffectiveMaxLength(); utf8.RuneCountInString(s) > limit {
+	n := utf8.RuneCountInString(s)
+	if limit := it.EffectiveMaxLength(); n > limit {
 		return fmt.Sprintf("must be at most %d characters", limit)
+	}
+	if n < it.MinLength {
+		return fmt.Sprintf("must be at least %d characters", it.MinLength)
 	}
 	if hasControl(s, it.Type == TypeText) {
 		if it.Type == TypeText {

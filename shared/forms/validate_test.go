@@ -46,7 +46,7 @@ var allTypes = formJSON(`
 		{"question":"seen","operator":"exists","answerBoolean":true}]},
 	{"linkId":"chained","type":"string","text":"Chained","enableWhen":[
 		{"question":"detail","operator":"exists","answerBoolean":true}]},
-	{"linkId":"adult","type":"string","text":"Adult","enableWhen":[
+	{"linkId":"adult","type":"string","text":"Adult","enableBehavior":"all","enableWhen":[
 		{"question":"age","operator":"=","answerInteger":18},
 		{"question":"tags","operator":"=","answerString":"x"}]},
 	{"linkId":"choice-string","type":"string","text":"Other colour?","enableWhen":[

@@ -19,6 +19,20 @@ type Value struct {
 	ValueDateTime   *string      `json:"valueDateTime,omitempty"` // RFC 3339 with zone
 	ValueCoding     *Coding      `json:"valueCoding,omitempty"`
 	ValueAttachment *Attachment  `json:"valueAttachment,omitempty"`
+	ValueQuantity   *Quantity    `json:"valueQuantity,omitempty"`
+	// Item holds the answers to questions nested under this answer
+	// (QuestionnaireResponse.item.answer.item). Answers keyed by linkId
+	// never set it; ResponseItems does, and the FHIR decoder reads it.
+	Item []ResponseItem `json:"item,omitempty"`
+}
+
+// Quantity is a FHIR Quantity: the answer to a quantity item, with its unit
+// as the form offers it (UCUM code and system kept).
+type Quantity struct {
+	Value  json.Number `json:"value"`
+	Unit   string      `json:"unit,omitempty"`
+	System string      `json:"system,omitempty"`
+	Code   string      `json:"code,omitempty"`
 }
 
 // Coding is a FHIR Coding: the answer to a choice item, carrying the
@@ -64,6 +78,15 @@ func (v Value) String() string {
 			return v.ValueCoding.Display
 		}
 		return v.ValueCoding.Code
+	case v.ValueQuantity != nil:
+		unit := v.ValueQuantity.Unit
+		if unit == "" {
+			unit = v.ValueQuantity.Code
+		}
+		if unit == "" {
+			return v.ValueQuantity.Value.String()
+		}
+		return v.ValueQuantity.Value.String() + " " + unit
 	case v.ValueAttachment != nil:
 		title := v.ValueAttachment.Title
 		if title == "" {
@@ -85,29 +108,11 @@ func (v Value) setFields() int {
 	for _, set := range []bool{
 		v.ValueString != nil, v.ValueInteger != nil, v.ValueDecimal != nil, v.ValueBoolean != nil,
 		v.ValueDate != nil, v.ValueDateTime != nil, v.ValueCoding != nil, v.ValueAttachment != nil,
+		v.ValueQuantity != nil,
 	} {
 		if set {
 			n++
 		}
 	}
 	return n
-}
-
-// equalAnswer reports whether an answer equals an enableWhen answer. A coding
-// matches on code, and on system when the condition names one.
-func equalAnswer(got, want Value) bool {
-	switch {
-	case want.ValueBoolean != nil:
-		return got.ValueBoolean != nil && *got.ValueBoolean == *want.ValueBoolean
-	case want.ValueString != nil:
-		return got.ValueString != nil && *got.ValueString == *want.ValueString
-	case want.ValueInteger != nil:
-		return got.ValueInteger != nil && *got.ValueInteger == *want.ValueInteger
-	case want.ValueDate != nil:
-		return got.ValueDate != nil && *got.ValueDate == *want.ValueDate
-	case want.ValueCoding != nil:
-		return got.ValueCoding != nil && got.ValueCoding.Code == want.ValueCoding.Code &&
-			(want.ValueCoding.System == "" || got.ValueCoding.System == want.ValueCoding.System)
-	}
-	return false
 }
