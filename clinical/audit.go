@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"slices"
 	"strconv"
@@ -50,6 +51,49 @@ type Audit struct {
 	// missing is how many numbers below the head CheckHead last found
 	// without an entry, so each change is reported once.
 	missing int64
+	// lost holds the entries this process appended or saw that were later
+	// found gone or replaced (at most maxLost): known moves on after a
+	// report, but the admin page's Verify keeps failing on these for good.
+	lost []chainMark
+	// headLog, when set (LogHeads), receives the head after every append.
+	headLog *slog.Logger
+}
+
+// LogHeads makes every committed append write the new chain head to log,
+// the same `audit chain head` line `serve` writes periodically. Commands
+// (export, staff add, retention, audit export) append a few entries and
+// exit: without it, the entries they appended after serve's last logged
+// head could be cut off unnoticed.
+func (a *Audit) LogHeads(log *slog.Logger) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.headLog = log
+}
+
+// logHead writes h as the `audit chain head` JSON log line: the number of
+// entries, the newest entry's id, number and MAC, and "head", the same as
+// ID:MACHEX for `clinical audit verify --head`.
+func logHead(log *slog.Logger, h ChainHead) {
+	log.Info("audit chain head", "entries", h.Entries, "head_id", h.ID, "head_seq", h.Seq,
+		"head_mac", hex.EncodeToString(h.MAC), "head", h.String())
+}
+
+// Anchors are the newest entry this process appended or saw as the head,
+// and those it found gone or replaced before: the chain must hold each of
+// them, with the same MAC.
+// The admin page's Verify checks them, so a tail cut (and maybe continued)
+// after this process saw it fails there too, not only in `clinical audit
+// verify --head`.
+func (a *Audit) Anchors() []Anchor {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var out []Anchor
+	for _, m := range append(slices.Clone(a.lost), a.known) {
+		if m.id != 0 {
+			out = append(out, Anchor{ID: m.id, MAC: m.mac})
+		}
+	}
+	return out
 }
 
 // chainMark is one entry of the chain as this process saw it.
@@ -112,57 +156,119 @@ func chainMAC(key []byte, e *Entry, withSeq bool) []byte {
 // genesis is the PrevMAC of the first entry.
 var genesis = make([]byte, sha256.Size)
 
-// Append writes one entry at the head of the chain and returns it. Under the
-// append lock it also checks that the entry this process last appended or
-// saw is still there; CheckHead reports it if not.
+// AuditTx is one transaction in which a change and the audit entries that
+// record it commit together, or neither does. It is a pgx.Tx: store methods
+// that take a pgx.Tx make their change through it.
+//
+// The first Append takes the chain's append lock, held until the
+// transaction ends, so every other audited action waits meanwhile: keep the
+// transaction short, and take the row locks the change needs (SELECT … FOR
+// UPDATE) before appending, so that two transactions never wait for each
+// other's locks.
+type AuditTx struct {
+	pgx.Tx
+	audit    *Audit
+	newest   *Entry   // the newest entry appended in this transaction
+	wentBack []string // what the first Append noticed (see CheckHead)
+	checked  bool
+}
+
+// InTx runs fn in one transaction and commits it when fn returns nil: the
+// changes fn makes through tx and the entries it appends with tx.Append are
+// written together or not at all.
+func (a *Audit) InTx(ctx context.Context, fn func(tx *AuditTx) error) error {
+	at := &AuditTx{audit: a}
+	err := pg.InTx(ctx, a.pool, func(tx pgx.Tx) error {
+		at.Tx = tx
+		return fn(at)
+	})
+	committed := err == nil
+	a.mu.Lock()
+	a.wentBack = append(a.wentBack, at.wentBack...)
+	if len(at.wentBack) > 0 {
+		a.loseKnown()
+	}
+	// Entries of concurrent transactions may commit in any order: keep the
+	// newest.
+	if e := at.newest; committed && e != nil && (len(at.wentBack) > 0 || e.Seq > a.known.seq) {
+		a.known = chainMark{id: e.ID, seq: e.Seq, mac: e.MAC}
+	}
+	log := a.headLog
+	a.mu.Unlock()
+	if committed && log != nil && at.newest != nil {
+		// The newest entry of a transaction that held the append lock to
+		// its commit was the head when it committed.
+		logHead(log, ChainHead{Entries: at.newest.Seq, ID: at.newest.ID, Seq: at.newest.Seq, MAC: at.newest.MAC})
+	}
+	return err
+}
+
+// Append writes one entry in a transaction of its own and returns it. Use
+// InTx when the entry records a change: both must commit together.
 func (a *Audit) Append(ctx context.Context, actor, action, target string, detail any) (*Entry, error) {
+	var e *Entry
+	err := a.InTx(ctx, func(tx *AuditTx) error {
+		var err error
+		e, err = tx.Append(ctx, actor, action, target, detail)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// Append writes one entry at the head of the chain, in this transaction, and
+// returns it. The database fixes the entry's id, number and previous MAC
+// (audit_next and audit_append, migration 000020), so the app's login cannot
+// choose them. Under the append lock the first Append of a transaction also
+// checks that the entry this process last appended or saw is still there;
+// CheckHead reports it if not.
+func (t *AuditTx) Append(ctx context.Context, actor, action, target string, detail any) (*Entry, error) {
 	d, err := json.Marshal(detail)
 	if err != nil {
 		return nil, fmt.Errorf("audit detail: %w", err)
 	}
 	e := &Entry{Actor: actor, Action: action, Target: target, Detail: string(d)}
-	var wentBack string
-	err = pg.InTx(ctx, a.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, auditLockKey); err != nil {
-			return err
-		}
-		// Read after the lock: every mark set so far is committed, so it
-		// is visible here unless someone removed it.
-		known := a.knownMark()
-		var head chainMark
-		var macAtKnown []byte
-		err := tx.QueryRow(ctx, `SELECT id, coalesce(seq, 0), mac, (SELECT mac FROM audit_log WHERE id = $1)
-FROM audit_log ORDER BY id DESC LIMIT 1`, known.id).Scan(&head.id, &head.seq, &head.mac, &macAtKnown)
-		if errors.Is(err, pgx.ErrNoRows) {
-			head = chainMark{mac: genesis}
-		} else if err != nil {
-			return err
-		}
-		wentBack = known.wentBackTo(head, macAtKnown)
-		e.PrevMAC, e.Seq = head.mac, head.seq+1
-		// nextval only now, under the lock: ids grow in chain order.
-		if err := tx.QueryRow(ctx, `SELECT nextval('audit_log_id_seq')`).Scan(&e.ID); err != nil {
-			return err
-		}
-		e.At = a.now().UTC().Truncate(time.Microsecond)
-		e.MAC = a.mac(e)
-		_, err = tx.Exec(ctx, `INSERT INTO audit_log (id, seq, at, actor, action, target, detail, prev_mac, mac)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, e.ID, e.Seq, e.At, e.Actor, e.Action, e.Target, e.Detail, e.PrevMAC, e.MAC)
-		return err
-	})
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if wentBack != "" {
-		a.wentBack = append(a.wentBack, wentBack)
-	}
-	if err != nil {
+	// audit_next takes the append lock, so the head stays the head until
+	// this transaction ends.
+	if err := t.QueryRow(ctx, `SELECT next_id, next_seq, prev_mac FROM audit_next()`).Scan(&e.ID, &e.Seq, &e.PrevMAC); err != nil {
 		return nil, fmt.Errorf("append audit entry: %w", err)
 	}
-	// Entries of concurrent appends may finish in any order: keep the newest.
-	if wentBack != "" || e.Seq > a.known.seq {
-		a.known = chainMark{id: e.ID, seq: e.Seq, mac: e.MAC}
+	if !t.checked {
+		t.checked = true
+		// Read after the lock: every mark set so far is committed, so it
+		// is visible here unless someone removed it.
+		known := t.audit.knownMark()
+		var headID int64
+		var macAtKnown []byte
+		if err := t.QueryRow(ctx, `SELECT coalesce((SELECT id FROM audit_log WHERE seq = $2), 0), (SELECT mac FROM audit_log WHERE id = $1)`,
+			known.id, e.Seq-1).Scan(&headID, &macAtKnown); err != nil {
+			return nil, fmt.Errorf("append audit entry: %w", err)
+		}
+		if w := known.wentBackTo(chainMark{id: headID, seq: e.Seq - 1, mac: e.PrevMAC}, macAtKnown); w != "" {
+			t.wentBack = append(t.wentBack, w)
+		}
 	}
+	e.At = t.audit.now().UTC().Truncate(time.Microsecond)
+	e.MAC = t.audit.mac(e)
+	if _, err := t.Exec(ctx, `SELECT audit_append($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+		e.ID, e.Seq, e.At, e.Actor, e.Action, e.Target, e.Detail, e.PrevMAC, e.MAC); err != nil {
+		return nil, fmt.Errorf("append audit entry: %w", err)
+	}
+	t.newest = e
 	return e, nil
+}
+
+// maxLost bounds Audit.lost.
+const maxLost = 16
+
+// loseKnown keeps the known mark, just found gone or replaced, as an anchor
+// the chain must hold. The caller holds a.mu.
+func (a *Audit) loseKnown() {
+	if a.known.id != 0 && len(a.lost) < maxLost {
+		a.lost = append(a.lost, a.known)
+	}
 }
 
 func (a *Audit) knownMark() chainMark {
@@ -219,7 +325,7 @@ func (a *Audit) CheckHead(ctx context.Context) (ChainHead, []string, error) {
 	var macAtKnown []byte
 	err := a.pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM audit_log), coalesce(h.id, 0), coalesce(h.seq, 0), h.mac,
   (SELECT mac FROM audit_log WHERE id = $1)
-FROM (SELECT 1) AS one LEFT JOIN LATERAL (SELECT id, seq, mac FROM audit_log ORDER BY id DESC LIMIT 1) AS h ON true`,
+FROM (SELECT 1) AS one LEFT JOIN LATERAL (SELECT id, seq, mac FROM audit_log WHERE seq IS NOT NULL ORDER BY seq DESC LIMIT 1) AS h ON true`,
 		known.id).Scan(&h.Entries, &h.ID, &h.Seq, &h.MAC, &macAtKnown)
 	if err != nil {
 		return ChainHead{}, nil, fmt.Errorf("read audit head: %w", err)
@@ -245,7 +351,10 @@ FROM (SELECT 1) AS one LEFT JOIN LATERAL (SELECT id, seq, mac FROM audit_log ORD
 	}
 	// After a report, the head now is the new reference, unless an append
 	// has moved the mark on meanwhile (it compared with the database itself).
-	if (now != "" && a.known.id == known.id && a.known.seq == known.seq) || head.seq > a.known.seq {
+	if now != "" && a.known.id == known.id && a.known.seq == known.seq {
+		a.loseKnown()
+		a.known = head
+	} else if head.seq > a.known.seq {
 		a.known = head
 	}
 	return h, wentBack, nil
@@ -342,4 +451,14 @@ func (a *Audit) Verify(ctx context.Context, anchors ...Anchor) (ChainHead, error
 		return ChainHead{}, &ChainBreak{ID: missing, Reason: reason}
 	}
 	return head, nil
+}
+
+// newCommandAudit is the audit log of a command (export, staff add,
+// retention run, audit export): it logs the chain head after every append,
+// so what a command appended after serve's last logged head is covered by
+// a logged head too.
+func newCommandAudit(pool *pgxpool.Pool, secret SecretKey, log *slog.Logger) *Audit {
+	a := NewAudit(pool, secret)
+	a.LogHeads(log)
+	return a
 }

@@ -54,7 +54,7 @@ func runStaff(ctx context.Context, env cli.Env) error {
 		return err
 	}
 	defer pool.Close()
-	accounts := NewAccounts(pool, NewAudit(pool, cfg.SecretKey), cfg.SecretKey, NewPasswords(DefaultArgon2), time.Now)
+	accounts := NewAccounts(pool, newCommandAudit(pool, cfg.SecretKey, env.Logger()), cfg.SecretKey, NewPasswords(DefaultArgon2), time.Now)
 	en, err := accounts.Create(ctx, cliActor(), nil, *email, roles, true)
 	if codeOf(err) == CodeConflict {
 		return cli.Usagef("--email: an account with that email exists already")
@@ -100,7 +100,7 @@ func runRetention(ctx context.Context, env cli.Env) error {
 		return err
 	}
 	defer pool.Close()
-	audit := NewAudit(pool, cfg.SecretKey)
+	audit := newCommandAudit(pool, cfg.SecretKey, env.Logger())
 	n, err := RunRetention(ctx, NewSubmissions(pool, cfg.SecretKey, time.Now), audit, cliActor(), retention, time.Now(), env.Logger())
 	if err != nil {
 		return err

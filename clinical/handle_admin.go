@@ -162,7 +162,9 @@ func (s *Server) handleAuditPage(c echo.Context, sess *Session) error {
 }
 
 func (s *Server) handleAuditVerify(c echo.Context, sess *Session) error {
-	head, err := s.audit.Verify(c.Request().Context())
+	// Against the entries this process appended or saw: a cut tail fails
+	// here too, not only in `clinical audit verify --head`.
+	head, err := s.audit.Verify(c.Request().Context(), s.audit.Anchors()...)
 	var brk *ChainBreak
 	switch {
 	case errors.As(err, &brk):
@@ -199,11 +201,8 @@ func (s *Server) handleErase(c echo.Context, sess *Session) error {
 	if err != nil {
 		return fail(err)
 	}
-	// No record, no erasure: the entry is written first.
-	if _, err := s.audit.Append(ctx, sess.Staff.Actor(), "submission.erase", fmt.Sprintf("submission:%d", id), map[string]any{}); err != nil {
-		return err
-	}
-	if err := s.subs.Erase(ctx, id); err != nil {
+	// No record, no erasure: both commit together.
+	if err := s.audit.InTx(ctx, func(tx *AuditTx) error { return s.subs.Erase(ctx, tx, sess.Staff.Actor(), id) }); err != nil {
 		return fail(err)
 	}
 	return c.Redirect(http.StatusSeeOther, "/admin/erase?done=erased")

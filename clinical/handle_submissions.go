@@ -245,11 +245,15 @@ func (s *Server) handleStatus(c echo.Context, sess *Session) error {
 	if !slices.Contains(NextStatuses(from), to) {
 		return errorf(CodeInvalid, "A submission cannot move from that status to that status.")
 	}
-	if _, err := s.audit.Append(ctx, sess.Staff.Actor(), "submission.status", fmt.Sprintf("submission:%d", d.ID),
-		map[string]any{"from": from, "to": to}); err != nil {
+	err = s.audit.InTx(ctx, func(tx *AuditTx) error {
+		if err := s.subs.SetStatus(ctx, tx, d.ID, from, to); err != nil {
+			return err
+		}
+		_, err := tx.Append(ctx, sess.Staff.Actor(), "submission.status", fmt.Sprintf("submission:%d", d.ID),
+			map[string]any{"from": from, "to": to})
 		return err
-	}
-	if err := s.subs.SetStatus(ctx, d.ID, from, to); err != nil {
+	})
+	if err != nil {
 		return err
 	}
 	return c.Redirect(http.StatusSeeOther, "/submissions/"+d.IntakeID+"?done=status")
@@ -261,12 +265,16 @@ func (s *Server) handleNote(c echo.Context, sess *Session) error {
 	if err != nil {
 		return err
 	}
-	id, err := s.subs.AddNote(ctx, d.ID, sess.Staff.ID, c.FormValue("body"))
-	if err != nil {
+	err = s.audit.InTx(ctx, func(tx *AuditTx) error {
+		id, err := s.subs.AddNote(ctx, tx, d.ID, sess.Staff.ID, c.FormValue("body"))
+		if err != nil {
+			return err
+		}
+		_, err = tx.Append(ctx, sess.Staff.Actor(), "submission.note", fmt.Sprintf("submission:%d", d.ID),
+			map[string]any{"note": id})
 		return err
-	}
-	if _, err := s.audit.Append(ctx, sess.Staff.Actor(), "submission.note", fmt.Sprintf("submission:%d", d.ID),
-		map[string]any{"note": id}); err != nil {
+	})
+	if err != nil {
 		return err
 	}
 	return c.Redirect(http.StatusSeeOther, "/submissions/"+d.IntakeID+"?done=note")

@@ -2,7 +2,6 @@ package clinical
 
 import (
 	"context"
-	"encoding/hex"
 	"log/slog"
 	"time"
 
@@ -71,20 +70,15 @@ func (s *Server) logAuditHead(ctx context.Context) {
 	for _, what := range wentBack {
 		s.log.Error("audit chain head went backwards", "reason", what, "head", head.String())
 	}
-	s.log.Info("audit chain head", "entries", head.Entries, "head_id", head.ID, "head_seq", head.Seq,
-		"head_mac", hex.EncodeToString(head.MAC), "head", head.String())
+	logHead(s.log, head)
 }
 
 // RunRetention deletes submissions that have been done for longer than
-// retention, writing each batch's ids to the audit log before the batch
-// commits. It returns how many it deleted.
+// retention; each batch commits with the audit entry that lists its ids.
+// It returns how many it deleted.
 func RunRetention(ctx context.Context, subs *Submissions, audit *Audit, actor string, retention time.Duration, now time.Time, log *slog.Logger) (int, error) {
-	cutoff := now.Add(-retention).UTC()
-	n, err := subs.DeleteDoneBefore(ctx, cutoff, func(ids []int64) error {
-		_, err := audit.Append(ctx, actor, "retention.delete", "", map[string]any{
-			"cutoff": cutoff.Format(time.RFC3339), "count": len(ids), "ids": ids})
-		return err
-	})
+	cutoff := now.Add(-retention).UTC().Truncate(time.Second)
+	n, err := subs.DeleteDoneBefore(ctx, audit, actor, cutoff)
 	if log != nil {
 		log.Info("retention pass", "cutoff", cutoff.Format(time.RFC3339), "deleted", n)
 	}

@@ -196,7 +196,7 @@ func runExport(ctx context.Context, env cli.Env) error {
 		return err
 	}
 	defer pool.Close()
-	x := &Exporter{Pool: pool, Audit: NewAudit(pool, cfg.SecretKey), Forms: cfg.Forms}
+	x := &Exporter{Pool: pool, Audit: newCommandAudit(pool, cfg.SecretKey, env.Logger()), Forms: cfg.Forms}
 	n, err := x.Export(ctx, env.Stdout, *format, cliActor(), f)
 	if err != nil {
 		return err

@@ -18,8 +18,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
-
-	"github.com/airlockhq/airlock/shared/pg"
 )
 
 // The staff roles. A staff member holds a set of them; only clinician and
@@ -199,7 +197,8 @@ func (a *Accounts) Create(ctx context.Context, actor string, requestedBy *int64,
 		return nil, err
 	}
 	var s *Staff
-	err = pg.InTx(ctx, a.pool, func(tx pgx.Tx) error {
+	// The account and its audit entry commit together.
+	err = a.audit.InTx(ctx, func(tx *AuditTx) error {
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, bootstrapLockKey); err != nil {
 			return err
 		}
@@ -230,12 +229,13 @@ func (a *Accounts) Create(ctx context.Context, actor string, requestedBy *int64,
 		}
 		s, err = scanStaff(tx.QueryRow(ctx, `INSERT INTO staff (id, email, roles, status, password_hash, totp_secret_enc, requested_by)
 VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING `+staffColumns, id, email, roles, status, hash, enc, requestedBy))
+		if err != nil {
+			return err
+		}
+		_, err = tx.Append(ctx, actor, "staff.create", s.Actor(), map[string]any{"roles": s.Roles, "status": s.Status})
 		return err
 	})
 	if err != nil {
-		return nil, err
-	}
-	if _, err := a.audit.Append(ctx, actor, "staff.create", s.Actor(), map[string]any{"roles": s.Roles, "status": s.Status}); err != nil {
 		return nil, err
 	}
 	return &Enrolment{Staff: s, OneTimePassword: otp, TOTPURI: TOTPURI(email, key.Secret())}, nil
@@ -645,14 +645,17 @@ func (a *Accounts) change(ctx context.Context, admin *Staff, id int64, action st
 	if _, err := a.Get(ctx, id); err != nil {
 		return err
 	}
-	if _, err := a.pool.Exec(ctx, sql, append([]any{id, admin.ID}, args...)...); err != nil {
-		return fmt.Errorf("%s account %d: %w", action, id, err)
-	}
-	if _, err := a.EndAllSessions(ctx, id); err != nil {
+	// The change, the end of its sessions and the audit entry commit together.
+	return a.audit.InTx(ctx, func(tx *AuditTx) error {
+		if _, err := tx.Exec(ctx, sql, append([]any{id, admin.ID}, args...)...); err != nil {
+			return fmt.Errorf("%s account %d: %w", action, id, err)
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM staff_sessions WHERE staff_id = $1`, id); err != nil {
+			return fmt.Errorf("%s account %d: end sessions: %w", action, id, err)
+		}
+		_, err := tx.Append(ctx, admin.Actor(), action, fmt.Sprintf("staff:%d", id), detail)
 		return err
-	}
-	_, err := a.audit.Append(ctx, admin.Actor(), action, fmt.Sprintf("staff:%d", id), detail)
-	return err
+	})
 }
 
 // SetRoles changes another account's roles; it then waits for approval by

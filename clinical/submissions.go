@@ -318,13 +318,14 @@ JOIN staff st ON st.id = n.staff_id WHERE n.submission_id = $1 ORDER BY n.id`, d
 	return &d, rows.Err()
 }
 
-// SetStatus moves a submission along the review workflow. from is the
-// status the user saw, so two reviewers cannot overwrite each other.
-func (st *Submissions) SetStatus(ctx context.Context, id int64, from, to string) error {
+// SetStatus moves a submission along the review workflow, in tx (which
+// appends the audit entry that records it). from is the status the user
+// saw, so two reviewers cannot overwrite each other.
+func (st *Submissions) SetStatus(ctx context.Context, tx pgx.Tx, id int64, from, to string) error {
 	if !slices.Contains(reviewMoves[from], to) {
 		return errorf(CodeInvalid, "A submission cannot move from that status to that status.")
 	}
-	tag, err := st.pool.Exec(ctx, `UPDATE submissions SET status = $3, status_changed_at = $4 WHERE id = $1 AND status = $2`,
+	tag, err := tx.Exec(ctx, `UPDATE submissions SET status = $3, status_changed_at = $4 WHERE id = $1 AND status = $2`,
 		id, from, to, st.now())
 	if err != nil {
 		return fmt.Errorf("set status of submission %d: %w", id, err)
@@ -338,8 +339,9 @@ func (st *Submissions) SetStatus(ctx context.Context, id int64, from, to string)
 // MaxNoteLength bounds a review note.
 const MaxNoteLength = 10000
 
-// AddNote adds a review note and returns its id.
-func (st *Submissions) AddNote(ctx context.Context, submissionID, staffID int64, body string) (int64, error) {
+// AddNote adds a review note, in tx (which appends the audit entry that
+// records it), and returns its id.
+func (st *Submissions) AddNote(ctx context.Context, tx pgx.Tx, submissionID, staffID int64, body string) (int64, error) {
 	body = strings.TrimSpace(body)
 	if body == "" {
 		return 0, errorf(CodeInvalid, "Write a note first.")
@@ -348,7 +350,7 @@ func (st *Submissions) AddNote(ctx context.Context, submissionID, staffID int64,
 		return 0, errorf(CodeInvalid, "A note may have at most %d characters.", MaxNoteLength)
 	}
 	var id int64
-	err := st.pool.QueryRow(ctx, `INSERT INTO submission_notes (submission_id, staff_id, at, body) VALUES ($1, $2, $3, $4) RETURNING id`,
+	err := tx.QueryRow(ctx, `INSERT INTO submission_notes (submission_id, staff_id, at, body) VALUES ($1, $2, $3, $4) RETURNING id`,
 		submissionID, staffID, st.now(), body).Scan(&id)
 	if err != nil {
 		return 0, fmt.Errorf("add note: %w", err)
@@ -370,11 +372,26 @@ func (st *Submissions) IDByReceipt(ctx context.Context, receipt string) (int64, 
 	return id, err
 }
 
-// Erase deletes one submission and its notes for good (an erasure request).
-// The audit log keeps only ids, so it stays intact.
-func (st *Submissions) Erase(ctx context.Context, id int64) error {
+// Erase deletes one submission and its notes for good (an erasure
+// request), and records it in the audit log in the same transaction:
+// erase_submission refuses without that entry. The audit log keeps only
+// ids, so it stays intact.
+func (st *Submissions) Erase(ctx context.Context, tx *AuditTx, actor string, id int64) error {
+	// The row lock first, then the audit log's append lock: every audited
+	// change takes them in this order.
+	var found int64
+	err := tx.QueryRow(ctx, `SELECT id FROM submissions WHERE id = $1 FOR UPDATE`, id).Scan(&found)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return errNotFound
+	}
+	if err != nil {
+		return fmt.Errorf("erase submission %d: %w", id, err)
+	}
+	if _, err := tx.Append(ctx, actor, "submission.erase", fmt.Sprintf("submission:%d", id), map[string]any{}); err != nil {
+		return err
+	}
 	var ok bool
-	if err := st.pool.QueryRow(ctx, `SELECT erase_submission($1)`, id).Scan(&ok); err != nil {
+	if err := tx.QueryRow(ctx, `SELECT erase_submission($1)`, id).Scan(&ok); err != nil {
 		return fmt.Errorf("erase submission %d: %w", id, err)
 	}
 	if !ok {
@@ -388,13 +405,19 @@ func (st *Submissions) Erase(ctx context.Context, id int64) error {
 const retentionBatch = 1000
 
 // DeleteDoneBefore deletes submissions done before cutoff, in batches, and
-// returns their ids. Each batch is committed with its audit entry.
-func (st *Submissions) DeleteDoneBefore(ctx context.Context, cutoff time.Time, audit func(ids []int64) error) (int, error) {
+// returns how many. Each batch commits with the audit entry that lists its
+// ids (action retention.delete, by actor): retention_delete_audited deletes
+// exactly the ids of that entry, or nothing.
+func (st *Submissions) DeleteDoneBefore(ctx context.Context, audit *Audit, actor string, cutoff time.Time) (int, error) {
+	// The entry says the cutoff in whole seconds; select by the same.
+	cutoff = cutoff.UTC().Truncate(time.Second)
 	total := 0
 	for {
 		var ids []int64
-		err := pg.InTx(ctx, st.pool, func(tx pgx.Tx) error {
-			rows, err := tx.Query(ctx, `SELECT retention_delete_done($1, $2)`, cutoff, retentionBatch)
+		err := audit.InTx(ctx, func(tx *AuditTx) error {
+			rows, err := tx.Query(ctx, `SELECT id FROM submissions
+WHERE status = 'done' AND coalesce(status_changed_at, received_at) < $1
+ORDER BY id LIMIT $2 FOR UPDATE`, cutoff, retentionBatch)
 			if err != nil {
 				return err
 			}
@@ -402,9 +425,19 @@ func (st *Submissions) DeleteDoneBefore(ctx context.Context, cutoff time.Time, a
 			if err != nil || len(ids) == 0 {
 				return err
 			}
-			// The audit entry is appended before the deletion commits: no
-			// record, no deletion.
-			return audit(ids)
+			if _, err := tx.Append(ctx, actor, "retention.delete", "", map[string]any{
+				"cutoff": cutoff.Format(time.RFC3339), "count": len(ids), "ids": ids}); err != nil {
+				return err
+			}
+			rows, err = tx.Query(ctx, `SELECT retention_delete_audited()`)
+			if err != nil {
+				return err
+			}
+			gone, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+			if err == nil && len(gone) != len(ids) {
+				err = fmt.Errorf("deleted %d of %d audited submissions", len(gone), len(ids))
+			}
+			return err
 		})
 		if err != nil {
 			return total, fmt.Errorf("retention: %w", err)

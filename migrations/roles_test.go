@@ -93,7 +93,10 @@ func TestClinicalAppAuditIsAppendOnly(t *testing.T) {
 	url := pgtest.URLAs(t, db, "airlock_clinical_app")
 	runRoleCases(t, url, []roleCase{
 		{`SELECT * FROM audit_log`, ""},
-		{`INSERT INTO audit_log VALUES (nextval('audit_log_id_seq'), now(), 'a', 'b', '', '{}', '\\x', '\\x')`, ""},
+		// Appends go through audit_next/audit_append (audit_roles_test.go).
+		{`INSERT INTO audit_log VALUES (nextval('audit_log_id_seq'), now(), 'a', 'b', '', '{}', '\\x', '\\x')`, insufficientPrivilege},
+		{`INSERT INTO audit_log (id, seq, at, actor, action, target, detail, prev_mac, mac) VALUES (9223372036854775807, 1, now(), 'a', 'b', '', '{}', '\\x', '\\x')`, insufficientPrivilege},
+		{`SELECT nextval('audit_log_id_seq')`, insufficientPrivilege},
 		{`UPDATE audit_log SET actor = 'x'`, insufficientPrivilege},
 		{`DELETE FROM audit_log`, insufficientPrivilege},
 		{`TRUNCATE audit_log`, insufficientPrivilege},
@@ -164,9 +167,10 @@ VALUES (gen_random_uuid(), 1, 'R', 'f', '1', 'k', now(), now(), '{"n":[{"valueSt
 		{`UPDATE submissions SET superseded_by = 1`, insufficientPrivilege},
 		{`UPDATE submissions SET receipt = 'X'`, insufficientPrivilege},
 		{`DELETE FROM submissions`, insufficientPrivilege},
-		// Erasure and retention go only through their functions.
-		{`SELECT retention_delete_done(now() - interval '1 day', 10)`, ""},
-		{`SELECT erase_submission(1)`, ""},
+		// Erasure and retention go only through their functions, and only
+		// with their audit entry (audit_roles_test.go).
+		{`SELECT * FROM retention_delete_audited()`, insufficientPrivilege},
+		{`SELECT erase_submission(1)`, insufficientPrivilege},
 		// The audit log is still append-only.
 		{`UPDATE audit_log SET actor = 'x'`, insufficientPrivilege},
 		{`DELETE FROM audit_log`, insufficientPrivilege},
@@ -188,7 +192,8 @@ func TestClinicalTransferCannotTouchStaffTables(t *testing.T) {
 		{`SELECT * FROM submission_notes`, insufficientPrivilege},
 		{`INSERT INTO submission_notes (submission_id, staff_id, body) VALUES (1, 1, 'n')`, insufficientPrivilege},
 		{`SELECT erase_submission(1)`, insufficientPrivilege},
-		{`SELECT retention_delete_done(now(), 10)`, insufficientPrivilege},
+		{`SELECT * FROM retention_delete_audited()`, insufficientPrivilege},
+		{`SELECT * FROM audit_next()`, insufficientPrivilege},
 		{`SELECT search FROM submissions`, insufficientPrivilege},
 	})
 }
@@ -259,7 +264,7 @@ VALUES ('00000000-0000-4000-8000-000000000001', 1, 'R1', 'f', '1', 'k', now(), n
 	})
 	app := pgtest.URLAs(t, db, "airlock_clinical_app")
 	runRoleCases(t, app, []roleCase{
-		{`SELECT erase_submission((SELECT id FROM submissions WHERE receipt = 'R1'))`, ""},
+		{auditedErase(`(SELECT id FROM submissions WHERE receipt = 'R1')`), ""},
 		{`SELECT intake_id FROM delivered`, insufficientPrivilege},
 		{`DELETE FROM delivered`, insufficientPrivilege},
 	})
