@@ -203,6 +203,29 @@ func (a *Audit) InTx(ctx context.Context, fn func(tx *AuditTx) error) error {
 	return err
 }
 
+// Within appends to the audit log in tx, a transaction the caller owns and
+// commits: its entries commit with the caller's change or not at all.
+// Unlike InTx it cannot see the commit, so this process's mark of the
+// newest entry (CheckHead) and LogHeads do not follow these entries; a
+// command that uses it calls LogHead after committing.
+func (a *Audit) Within(tx pgx.Tx) *AuditTx { return &AuditTx{Tx: tx, audit: a} }
+
+// LogHead reads the chain head and, with LogHeads set, logs it as serve
+// does.
+func (a *Audit) LogHead(ctx context.Context) error {
+	a.mu.Lock()
+	log := a.headLog
+	a.mu.Unlock()
+	h, _, err := a.CheckHead(ctx)
+	if err != nil {
+		return err
+	}
+	if log != nil {
+		logHead(log, h)
+	}
+	return nil
+}
+
 // Append writes one entry in a transaction of its own and returns it. Use
 // InTx when the entry records a change: both must commit together.
 func (a *Audit) Append(ctx context.Context, actor, action, target string, detail any) (*Entry, error) {

@@ -291,7 +291,7 @@ func auditResult(a *Audit, actor, action string, submissionID int64, detail map[
 		for k, v := range detail {
 			d[k] = v
 		}
-		_, err := a.Append(ctx, actor, action, fmt.Sprintf("submission:%d", submissionID), d)
+		_, err := a.Within(tx).Append(ctx, actor, action, fmt.Sprintf("submission:%d", submissionID), d)
 		return err
 	}
 }
