@@ -18,6 +18,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/airlockhq/airlock/shared/pg"
 )
 
 // The staff roles. A staff member holds a set of them; only clinician and
