@@ -25,6 +25,8 @@ const (
 	extVariable         = "http://hl7.org/fhir/StructureDefinition/variable"
 	extCalculated       = "http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-questionnaire-calculatedExpression"
 	extOptionPrefix     = "http://hl7.org/fhir/StructureDefinition/questionnaire-optionPrefix"
+	extMinOccurs        = "http://hl7.org/fhir/StructureDefinition/questionnaire-minOccurs"
+	extMaxOccurs        = "http://hl7.org/fhir/StructureDefinition/questionnaire-maxOccurs"
 )
 
 // Extensions that change what an answer may be or whether an item applies:
@@ -36,8 +38,6 @@ var refusedExtensions = map[string]string{
 	"http://hl7.org/fhir/StructureDefinition/questionnaire-constraint":                               "questionnaire-constraint is not supported (its rule would not be checked)",
 	"http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-questionnaire-minQuantity":                   "minQuantity is not supported (the bound would not be checked)",
 	"http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-questionnaire-maxQuantity":                   "maxQuantity is not supported (the bound would not be checked)",
-	"http://hl7.org/fhir/StructureDefinition/questionnaire-minOccurs":                                "minOccurs is not supported (the count would not be checked)",
-	"http://hl7.org/fhir/StructureDefinition/questionnaire-maxOccurs":                                "maxOccurs is not supported (the count would not be checked)",
 	"http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-questionnaire-answerOptionsToggleExpression": "answerOptionsToggleExpression is not supported",
 	"http://hl7.org/fhir/StructureDefinition/questionnaire-unitValueSet":                             "unitValueSet is not supported; list the units with unitOption",
 	"http://hl7.org/fhir/StructureDefinition/cqf-calculatedValue":                                    "cqf-calculatedValue is not supported; use the SDC calculatedExpression",
@@ -51,7 +51,7 @@ var (
 	defaultControls  = map[string]bool{"autocomplete": true, "lookup": true, "text-box": true, "spinner": true, "slider": true, "list": true,
 		"inline": true, "upper": true, "lower": true, "unit": true, "page": true, "header": true, "footer": true, "table": true,
 		"htable": true, "gtable": true, "grid": true, "atable": true, "prompt": true, "tab-container": true, "collapsible": true,
-		"context-display": true, "tab": true}
+		"context-display": true, "tab": true, "push-button": true}
 )
 
 type wireExtension struct {
@@ -115,7 +115,7 @@ func (p *parser) extensions(it *Item, exts []wireExtension, fail func(string, ..
 		switch ext.URL {
 		case CarriedExtensionURL, MinValueExtensionURL, MaxValueExtensionURL, MustBeTrueExtensionURL,
 			extRegex, extEntryFormat, extMinLength, extMaxDecimalPlaces, extMaxSize, extItemControl,
-			extHidden, extUnit, extCalculated:
+			extHidden, extUnit, extCalculated, extMinOccurs, extMaxOccurs:
 			if seen[ext.URL] {
 				fail("extension %s is given twice", ext.URL)
 				continue
@@ -253,6 +253,20 @@ func (p *parser) extensions(it *Item, exts []wireExtension, fail func(string, ..
 			default:
 				fail("itemControl %q is not supported", clip(code))
 			}
+		case extMinOccurs, extMaxOccurs:
+			if !it.Answerable() {
+				fail("%s is only supported on questions (repeating groups are not supported)", ext.URL)
+				continue
+			}
+			if ext.ValueInteger == nil || *ext.ValueInteger < 0 || *ext.ValueInteger > MaxAnswersPerItem {
+				fail("%s needs a valueInteger from 0 to %d", ext.URL, MaxAnswersPerItem)
+				continue
+			}
+			if ext.URL == extMinOccurs {
+				it.MinOccurs = int(*ext.ValueInteger)
+			} else {
+				it.MaxOccurs = int(*ext.ValueInteger)
+			}
 		case extHidden:
 			if ext.ValueBoolean == nil {
 				fail("questionnaire-hidden needs valueBoolean")
@@ -304,6 +318,12 @@ func (p *parser) extensions(it *Item, exts []wireExtension, fail func(string, ..
 			// Airlock evaluates every expression against the response.
 			p.q.variables = append(p.q.variables, v)
 		}
+	}
+	if it.MaxOccurs > 0 && it.MinOccurs > it.MaxOccurs {
+		fail("minOccurs is greater than maxOccurs")
+	}
+	if !it.Repeats && (it.MinOccurs > 1 || it.MaxOccurs > 1) {
+		fail("minOccurs or maxOccurs above 1 on an item that does not repeat")
 	}
 	if it.MinValue != nil && it.MaxValue != nil && *it.MinValue > *it.MaxValue {
 		fail("minValue is greater than maxValue")
@@ -373,6 +393,10 @@ func (p *parser) initial(it *Item, raws []json.RawMessage, fail func(string, ...
 		}
 		if v.ValueQuantity != nil {
 			b, _ = json.Marshal(v.ValueQuantity)
+			if len(it.Units) == 0 && (v.ValueQuantity.Code != "" || v.ValueQuantity.Unit != "") {
+				// The initial value names the item's unit.
+				it.Units = []Coding{{System: v.ValueQuantity.System, Code: v.ValueQuantity.Code, Display: v.ValueQuantity.Unit}}
+			}
 		}
 		got, empty, msg := decodeAnswer(it, b)
 		if msg != "" || empty {

@@ -273,8 +273,8 @@ func (p *parser) options(it *Item, w *wireItem, fail func(string, ...any)) {
 		var o Option
 		if wo.ValueCoding != nil {
 			n++
-			if wo.ValueCoding.Code == "" {
-				fail("answerOption[%d]: valueCoding without code", i)
+			if wo.ValueCoding.Code == "" && strings.TrimSpace(wo.ValueCoding.Display) == "" {
+				fail("answerOption[%d]: valueCoding without code or display", i)
 				continue
 			}
 			o = Option{System: wo.ValueCoding.System, Code: wo.ValueCoding.Code, Display: wo.ValueCoding.Display}

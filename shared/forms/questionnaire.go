@@ -105,6 +105,8 @@ type Item struct {
 	MaxLength          int // the form's limit in characters; 0: DefaultMaxLength applies
 	MinLength          int // minLength extension; 0 when not given
 	MaxDecimalPlaces   int // maxDecimalPlaces extension; -1 when not given
+	MinOccurs          int // questionnaire-minOccurs: answers needed when enabled (0: none)
+	MaxOccurs          int // questionnaire-maxOccurs: most answers taken (0: no limit)
 	Regex              *regexp.Regexp
 	RegexSource        string // the regex extension's value as written
 	EntryFormat        string // entryFormat extension: a hint, not enforced
@@ -148,6 +150,8 @@ func (o Option) Key() string {
 	switch {
 	case o.Code != "":
 		return o.Code
+	case o.Display != "":
+		return o.Display // a coding with only a display
 	case o.Integer != nil:
 		return fmt.Sprint(*o.Integer)
 	case o.Date != "":
@@ -172,7 +176,7 @@ func (o Option) Label() string {
 // value is the answer the option stands for.
 func (o Option) value() Value {
 	switch {
-	case o.Code != "":
+	case o.Code != "" || o.Display != "":
 		return Value{ValueCoding: &Coding{System: o.System, Code: o.Code, Display: o.Display}}
 	case o.Integer != nil:
 		n := *o.Integer
@@ -429,7 +433,15 @@ func ParseWith(data []byte, opts ParseOptions) (*Questionnaire, error) {
 	case w.ID != nil:
 		p.formProblem("id %q is not a FHIR id ([A-Za-z0-9-.]{1,64})", clip(*w.ID))
 	case opts.FallbackID != "":
-		q.ID = Slug(opts.FallbackID)
+		q.ID = strings.Trim(strings.Map(func(r rune) rune {
+			if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' {
+				return r
+			}
+			return '-'
+		}, strings.ToLower(opts.FallbackID)), "-")
+		if len(q.ID) > 64 {
+			q.ID = strings.TrimRight(q.ID[:64], "-")
+		}
 		q.ResourceID = q.ID
 	default:
 		p.formProblem("missing id")

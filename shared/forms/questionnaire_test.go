@@ -140,7 +140,7 @@ func TestParseRejects(t *testing.T) {
 		{"item modifier extension", group(`{"linkId":"allergies","type":"boolean","text":"A","modifierExtension":[{}]}`), `(history/allergies): modifierExtension`},
 		{"value set", group(`{"linkId":"smoker","type":"choice","text":"Smoker?","answerValueSet":"http://x"}`), "answerValueSet http://x is unknown"},
 		{"integer option", group(`{"linkId":"c","type":"choice","text":"C","answerOption":[{"valueInteger":1}]}`), "answerOption[0]: valueInteger and valueDate options are only supported on integer and date items"},
-		{"coding without code", group(`{"linkId":"c","type":"choice","text":"C","answerOption":[{"valueCoding":{"display":"x"}}]}`), "answerOption[0]: valueCoding without code"},
+		{"coding without code", group(`{"linkId":"c","type":"choice","text":"C","answerOption":[{"valueCoding":{"system":"x"}}]}`), "answerOption[0]: valueCoding without code or display"},
 		{"both option values", group(`{"linkId":"c","type":"choice","text":"C","answerOption":[{"valueString":"a","valueCoding":{"code":"a"}}]}`), "needs exactly one value[x]"},
 		{"duplicate option", group(`{"linkId":"c","type":"choice","text":"C","answerOption":[{"valueCoding":{"code":"a"}},{"valueString":"a"}]}`), `answerOption[1]: "a" is listed twice`},
 		{"untrimmed option", group(`{"linkId":"c","type":"choice","text":"C","answerOption":[{"valueString":" a"}]}`), "surrounding spaces"},

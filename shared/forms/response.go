@@ -161,10 +161,14 @@ func answerJSON(v Value) (json.RawMessage, error) {
 	case v.ValueDateTime != nil:
 		b, err = json.Marshal(*v.ValueDateTime)
 	case v.ValueCoding != nil:
-		if v.ValueCoding.Code == "" {
+		key := v.ValueCoding.Code
+		if key == "" {
+			key = v.ValueCoding.Display // an option that is only a display
+		}
+		if key == "" {
 			return nil, errors.New("valueCoding has no code")
 		}
-		b, err = json.Marshal(v.ValueCoding.Code)
+		b, err = json.Marshal(key)
 	case v.ValueAttachment != nil:
 		b, err = json.Marshal(v.ValueAttachment)
 	case v.ValueQuantity != nil:

@@ -183,8 +183,12 @@ func (q *Questionnaire) Validate(raw map[string]json.RawMessage) (Answers, Field
 			// Say this rather than any type error: the answer should not
 			// be there at all.
 			v.messages[it.index] = MsgNotApplicable
-		case st == stateYes && it.Required && !v.present[it.index]:
+		case st == stateYes && (it.Required || it.MinOccurs > 0) && !v.present[it.index]:
 			v.messages[it.index] = MsgRequired
+		case st == stateYes && v.messages[it.index] == "" && it.MinOccurs > 1 && len(v.answers[it.LinkID]) < it.MinOccurs:
+			v.messages[it.index] = fmt.Sprintf("needs at least %d answers", it.MinOccurs)
+		case v.messages[it.index] == "" && it.MaxOccurs > 0 && len(v.answers[it.LinkID]) > it.MaxOccurs:
+			v.messages[it.index] = fmt.Sprintf("takes at most %d answers", it.MaxOccurs)
 		}
 	}
 
@@ -567,7 +571,10 @@ func decodeAnswer(it *Item, raw []byte) (val Value, empty bool, msg string) {
 		}
 		if len(it.MimeTypes) > 0 {
 			mt, _, _ := mime.ParseMediaType(att.ContentType)
-			if !slices.Contains(it.MimeTypes, strings.ToLower(mt)) {
+			if !slices.ContainsFunc(it.MimeTypes, func(want string) bool {
+				prefix, wild := strings.CutSuffix(want, "/*")
+				return want == strings.ToLower(mt) || wild && strings.HasPrefix(strings.ToLower(mt), prefix+"/")
+			}) {
 				return val, false, "attachment must be of type " + strings.Join(it.MimeTypes, ", ")
 			}
 		}

@@ -1,0 +1,179 @@
+// Package formstest builds complete, valid answer sets for any form, so tests
+// can push real public Questionnaires through every stage.
+package formstest
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/airlockhq/airlock/shared/forms"
+)
+
+// CorpusBaseURL is the base URL the corpus tests configure for forms
+// without a url.
+const CorpusBaseURL = "https://forms.example/fhir/Questionnaire"
+
+// PNG is a tiny valid PNG, for attachment answers.
+var PNG = []byte("\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89\x00\x00\x00\rIDATx\x9cc\xf8\x0f\x00\x00\x01\x01\x00\x05\x18\xd8N\x00\x00\x00\x00IEND\xaeB`\x82")
+
+// Answer is one item's sample answer as JSON and as an HTML form field.
+type Answer struct {
+	JSON json.RawMessage
+	// Form is the HTML field value ("" for attachments, sent as a file);
+	// Unit is the unit field of a quantity with a choice of units.
+	Form, Unit string
+	File       []byte
+}
+
+// Sample answers every question the patient answers that applies, with a
+// value valid for its type and constraints, and returns the answers that
+// Validate accepts, keyed by linkId. It fails (error) when an item that must
+// be answered cannot be given a valid sample value.
+func Sample(q *forms.Questionnaire) (map[string]Answer, error) {
+	out := map[string]Answer{}
+	for _, it := range q.Questions() {
+		if !it.PatientAnswers() {
+			continue
+		}
+		a, ok := sample(it)
+		if !ok {
+			if it.Required {
+				return nil, fmt.Errorf("item %q: no valid sample value (regex %q)", it.LinkID, it.RegexSource)
+			}
+			continue
+		}
+		out[it.LinkID] = a
+	}
+	// Drop answers to questions that turn out not to apply, as the HTML
+	// form does, until Validate is satisfied.
+	for range 64 {
+		raw := RawJSON(out)
+		_, errs := q.Validate(raw)
+		if len(errs) == 0 {
+			return out, nil
+		}
+		dropped := false
+		for _, fe := range errs {
+			if fe.Message == forms.MsgNotApplicable {
+				delete(out, fe.Field)
+				dropped = true
+			}
+		}
+		if !dropped {
+			return nil, fmt.Errorf("sample answers refused: %v", errs)
+		}
+	}
+	return nil, fmt.Errorf("sample answers do not settle")
+}
+
+// RawJSON is the answers as the JSON API takes them.
+func RawJSON(a map[string]Answer) map[string]json.RawMessage {
+	raw := make(map[string]json.RawMessage, len(a))
+	for k, v := range a {
+		raw[k] = v.JSON
+	}
+	return raw
+}
+
+// FormValues is the answers as HTML form fields (files apart).
+func FormValues(a map[string]Answer) url.Values {
+	v := url.Values{}
+	for k, x := range a {
+		if x.File != nil {
+			continue
+		}
+		v.Set(k, x.Form)
+		if x.Unit != "" {
+			v.Set("unit:"+k, x.Unit)
+		}
+	}
+	return v
+}
+
+func jsonString(s string) json.RawMessage {
+	b, _ := json.Marshal(s)
+	return b
+}
+
+func sample(it *forms.Item) (Answer, bool) {
+	if len(it.Options) > 0 {
+		o := it.Options[0]
+		if o.Integer != nil {
+			return Answer{JSON: json.RawMessage(strconv.FormatInt(*o.Integer, 10)), Form: o.Key()}, true
+		}
+		return Answer{JSON: jsonString(o.Key()), Form: o.Key()}, true
+	}
+	switch it.Type {
+	case forms.TypeBoolean:
+		return Answer{JSON: json.RawMessage("true"), Form: "true"}, true
+	case forms.TypeInteger:
+		n := 1.0
+		if it.MinValue != nil {
+			n = *it.MinValue
+		} else if it.MaxValue != nil && *it.MaxValue < n {
+			n = *it.MaxValue
+		}
+		s := strconv.FormatInt(int64(n), 10)
+		if it.Regex != nil && !it.Regex.MatchString(s) {
+			return Answer{}, false
+		}
+		return Answer{JSON: json.RawMessage(s), Form: s}, true
+	case forms.TypeDecimal, forms.TypeQuantity:
+		f := 1.5
+		if it.MinValue != nil {
+			f = *it.MinValue
+		} else if it.MaxValue != nil && *it.MaxValue < f {
+			f = *it.MaxValue
+		}
+		s := strconv.FormatFloat(f, 'f', -1, 64)
+		if it.MaxDecimalPlaces == 0 {
+			s = strconv.FormatInt(int64(f), 10)
+		} else if it.MaxDecimalPlaces > 0 {
+			s = strconv.FormatFloat(f, 'f', 1, 64)
+		}
+		if it.Type == forms.TypeQuantity && len(it.Units) > 1 {
+			u := it.Units[len(it.Units)-1]
+			key := u.Code
+			if key == "" {
+				key = u.Display
+			}
+			b, _ := json.Marshal(map[string]any{"value": json.Number(s), "code": key})
+			return Answer{JSON: b, Form: s, Unit: key}, true
+		}
+		return Answer{JSON: json.RawMessage(s), Form: s}, true
+	case forms.TypeDate:
+		d := "2020-01-15"
+		if it.MinDate != "" && d < it.MinDate {
+			d = it.MinDate
+		}
+		if it.MaxDate != "" && d > it.MaxDate {
+			d = it.MaxDate
+		}
+		return Answer{JSON: jsonString(d), Form: d}, true
+	case forms.TypeDateTime:
+		d := "2020-01-15T10:30:00Z"
+		return Answer{JSON: jsonString(d), Form: d}, true
+	case forms.TypeAttachment:
+		b, _ := json.Marshal(map[string]string{"contentType": "image/png", "data": base64.StdEncoding.EncodeToString(PNG), "title": "scan.png"})
+		return Answer{JSON: b, File: PNG}, true
+	}
+	// Free text: the first candidate the item's rules accept.
+	for _, s := range []string{"Sample answer", "12345", "1234567890", "a@example.org", "+1 555 0100", "AB1 2CD", "2020-01-15", "A", "x"} {
+		n := len([]rune(s))
+		if it.MinLength > n || (it.EffectiveMaxLength() > 0 && n > it.EffectiveMaxLength()) {
+			continue
+		}
+		if it.Regex != nil && !it.Regex.MatchString(s) {
+			continue
+		}
+		if strings.TrimSpace(s) == "" {
+			continue
+		}
+		return Answer{JSON: jsonString(s), Form: s}, true
+	}
+	return Answer{}, false
+}
