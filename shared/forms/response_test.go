@@ -172,7 +172,7 @@ func TestAnswersFromResponseItems(t *testing.T) {
 		"duplicate":      {[]ResponseItem{{LinkID: "x"}, {LinkID: "g", Item: []ResponseItem{{LinkID: "x", Answer: []Value{{ValueString: &s}}}}}, {LinkID: "x", Answer: []Value{{ValueString: &s}}}}, `response item "x" appears more than once`},
 		"two values":     {[]ResponseItem{{LinkID: "x", Answer: []Value{{ValueString: &s, ValueInteger: &n}}}}, `response item "x", answer 1: has 2 value[x] elements`},
 		"no value":       {[]ResponseItem{{LinkID: "x", Answer: []Value{{ValueString: &s}, {}}}}, `answer 2: has 0 value[x] elements`},
-		"coding no code": {[]ResponseItem{{LinkID: "x", Answer: []Value{{ValueCoding: &Coding{Display: secret}}}}}, "valueCoding has no code"},
+		"coding no code": {[]ResponseItem{{LinkID: "x", Answer: []Value{{ValueCoding: &Coding{System: "urn:" + secret}}}}}, "valueCoding has no code"},
 		"bad decimal":    {[]ResponseItem{{LinkID: "x", Answer: []Value{{ValueDecimal: &bad}}}}, "valueDecimal is not a number"},
 		"odd linkId":     {[]ResponseItem{{LinkID: secret, Answer: []Value{{ValueCoding: &Coding{}}}}}, "response item #1, answer 1"},
 		"too deep":       {deep, "nested more than"},
