@@ -62,6 +62,11 @@ func LoadConfig(getenv func(string) string) (*Config, error) {
 		DBMaxConns:      r.Int("INTAKE_DB_MAX_CONNS", DefaultDBMaxConns, 1, 1000),
 		ShutdownTimeout: 20 * time.Second,
 	}
+	if c.MaxBody > seal.MaxBody {
+		// The intake schema bounds a stored envelope (seal.MaxEnvelope); a
+		// larger body could seal into a row the database refuses.
+		r.Fail("INTAKE_MAX_BODY", "must be at most 16MiB (the intake schema bounds a stored envelope at 64MiB)")
+	}
 	if c.MaxAttachment > c.MaxBody {
 		// A file can never be larger than the body that carries it.
 		c.MaxAttachment = c.MaxBody

@@ -438,6 +438,7 @@ func TestLoadConfigRejects(t *testing.T) {
 		{name: "max body decimal unit", set: map[string]string{"INTAKE_MAX_BODY": "10MB"}, wantVar: "INTAKE_MAX_BODY", secrets: []string{"10MB"}},
 		{name: "max body zero", set: map[string]string{"INTAKE_MAX_BODY": "0"}, wantVar: "INTAKE_MAX_BODY"},
 		{name: "max body negative", set: map[string]string{"INTAKE_MAX_BODY": "-5MiB"}, wantVar: "INTAKE_MAX_BODY", secrets: []string{"-5MiB"}},
+		{name: "max body over the schema bound", set: map[string]string{"INTAKE_MAX_BODY": "17MiB"}, wantVar: "INTAKE_MAX_BODY"},
 
 		{name: "global limit negative", set: map[string]string{"INTAKE_RATE_LIMIT_GLOBAL": "-1"}, wantVar: "INTAKE_RATE_LIMIT_GLOBAL"},
 		{name: "trusted proxy not an address", set: map[string]string{"INTAKE_TRUSTED_PROXIES": "10.0.0.0/8,Zq-proxy"}, wantVar: "INTAKE_TRUSTED_PROXIES", secrets: []string{"Zq-proxy"}},

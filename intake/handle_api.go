@@ -13,6 +13,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/airlockhq/airlock/shared/forms"
+	"github.com/airlockhq/airlock/shared/seal"
 )
 
 // storeTimeout bounds sealing and storing one submission, so a stuck
@@ -83,6 +84,11 @@ func (s *Server) accept(ctx context.Context, q *forms.Questionnaire, answers for
 	row, receipt, err := s.sealer.SealSubmission(q, answers)
 	if err != nil {
 		return "", err
+	}
+	if len(row.Envelope) > seal.MaxEnvelope {
+		// The schema would refuse it (the envelope bound of migration
+		// 000040): answers that escape into much more JSON than they took.
+		return "", errTooLarge
 	}
 	if err := s.store.StoreSubmission(ctx, row); err != nil {
 		return "", err

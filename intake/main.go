@@ -42,7 +42,7 @@ Settings (environment; each secret X may be given as X_FILE instead):
                         (default 6000; 0 = no ceiling)
   INTAKE_TRUSTED_PROXIES  comma-separated IPs or CIDRs of proxies whose X-Forwarded-For is believed
                         (default none: the client address is the TCP peer)
-  INTAKE_MAX_BODY       largest request body, files included (default 10MiB)
+  INTAKE_MAX_BODY       largest request body, files included (default 10MiB, at most 16MiB)
   INTAKE_MAX_ATTACHMENT largest single attached file (default 5MiB)
   INTAKE_ATTACHMENT_TYPES  allowed attachment types, detected from content
                         (default application/pdf,image/png,image/jpeg,text/plain)

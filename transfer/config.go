@@ -29,7 +29,9 @@ type Config struct {
 	// for investigation before transfer deletes it (counted).
 	QuarantineRetention time.Duration
 	BatchSize           int
-	Forms               *forms.Registry
+	// BatchBytes bounds the envelope bytes read into one batch.
+	BatchBytes int64
+	Forms      *forms.Registry
 	// MetricsAddr is where `transfer run` serves Prometheus metrics; empty
 	// (the default) serves none.
 	MetricsAddr string
@@ -51,6 +53,10 @@ func LoadConfig(getenv func(string) string, needRowKeys bool) (*Config, error) {
 		Retention:           r.Duration("TRANSFER_RETENTION", 720*time.Hour),
 		QuarantineRetention: r.Duration("TRANSFER_QUARANTINE_RETENTION", DefaultQuarantineRetention),
 		BatchSize:           r.Int("TRANSFER_BATCH_SIZE", 500, 1, 100_000),
+	}
+	c.BatchBytes = r.Bytes("TRANSFER_BATCH_BYTES", DefaultBatchBytes)
+	if c.BatchBytes < 64<<10 || c.BatchBytes > 256<<20 {
+		r.Fail("TRANSFER_BATCH_BYTES", "must be from 64KiB to 256MiB")
 	}
 	if _, err := cron.ParseStandard(c.Schedule); err != nil {
 		r.Fail("TRANSFER_SCHEDULE", "must be a cron spec such as @every 1m, @hourly or */5 * * * *")

@@ -47,6 +47,8 @@ Settings (environment; each secret X may be given as X_FILE instead):
   TRANSFER_QUARANTINE_RETENTION
                           how long a quarantined row is kept in clinical (Go duration, default 2160h)
   TRANSFER_BATCH_SIZE     rows per batch (default 500)
+  TRANSFER_BATCH_BYTES    envelope bytes per batch (default 16MiB, 64KiB to 256MiB): memory follows
+                          it, not the backlog; a larger row moves alone
   TRANSFER_FORMS_DIR      Questionnaire directory, as intake's (default: the built-in forms)
   TRANSFER_FORMS_BASE_URL  base URL naming forms without a url, as intake's INTAKE_FORMS_BASE_URL
   TRANSFER_SCHEDULE       run: cron spec of the scheduled passes (default @every 1m; also 5-field
@@ -140,7 +142,7 @@ func newMover(ctx context.Context, cfg *Config, ring Keyring, env cli.Env) (*Mov
 	}
 	return &Mover{
 		Intake: intake, Clinical: clinical, Keys: ring, RowKeys: cfg.RowKeys, Forms: cfg.Forms,
-		BatchSize: cfg.BatchSize, Retention: cfg.Retention, QuarantineRetention: cfg.QuarantineRetention,
+		BatchSize: cfg.BatchSize, BatchBytes: cfg.BatchBytes, Retention: cfg.Retention, QuarantineRetention: cfg.QuarantineRetention,
 		Log: env.Logger(), Now: time.Now,
 	}, closeFn, nil
 }

@@ -2,6 +2,7 @@ package transfer
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
@@ -41,6 +42,11 @@ const (
 	// ReasonReceipt is a row whose sealed receipt is already in clinical under
 	// another submission id: only someone holding the row key can make one.
 	ReasonReceipt = "receipt-conflict"
+	// ReasonOversize is a row whose envelope is over seal.MaxEnvelope, the
+	// intake schema's bound (stored before the bound existed, or by the
+	// database owner). It is quarantined by its size and SHA-256 without
+	// its envelope, which is never read.
+	ReasonOversize = "oversize"
 )
 
 // Mover moves sealed submissions from intake into clinical.
@@ -51,6 +57,11 @@ type Mover struct {
 	RowKeys   []seal.RowKey
 	Forms     *forms.Registry
 	BatchSize int
+	// BatchBytes bounds the envelope bytes of one batch (measured with
+	// octet_length before anything is read), so memory follows it and not
+	// what is pending; a single row larger than it moves alone. Zero means
+	// DefaultBatchBytes.
+	BatchBytes int64
 	// Retention is how long a row may wait in intake; older rows are
 	// expired (deleted, counted) and never moved.
 	Retention time.Duration
@@ -106,11 +117,19 @@ type Summary struct {
 	Interrupted bool `json:"interrupted,omitempty"`
 }
 
+// DefaultBatchBytes is TRANSFER_BATCH_BYTES's default.
+const DefaultBatchBytes = 16 << 20
+
 // pendingRow is one row as read from intake.
 type pendingRow struct {
 	Seq int64
 	seal.Row
 	MAC []byte
+	// oversize rows (envelope over seal.MaxEnvelope) are never read: Envelope
+	// is nil and size and sha256 are what the intake database computed.
+	oversize bool
+	size     int64
+	sha256   []byte
 }
 
 // outcome is what became of one row in a batch.
@@ -220,15 +239,15 @@ func (m *Mover) pass(ctx context.Context, sum *Summary) error {
 		defer close(batches)
 		var cursor int64
 		for readCtx.Err() == nil {
-			rows, err := m.readBatch(readCtx, cursor, cutoff)
+			rows, last, err := m.readBatch(readCtx, cursor, cutoff)
 			if err != nil {
 				readErr = err
 				return
 			}
-			if len(rows) == 0 {
+			if last == 0 {
 				return
 			}
-			cursor = rows[len(rows)-1].Seq
+			cursor = last
 			select {
 			case batches <- openedBatch{rows: rows, outcomes: m.openRows(rows)}:
 			case <-readCtx.Done():
@@ -315,24 +334,85 @@ func deleteInChunks(ctx context.Context, db *pgxpool.Pool, sql string, cutoff ti
 	}
 }
 
-// readBatch reads the next rows present after cursor. The cursor only lives
-// for one pass: a row that commits late with a lower seq is read by the next
-// pass, so nothing is skipped for good.
-func (m *Mover) readBatch(ctx context.Context, after int64, cutoff time.Time) ([]*pendingRow, error) {
-	rows, err := m.Intake.Query(ctx, `SELECT seq, id::text, form_id, form_version, key_id, received_at, envelope, mac
+// readBatch reads the next batch of rows present after cursor and returns
+// them with the last seq it covered (0 when nothing is left). A batch is
+// bounded by BatchSize rows and by BatchBytes of envelopes, measured with
+// octet_length (which reads no envelope) before anything is read; a row
+// larger than BatchBytes is a batch of its own. A row over seal.MaxEnvelope
+// is never read: only its size and digest are (see ReasonOversize).
+//
+// The cursor only lives for one pass: a row that commits late with a lower
+// seq is read by the next pass, so nothing is skipped for good.
+func (m *Mover) readBatch(ctx context.Context, after int64, cutoff time.Time) ([]*pendingRow, int64, error) {
+	sizes, err := m.Intake.Query(ctx, `SELECT seq, octet_length(envelope)
 FROM submissions WHERE seq > $1 AND received_at >= $3 ORDER BY seq LIMIT $2`, after, m.BatchSize, cutoff)
 	if err != nil {
-		return nil, fmt.Errorf("intake database: read pending submissions: %w", err)
+		return nil, 0, fmt.Errorf("intake database: read pending submissions: %w", err)
 	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*pendingRow, error) {
-		var p pendingRow
-		err := r.Scan(&p.Seq, &p.SubmissionID, &p.FormID, &p.FormVersion, &p.KeyID, &p.ReceivedAt, &p.Envelope, &p.MAC)
-		return &p, err
+	var seq, size, last, total int64
+	var pick, oversize []int64
+	budget := m.BatchBytes
+	if budget <= 0 {
+		budget = DefaultBatchBytes
+	}
+	full := false
+	_, err = pgx.ForEachRow(sizes, []any{&seq, &size}, func() error {
+		switch {
+		case full:
+			// over the budget: the rest waits for the next batch
+		case size > seal.MaxEnvelope:
+			oversize, last = append(oversize, seq), seq
+		case len(pick) > 0 && total+size > budget:
+			full = true
+		default:
+			pick, total, last = append(pick, seq), total+size, seq
+		}
+		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("intake database: read pending submissions: %w", err)
+		return nil, 0, fmt.Errorf("intake database: read pending submissions: %w", err)
 	}
-	return out, nil
+	if last == 0 {
+		return nil, 0, nil
+	}
+	var out []*pendingRow
+	if len(pick) > 0 {
+		rows, err := m.Intake.Query(ctx, `SELECT seq, id::text, form_id, form_version, key_id, received_at, envelope, mac
+FROM submissions WHERE seq = ANY($1) AND received_at >= $2 ORDER BY seq`, pick, cutoff)
+		if err != nil {
+			return nil, 0, fmt.Errorf("intake database: read pending submissions: %w", err)
+		}
+		out, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (*pendingRow, error) {
+			var p pendingRow
+			err := r.Scan(&p.Seq, &p.SubmissionID, &p.FormID, &p.FormVersion, &p.KeyID, &p.ReceivedAt, &p.Envelope, &p.MAC)
+			p.size = int64(len(p.Envelope))
+			return &p, err
+		})
+		if err != nil {
+			return nil, 0, fmt.Errorf("intake database: read pending submissions: %w", err)
+		}
+	}
+	if len(oversize) > 0 {
+		// The digest is computed by the database: the envelope never
+		// crosses the wire.
+		rows, err := m.Intake.Query(ctx, `SELECT seq, id::text, form_id, form_version, key_id, received_at,
+  octet_length(envelope), sha256(envelope), mac
+FROM submissions WHERE seq = ANY($1) ORDER BY seq`, oversize)
+		if err != nil {
+			return nil, 0, fmt.Errorf("intake database: measure oversize submissions: %w", err)
+		}
+		big, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*pendingRow, error) {
+			p := pendingRow{oversize: true}
+			err := r.Scan(&p.Seq, &p.SubmissionID, &p.FormID, &p.FormVersion, &p.KeyID, &p.ReceivedAt, &p.size, &p.sha256, &p.MAC)
+			return &p, err
+		})
+		if err != nil {
+			return nil, 0, fmt.Errorf("intake database: measure oversize submissions: %w", err)
+		}
+		out = append(out, big...)
+		slices.SortFunc(out, func(a, b *pendingRow) int { return cmp.Compare(a.Seq, b.Seq) })
+	}
+	return out, last, nil
 }
 
 // moveBatch writes an opened batch's deliveries and quarantines to clinical
@@ -432,6 +512,9 @@ func (m *Mover) openRows(rows []*pendingRow) []outcome {
 // row): the row is left pending and counted, and the pass goes on. The panic
 // value is not logged: it might quote the row.
 func (m *Mover) openRowSafely(r *pendingRow) (o outcome) {
+	if r.oversize {
+		return outcome{quarantine: ReasonOversize}
+	}
 	defer func() {
 		if recover() != nil {
 			o = outcome{failed: true}
@@ -718,32 +801,51 @@ func rowDigest(r *pendingRow) []byte {
 	binary.BigEndian.PutUint64(n[:], uint64(r.Seq))
 	h.Write(n[:])
 	h.Write(r.MAC)
+	if r.oversize {
+		// No envelope was read: the envelope's own digest and size stand in.
+		h.Write([]byte("oversize"))
+		binary.BigEndian.PutUint64(n[:], uint64(r.size))
+		h.Write(n[:])
+		h.Write(r.sha256)
+		h.Write(seal.RowKey{}.MAC(r.Row)) // every other column
+		return h.Sum(nil)
+	}
 	h.Write(seal.RowKey{}.MAC(r.Row)) // a keyless digest of every column
 	s := h.Sum(nil)
 	return s
 }
 
 // insertQuarantine copies the rows at idx, as found, into clinical's
-// quarantine with their reasons.
+// quarantine with their reasons, and each envelope's size and SHA-256. An
+// oversize row is recorded without its envelope (left empty).
 func insertQuarantine(ctx context.Context, tx pgx.Tx, rows []*pendingRow, outcomes []outcome, idx []int) error {
 	if len(idx) == 0 {
 		return nil
 	}
 	n := len(idx)
-	digests, envelopes, macs := make([][]byte, n), make([][]byte, n), make([][]byte, n)
+	digests, envelopes, macs, shas := make([][]byte, n), make([][]byte, n), make([][]byte, n), make([][]byte, n)
+	sizes := make([]int64, n)
 	reasons, ids, formIDs, versions, keyIDs := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	seqs, received := make([]int64, n), make([]time.Time, n)
 	for j, i := range idx {
 		r := rows[i]
 		digests[j], reasons[j], seqs[j], ids[j] = rowDigest(r), outcomes[i].quarantine, r.Seq, r.SubmissionID
 		formIDs[j], versions[j], keyIDs[j], received[j] = r.FormID, r.FormVersion, r.KeyID, r.ReceivedAt
-		envelopes[j], macs[j] = r.Envelope, r.MAC
+		envelopes[j], macs[j], sizes[j], shas[j] = r.Envelope, r.MAC, r.size, r.sha256
+		if r.oversize {
+			envelopes[j] = []byte{}
+		} else {
+			sum := sha256.Sum256(r.Envelope)
+			shas[j] = sum[:]
+		}
 	}
 	_, err := tx.Exec(ctx, `INSERT INTO quarantine
-  (digest, reason, intake_seq, intake_id, form_id, form_version, key_id, received_at, envelope, mac)
+  (digest, reason, intake_seq, intake_id, form_id, form_version, key_id, received_at, envelope, mac,
+   envelope_size, envelope_sha256)
 SELECT * FROM unnest($1::bytea[], $2::text[], $3::bigint[], $4::uuid[], $5::text[], $6::text[], $7::text[],
-                     $8::timestamptz[], $9::bytea[], $10::bytea[])
-ON CONFLICT (digest) DO NOTHING`, digests, reasons, seqs, ids, formIDs, versions, keyIDs, received, envelopes, macs)
+                     $8::timestamptz[], $9::bytea[], $10::bytea[], $11::bigint[], $12::bytea[])
+ON CONFLICT (digest) DO NOTHING`, digests, reasons, seqs, ids, formIDs, versions, keyIDs, received, envelopes, macs,
+		sizes, shas)
 	if err != nil {
 		return fmt.Errorf("quarantine %d rows: %w", n, err)
 	}

@@ -19,6 +19,18 @@ const EnvelopeV1 = 1
 
 const envelopeHeader = 1 + len(KeyID{})
 
+// MaxEnvelope is the largest envelope the intake schema accepts (a CHECK in
+// intake migration 000040): four times intake's largest allowed request body
+// (MaxBody), so a legitimate submission always fits even with its files
+// base64-encoded in the sealed JSON. transfer quarantines a larger row (one
+// stored before the CHECK, or by the database owner) by digest, never reading
+// it.
+const MaxEnvelope = 4 * MaxBody
+
+// MaxBody is the largest request body intake may be configured to take
+// (INTAKE_MAX_BODY).
+const MaxBody = 16 << 20
+
 // Errors an envelope can fail with; transfer turns each into a quarantine reason.
 var (
 	ErrEnvelopeVersion = errors.New("unknown envelope version")
