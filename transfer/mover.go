@@ -70,6 +70,20 @@ type Mover struct {
 	QuarantineRetention time.Duration
 	Log                 *slog.Logger
 	Now                 func() time.Time
+
+	heartbeatAt atomic.Int64 // unix nanoseconds of the last heartbeat written
+}
+
+// heartbeatEvery is how often passes that did nothing write clinical's
+// transfer_heartbeat (they are not recorded in transfer_passes).
+const heartbeatEvery = time.Minute
+
+// Idle reports whether the pass changed nothing: nothing moved, quarantined,
+// redelivered, expired or marked superseded, and nothing panicked. Rows
+// waiting under an unknown key or form do not count: they stay as they were.
+func (s Summary) Idle() bool {
+	return s.Moved == 0 && s.Quarantined == 0 && s.Duplicates == 0 && s.Expired == 0 && s.Superseded == 0 &&
+		s.QuarantineExpired == 0 && s.Failed == 0
 }
 
 // writeTimeout bounds the part of a batch that runs on after its context is
@@ -195,10 +209,20 @@ func (m *Mover) Pass(ctx context.Context) (Summary, error) {
 	}
 	// Record the pass whatever happened: what it did before it stopped is
 	// real (an expiry cannot be undone) and ops must be able to count it.
+	// A pass that completed and changed nothing is not recorded (anyone who
+	// can NOTIFY could fill the log); it only keeps the heartbeat fresh.
 	recCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
+	if outcome == outcomeOK && sum.Idle() {
+		if rerr := m.heartbeat(recCtx); rerr != nil {
+			err = rerr
+		}
+		return sum, err
+	}
 	if rerr := m.recordPass(recCtx, startedAt, sum, outcome); rerr != nil {
 		err = errors.Join(err, rerr)
+	} else {
+		m.heartbeatAt.Store(m.Now().UnixNano())
 	}
 	return sum, err
 }
@@ -849,6 +873,22 @@ ON CONFLICT (digest) DO NOTHING`, digests, reasons, seqs, ids, formIDs, versions
 	if err != nil {
 		return fmt.Errorf("quarantine %d rows: %w", n, err)
 	}
+	return nil
+}
+
+// heartbeat notes in clinical that an idle pass completed, at most once per
+// heartbeatEvery.
+func (m *Mover) heartbeat(ctx context.Context) error {
+	now := m.Now()
+	if now.Sub(time.Unix(0, m.heartbeatAt.Load())) < heartbeatEvery {
+		return nil
+	}
+	_, err := m.Clinical.Exec(ctx, `INSERT INTO transfer_heartbeat (last_pass_at) VALUES ($1)
+ON CONFLICT (only_row) DO UPDATE SET last_pass_at = greatest(transfer_heartbeat.last_pass_at, excluded.last_pass_at)`, now)
+	if err != nil {
+		return fmt.Errorf("clinical database: record heartbeat: %w", err)
+	}
+	m.heartbeatAt.Store(now.UnixNano())
 	return nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -24,6 +25,12 @@ const NotifyChannel = "airlock_submission"
 // a second.
 const DefaultDebounce = 200 * time.Millisecond
 
+// DefaultMaxNotifyInterval bounds how far notify-triggered passes back off
+// while they find nothing to do. Any intake login, the writer included, can
+// NOTIFY the channel: a flood of empty wake-ups costs at most one pass per
+// this interval, while wake-ups for real rows keep the Debounce pace.
+const DefaultMaxNotifyInterval = 5 * time.Second
+
 // Worker is `transfer run`: passes on a cron schedule, plus a pass soon after
 // each NOTIFY from intake. Passes within the process never overlap (and the
 // pass lock keeps passes of other instances apart); an overlapping cron tick
@@ -35,10 +42,16 @@ type Worker struct {
 	// and only the schedule runs passes.
 	ListenConfig *pgx.ConnConfig
 	Debounce     time.Duration
-	Metrics      *Metrics // may be nil
-	Log          *slog.Logger
+	// MaxNotifyInterval is the longest wait between notify-triggered passes:
+	// after a wake-up pass that changed nothing the wait before the next
+	// doubles (from Debounce) up to it, and a pass that moved something
+	// brings it back to Debounce. Zero means DefaultMaxNotifyInterval.
+	MaxNotifyInterval time.Duration
+	Metrics           *Metrics // may be nil
+	Log               *slog.Logger
 
-	passMu sync.Mutex // one pass at a time in this process
+	passMu   sync.Mutex  // one pass at a time in this process
+	lastIdle atomic.Bool // the last pass changed nothing
 }
 
 // listenCheckEvery is how often an idle LISTEN connection is pinged, so a
@@ -88,6 +101,7 @@ func (w *Worker) pass(ctx context.Context, trigger string) {
 		return
 	}
 	sum, err := w.Mover.Pass(ctx)
+	w.lastIdle.Store(err == nil && sum.Idle())
 	w.Metrics.ObservePass(sum, err)
 	logPass(w.Log, trigger, sum, err)
 }
@@ -113,8 +127,18 @@ func logPass(log *slog.Logger, trigger string, sum Summary, err error) {
 }
 
 // wakeUps runs a pass for each wake-up, after waiting Debounce for more.
-// Wake-ups that arrive during a pass make one more pass after it.
+// Wake-ups that arrive during a pass or the wait make one more pass after
+// it: any number of them coalesce into one. The wait doubles after each pass
+// that changed nothing, up to MaxNotifyInterval, and is back to Debounce
+// after one that did something: NOTIFY spam is rate-limited, real rows are
+// not.
 func (w *Worker) wakeUps(ctx context.Context, wake chan struct{}, job cron.Job) {
+	limit := w.MaxNotifyInterval
+	if limit <= 0 {
+		limit = DefaultMaxNotifyInterval
+	}
+	wait := w.Debounce // the least time from one notify pass to the next
+	var lastEnd time.Time
 	for {
 		select {
 		case <-ctx.Done():
@@ -124,13 +148,19 @@ func (w *Worker) wakeUps(ctx context.Context, wake chan struct{}, job cron.Job) 
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(w.Debounce):
+		case <-time.After(max(w.Debounce, time.Until(lastEnd.Add(wait)))):
 		}
 		select { // this pass covers whatever woke us meanwhile
 		case <-wake:
 		default:
 		}
 		job.Run()
+		lastEnd = time.Now()
+		if w.lastIdle.Load() {
+			wait = min(max(2*wait, time.Millisecond), max(limit, w.Debounce))
+		} else {
+			wait = w.Debounce
+		}
 	}
 }
 

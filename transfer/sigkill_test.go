@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -29,6 +30,12 @@ func buildTransfer(t *testing.T) string {
 // The real binary, two instances side by side, killed with SIGKILL over and
 // over (and restarted) while submissions keep arriving: in the end every
 // submission is in clinical exactly once and intake is empty.
+//
+// Kill points follow the workers' progress, not the clock, so the test proves
+// the same on a loaded machine as on a quiet one: each instance is killed a
+// fixed number of times, each time only once it has started (it listens on
+// intake) and clinical has gained rows since, at a random moment up to
+// 150 ms later (mid-batch, between batches, between passes).
 func TestSIGKILLedWorkersLoseAndDuplicateNothing(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and kills the transfer binary")
@@ -44,58 +51,85 @@ func TestSIGKILLedWorkersLoseAndDuplicateNothing(t *testing.T) {
 	for k, v := range env {
 		environ = append(environ, k+"="+v)
 	}
-
-	// Seal first, so the writer below inserts at a steady pace.
-	const total = 300
 	q, a := f.answers("symptoms", symptomsAnswers)
-	rows := make([]*intake.SealedRow, total)
-	receipts := make([]string, total)
-	for i := range rows {
-		var err error
-		if rows[i], receipts[i], err = f.sealer.SealSubmission(q, a); err != nil {
-			t.Fatal(err)
-		}
-	}
 
-	ctx, stop := context.WithCancel(context.Background())
-	defer stop()
-	var kills, starts atomic.Int64
-	var wg sync.WaitGroup
+	const killsPerWorker = 8
+	// progress is clinical's row count, polled; errors end the test.
+	progress := func() (int, error) {
+		var n int
+		err := f.clinicalOwner.QueryRow(context.Background(), `SELECT count(*) FROM submissions`).Scan(&n)
+		return n, err
+	}
+	// until polls cond for at most a minute per step: a bound on a stuck
+	// worker, never what decides when to kill.
+	until := func(cond func() bool) bool {
+		for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+			if cond() {
+				return true
+			}
+		}
+		return false
+	}
+	var kills, killsAfterProgress atomic.Int64
+	var workers sync.WaitGroup
 	for range 2 {
-		wg.Go(func() {
-			for ctx.Err() == nil {
+		workers.Go(func() {
+			for range killsPerWorker {
+				var stderr lockedBuffer
 				cmd := exec.Command(bin, "run")
-				cmd.Env = environ
+				cmd.Env, cmd.Stderr = environ, &stderr
 				if err := cmd.Start(); err != nil {
 					t.Errorf("start transfer run: %v", err)
 					return
 				}
-				starts.Add(1)
-				select {
-				case <-ctx.Done():
-				case <-time.After(time.Duration(300+rand.IntN(400)) * time.Millisecond):
-				}
+				started := until(func() bool { return strings.Contains(stderr.String(), "listening for new submissions") })
+				before, err := progress()
+				moved := started && err == nil && until(func() bool {
+					n, err := progress()
+					return err != nil || n > before
+				})
+				time.Sleep(time.Duration(rand.IntN(150)) * time.Millisecond)
 				cmd.Process.Signal(syscall.SIGKILL)
-				err := cmd.Wait()
+				err = cmd.Wait()
 				var exit *exec.ExitError
 				if errors.As(err, &exit) && exit.Sys().(syscall.WaitStatus).Signaled() {
 					kills.Add(1)
+					if moved {
+						killsAfterProgress.Add(1)
+					}
 				} else {
-					t.Errorf("transfer run ended with %v before it was killed", err)
+					t.Errorf("transfer run ended with %v before it was killed\n%s", err, stderr.String())
+				}
+				if !started {
+					t.Errorf("transfer run did not start listening within a minute\n%s", stderr.String())
+					return
 				}
 			}
 		})
 	}
-	for _, r := range rows {
+	// Submissions keep arriving until the last kill.
+	done := make(chan struct{})
+	go func() { workers.Wait(); close(done) }()
+	var rows []*intake.SealedRow
+	var receipts []string
+writing:
+	for {
+		select {
+		case <-done:
+			break writing
+		case <-time.After(25 * time.Millisecond):
+		}
+		r, receipt, err := f.sealer.SealSubmission(q, a)
+		if err != nil {
+			t.Fatal(err)
+		}
 		if err := f.store.InsertSubmission(context.Background(), r); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(25 * time.Millisecond)
+		rows, receipts = append(rows, r), append(receipts, receipt)
 	}
-	time.Sleep(time.Second) // a last round of kills after the final insert
-	stop()
-	wg.Wait()
 	movedByKilled := len(f.clinicalRows())
+	total := len(rows)
 
 	// Whatever state the last kill left, one more pass finishes the job.
 	sum := f.pass()
@@ -103,10 +137,10 @@ func TestSIGKILLedWorkersLoseAndDuplicateNothing(t *testing.T) {
 	// Rows a killed worker had committed to clinical but not yet deleted from
 	// intake show up as duplicates in later passes.
 	duplicates := countRows(t, f.clinicalOwner, `SELECT coalesce(sum(duplicates), 0) FROM transfer_passes`)
-	t.Logf("%d starts, %d SIGKILLs; %d of %d moved by the killed workers (%d redelivered as duplicates after a kill), final pass %+v",
-		starts.Load(), kills.Load(), movedByKilled, total, duplicates, sum)
-	if movedByKilled == 0 || kills.Load() < 10 {
-		t.Fatalf("the workers moved %d rows and were killed %d times: the test proved nothing", movedByKilled, kills.Load())
+	t.Logf("%d SIGKILLs, %d of them after the worker had started and clinical had gained rows; %d of %d moved by the killed workers (%d redelivered as duplicates after a kill), final pass %+v",
+		kills.Load(), killsAfterProgress.Load(), movedByKilled, total, duplicates, sum)
+	if movedByKilled == 0 || killsAfterProgress.Load() < 10 {
+		t.Fatalf("the workers moved %d rows and were killed %d times after progress: the test proved nothing", movedByKilled, killsAfterProgress.Load())
 	}
 	if len(got) != total {
 		t.Errorf("clinical holds %d submissions, want %d", len(got), total)

@@ -29,8 +29,9 @@ type Status struct {
 	// QuarantineExpiredTotal counts quarantined rows ever deleted after
 	// TRANSFER_QUARANTINE_RETENTION.
 	QuarantineExpiredTotal int64 `json:"quarantine_expired_total"`
-	// LastPassAt is when the last pass that completed without error finished;
-	// nil before the first.
+	// LastPassAt is when the last pass that completed without error finished
+	// (a pass that changed nothing is seen through the heartbeat, written at
+	// most once a minute); nil before the first.
 	LastPassAt *time.Time `json:"last_pass_at"`
 	// PendingByKey counts pending rows per key id, for retiring old keys.
 	PendingByKey map[string]int64 `json:"pending_by_key"`
@@ -74,7 +75,8 @@ FROM submissions GROUP BY key_id`)
   (SELECT count(*) FROM quarantine),
   (SELECT coalesce(sum(expired), 0) FROM transfer_passes WHERE expired > 0 OR quarantine_expired > 0),
   (SELECT coalesce(sum(quarantine_expired), 0) FROM transfer_passes WHERE expired > 0 OR quarantine_expired > 0),
-  (SELECT max(finished_at) FROM transfer_passes WHERE outcome = 'ok')`).Scan(
+  greatest((SELECT max(finished_at) FROM transfer_passes WHERE outcome = 'ok'),
+           (SELECT last_pass_at FROM transfer_heartbeat))`).Scan(
 		&s.LastSuccession, &s.Quarantined, &s.ExpiredTotal, &s.QuarantineExpiredTotal, &s.LastPassAt)
 	if err != nil {
 		return nil, fmt.Errorf("clinical database: read state: %w", err)

@@ -1,0 +1,1 @@
+DROP TABLE IF EXISTS transfer_heartbeat;
