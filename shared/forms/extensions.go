@@ -319,6 +319,9 @@ func (p *parser) extensions(it *Item, exts []wireExtension, fail func(string, ..
 			p.q.variables = append(p.q.variables, v)
 		}
 	}
+	if it.parent != nil && it.parent.Hidden {
+		it.Hidden = true // what is inside a hidden item is hidden too
+	}
 	if it.MaxOccurs > 0 && it.MinOccurs > it.MaxOccurs {
 		fail("minOccurs is greater than maxOccurs")
 	}
