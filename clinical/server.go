@@ -81,6 +81,9 @@ func NewServer(cfg *ServeConfig, pool *pgxpool.Pool, log *slog.Logger, now func(
 		csrfKey:  cfg.SecretKey.derive("csrf v1"),
 		pages:    parsePages(),
 	}
+	if cfg.Forms != nil {
+		s.subs.UseForms(cfg.Forms)
+	}
 	e := s.Echo
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError

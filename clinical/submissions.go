@@ -19,6 +19,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/airlockhq/airlock/shared/forms"
 	"github.com/airlockhq/airlock/shared/pg"
 )
 
@@ -50,6 +51,48 @@ type Submissions struct {
 	pool      *pgxpool.Pool
 	cursorKey []byte
 	now       func() time.Time
+	// names: per form, the linkIds of the family and given name items,
+	// found by item.definition (see UseForms).
+	names map[string]forms.Identity
+}
+
+// UseForms tells the list which items hold each form's patient name: the
+// ones whose item.definition names Patient.name.family and
+// Patient.name.given, whatever their linkIds.
+func (st *Submissions) UseForms(reg *forms.Registry) {
+	st.names = map[string]forms.Identity{}
+	for _, q := range reg.List() {
+		if id := q.Identity(); id.Family != "" || id.Given != "" {
+			st.names[q.ID] = id
+		}
+	}
+}
+
+// nameSQL is the list's name column: for each form that has identity items,
+// "family, given" from its answers; NULL for other forms.
+func (st *Submissions) nameSQL(arg func(any) string) string {
+	if len(st.names) == 0 {
+		return "NULL::text"
+	}
+	ids := make([]string, 0, len(st.names))
+	for id := range st.names {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	var b strings.Builder
+	b.WriteString("CASE form_id")
+	for _, formID := range ids {
+		n := st.names[formID]
+		part := func(linkID string) string {
+			if linkID == "" {
+				return "NULL"
+			}
+			return "answers -> " + arg(linkID) + " -> 0 ->> 'valueString'"
+		}
+		fmt.Fprintf(&b, " WHEN %s THEN concat_ws(', ', %s, %s)", arg(formID), part(n.Family), part(n.Given))
+	}
+	b.WriteString(" END")
+	return b.String()
 }
 
 // NewSubmissions binds the store; cursors are authenticated under a key
@@ -232,9 +275,9 @@ func (st *Submissions) List(ctx context.Context, f ListFilter) (*ListPage, error
 		where = strings.Join(conds, " AND ")
 	}
 	sql := fmt.Sprintf(`SELECT id, intake_id::text, receipt, form_id, received_at, status,
-  concat_ws(', ', answers -> 'family-name' -> 0 ->> 'valueString', answers -> 'given-name' -> 0 ->> 'valueString'),
+  coalesce(%s, ''),
   superseded_by IS NOT NULL
-FROM submissions WHERE %s ORDER BY received_at %s, id %s LIMIT %s`, where, dir, dir, arg(f.Limit+1))
+FROM submissions WHERE %s ORDER BY received_at %s, id %s LIMIT %s`, st.nameSQL(arg), where, dir, dir, arg(f.Limit+1))
 	page := &ListPage{}
 	scan := func(rows pgx.Rows) error {
 		page.Rows = page.Rows[:0]

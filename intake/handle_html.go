@@ -102,10 +102,20 @@ type formState struct {
 	errors map[string]string // linkId -> message
 }
 
-// autocompleteHints help browsers fill in the example forms' contact fields.
+// autocompleteHints help browsers fill in identity fields, found by the
+// element their item.definition names (SDC definition-based extraction).
 var autocompleteHints = map[string]string{
-	"family-name": "family-name", "given-name": "given-name", "birth-date": "bday",
-	"email": "email", "phone": "tel", "address": "street-address",
+	forms.DefinitionFamily: "family-name", forms.DefinitionGiven: "given-name", forms.DefinitionBirthDate: "bday",
+	"Patient.address": "street-address", "Patient.address.text": "street-address",
+}
+
+// autocomplete is the autocomplete attribute for an item: from its
+// definition, else (email and phone boxes of the built-in form) its linkId.
+func autocomplete(it *forms.Item) string {
+	if h := autocompleteHints[it.DefinitionPath()]; h != "" {
+		return h
+	}
+	return map[string]string{"email": "email", "phone": "tel", "address": "street-address"}[it.LinkID]
 }
 
 // buildForm turns a Questionnaire into the page's item views.
@@ -252,7 +262,7 @@ func (s *Server) itemView(q *forms.Questionnaire, it *forms.Item, ids map[*forms
 	case forms.TypeString, forms.TypeInteger, forms.TypeDecimal, forms.TypeDate, forms.TypeDateTime:
 		v.Kind, v.InputType, v.Value = "input", "text", first
 		v.MaxLength = it.EffectiveMaxLength()
-		v.Autocomplete = autocompleteHints[it.LinkID]
+		v.Autocomplete = autocomplete(it)
 		switch it.Type {
 		case forms.TypeInteger:
 			v.InputMode, v.Short = "numeric", true
@@ -289,7 +299,7 @@ func (s *Server) itemView(q *forms.Questionnaire, it *forms.Item, ids map[*forms
 		}
 	case forms.TypeText:
 		v.Kind, v.Value, v.MaxLength = "textarea", first, it.EffectiveMaxLength()
-		v.Autocomplete = autocompleteHints[it.LinkID]
+		v.Autocomplete = autocomplete(it)
 	case forms.TypeBoolean:
 		if it.MustBeTrue {
 			v.Kind, v.Checked = "checkbox", first == "true"

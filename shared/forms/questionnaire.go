@@ -710,3 +710,50 @@ func (p *parser) item(raw json.RawMessage, parent *Item, parentPath string, inde
 	}
 	return it
 }
+
+// Identity names the items that hold who the patient is, found by
+// item.definition (SDC definition-based extraction) rather than by linkId:
+// any form that marks its items so is listed by name in clinical.
+type Identity struct {
+	Family, Given, BirthDate string   // linkIds, "" when the form has none
+	Telecom                  []string // linkIds of contact details (Patient.telecom...)
+}
+
+// Element paths of the Patient resource that item.definition may name, after
+// "#" (for example
+// "http://hl7.org/fhir/StructureDefinition/Patient#Patient.name.family").
+const (
+	DefinitionFamily    = "Patient.name.family"
+	DefinitionGiven     = "Patient.name.given"
+	DefinitionBirthDate = "Patient.birthDate"
+	DefinitionTelecom   = "Patient.telecom"
+)
+
+// DefinitionPath is the element path an item's definition names ("" when
+// it names none).
+func (it *Item) DefinitionPath() string {
+	_, frag, ok := strings.Cut(it.Definition, "#")
+	if !ok {
+		return ""
+	}
+	return frag
+}
+
+// Identity returns the form's identity items: the first question whose
+// definition names each element.
+func (q *Questionnaire) Identity() Identity {
+	var id Identity
+	for _, it := range q.questions {
+		switch p := it.DefinitionPath(); {
+		case p == DefinitionFamily && id.Family == "":
+			id.Family = it.LinkID
+		case p == DefinitionGiven && id.Given == "":
+			id.Given = it.LinkID
+		case p == DefinitionBirthDate && id.BirthDate == "":
+			id.BirthDate = it.LinkID
+		case p == DefinitionTelecom || strings.HasPrefix(p, DefinitionTelecom+"."):
+			id.Telecom = append(id.Telecom, it.LinkID)
+		}
+	}
+	return id
+}
