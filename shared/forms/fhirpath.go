@@ -23,8 +23,8 @@ import (
 // and or xor implies, and the functions where, select, exists, empty, count,
 // sum, first, last, single, not, all, allTrue, anyTrue, iif, repeat,
 // children, distinct, hasValue, length, toInteger, toDecimal, toString,
-// round, abs, floor, ceiling, truncate, sqrt, power, ln, exp, log, ordinal,
-// weight, ofType.
+// round, abs, floor, ceiling, truncate, sqrt, power, ln, exp, log, union,
+// combine, isDistinct, ordinal, weight, ofType.
 
 // Expression is a compiled FHIRPath expression.
 type Expression struct {
@@ -47,6 +47,7 @@ var fpFunctions = map[string][2]int{ // name: min, max arguments
 	"ceiling": {0, 0}, "truncate": {0, 0}, "sqrt": {0, 0}, "power": {1, 1}, "ordinal": {0, 0},
 	"weight": {0, 0}, "ofType": {1, 1}, "single": {0, 0}, "all": {1, 1}, "allTrue": {0, 0},
 	"anyTrue": {0, 0}, "hasValue": {0, 0}, "length": {0, 0}, "ln": {0, 0}, "exp": {0, 0}, "log": {1, 1},
+	"union": {1, 1}, "combine": {1, 1}, "isDistinct": {0, 0},
 }
 
 type fpNode struct {
@@ -612,6 +613,9 @@ func (e *fpEnv) eval(n *fpNode, focus []fpItem, this []fpItem) ([]fpItem, error)
 		}
 		return boolean(c >= 0), nil
 	case "&":
+		if len(l) > 1 || len(r) > 1 {
+			return nil, errors.New("& on a collection of several items")
+		}
 		ls, rs := "", ""
 		if len(l) == 1 {
 			ls, _ = asString(l[0].v)
@@ -746,6 +750,13 @@ func fpEqual(a, b any) bool {
 		if _, isMap := a.(map[string]any); !isMap {
 			y, ok := asNumber(b)
 			if _, bMap := b.(map[string]any); ok && !bMap {
+				_, aDec := a.(float64)
+				_, bDec := b.(float64)
+				if aDec || bDec {
+					// Decimals are equal to the precision a form can
+					// write; binary floating point is not exact.
+					return math.Abs(x-y) <= 1e-8*math.Max(1, math.Abs(y))
+				}
 				return x == y
 			}
 			return false
@@ -1022,7 +1033,25 @@ func (e *fpEnv) call(n *fpNode, src, focus, this []fpItem) ([]fpItem, error) {
 		return src, nil
 	case "distinct":
 		return distinct(src), nil
+	case "isDistinct":
+		return boolean(len(distinct(src)) == len(src)), nil
+	case "union", "combine":
+		other, err := arg(0)
+		if err != nil {
+			return nil, err
+		}
+		all := append(append([]fpItem(nil), src...), other...)
+		if n.name == "union" {
+			return distinct(all), nil
+		}
+		return all, nil
 	case "not":
+		if len(src) == 1 {
+			// An integer 1 or 0 converts to a boolean.
+			if i, ok := src[0].v.(int64); ok && (i == 0 || i == 1) {
+				return boolean(i == 0), nil
+			}
+		}
 		b, known, err := truth(src)
 		if err != nil || !known {
 			return nil, err

@@ -213,3 +213,36 @@ func TestByteOrderMarkAndFHIRIds(t *testing.T) {
 		t.Errorf("id %q resource id %q title %q label %q", q.ID, q.ResourceID, q.Title, q.Item("a").Label)
 	}
 }
+
+func TestOrdinalScoreSum(t *testing.T) {
+	t.Parallel()
+	q := parseWith(t, `{"resourceType":"Questionnaire","id":"x","url":"http://x/q","item":[
+		{"linkId":"a","type":"choice","text":"A","answerOption":[
+			{"valueCoding":{"code":"no"},"extension":[{"url":"http://hl7.org/fhir/StructureDefinition/itemWeight","valueDecimal":0}]},
+			{"valueCoding":{"code":"yes"},"extension":[{"url":"http://hl7.org/fhir/StructureDefinition/itemWeight","valueDecimal":2}]}]},
+		{"linkId":"b","type":"choice","text":"B","answerOption":[
+			{"valueCoding":{"code":"no","extension":[{"url":"http://hl7.org/fhir/StructureDefinition/ordinalValue","valueDecimal":0}]}},
+			{"valueCoding":{"code":"yes","extension":[{"url":"http://hl7.org/fhir/StructureDefinition/ordinalValue","valueDecimal":3}]}}]},
+		{"linkId":"total","type":"integer","text":"Total","readOnly":true,"extension":[
+			{"url":"http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-questionnaire-calculatedExpression",
+			 "valueExpression":{"language":"text/fhirpath","expression":"%resource.repeat(item).answer.value.weight().sum()"}}]},
+		{"linkId":"high","type":"boolean","text":"High","readOnly":true,"extension":[
+			{"url":"http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-questionnaire-calculatedExpression",
+			 "valueExpression":{"language":"text/fhirpath","expression":"iif(%score >= 4, true, false)"}}]}],
+		"extension":[{"url":"http://hl7.org/fhir/StructureDefinition/variable","valueExpression":{"name":"score","language":"text/fhirpath",
+			"expression":"%resource.item.where(linkId='a' or linkId='b').answer.value.ordinal().sum()"}}]}`)
+	answers, errs := q.Validate(map[string]json.RawMessage{"a": json.RawMessage(`"yes"`), "b": json.RawMessage(`"yes"`), "total": json.RawMessage(`99`)})
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	got, err := q.Calculate(answers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := got["total"]; len(s) != 1 || s[0].String() != "5" {
+		t.Errorf("total = %v, want 5", s)
+	}
+	if s := got["high"]; len(s) != 1 || s[0].String() != "yes" {
+		t.Errorf("high = %v, want yes", s)
+	}
+}
