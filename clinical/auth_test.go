@@ -17,9 +17,11 @@ func TestLoginDenials(t *testing.T) {
 	t.Parallel()
 	a := newApp(t)
 	u := a.newUser(t, "doc@clinic.example", true, true, RoleClinician)
-	pending := a.newUser(t, "new@clinic.example", false, false, RoleViewer)
+	pending := a.newUser(t, "new@clinic.example", true, true, RoleViewer)
+	a.owner.Exec(t.Context(), `UPDATE staff SET status = 'pending' WHERE id = $1`, pending.id)
 	disabled := a.newUser(t, "gone@clinic.example", true, true, RoleViewer)
 	a.owner.Exec(t.Context(), `UPDATE staff SET status = 'disabled' WHERE id = $1`, disabled.id)
+	unenrolled := a.newUser(t, "fresh@clinic.example", true, false, RoleViewer)
 
 	cases := []struct {
 		name       string
@@ -32,7 +34,9 @@ func TestLoginDenials(t *testing.T) {
 		{"unknown account", "nobody@clinic.example", u.password, func() string { return a.code(t, u) }, http.StatusUnauthorized, "unknown-account"},
 		{"missing code", u.email, u.password, func() string { return "" }, http.StatusUnauthorized, "code-missing"},
 		{"wrong code", u.email, u.password, func() string { return wrongCode(a.code(t, u)) }, http.StatusUnauthorized, "code"},
-		{"pending account", pending.email, pending.password, func() string { return "" }, http.StatusForbidden, "pending"},
+		{"pending account", pending.email, pending.password, func() string { return a.code(t, pending) }, http.StatusForbidden, "pending"},
+		{"not enrolled, empty password", unenrolled.email, "", func() string { return "" }, http.StatusUnauthorized, "not-enrolled"},
+		{"not enrolled, a code as password", unenrolled.email, unenrolled.createCode, func() string { return "" }, http.StatusUnauthorized, "not-enrolled"},
 		{"disabled account", disabled.email, disabled.password, func() string { return a.code(t, disabled) }, http.StatusUnauthorized, "disabled"},
 	}
 	for _, tc := range cases {
@@ -226,23 +230,57 @@ func TestCSRF(t *testing.T) {
 	}
 }
 
-// TestEnrolment: a first login may only enrol; a weak password, a wrong
-// code or a reused code are refused; then the session is rotated to a full
-// one and the TOTP secret is stored encrypted.
+// TestEnrolment: an account that has not enrolled cannot log in; its owner
+// enters the email and both enrolment codes (either alone, swapped, wrong,
+// reused or expired is refused), which opens a session that may only enrol;
+// a weak password or a wrong or reused code is refused; then the session is
+// rotated to a full one and the TOTP secret is stored encrypted.
 func TestEnrolment(t *testing.T) {
 	t.Parallel()
 	a := newApp(t)
+	a.srv.accounts.AccountLimit = 8
 	u := a.newUser(t, "doc@clinic.example", true, false, RoleClinician)
+	late := a.newUser(t, "late@clinic.example", true, false, RoleClinician)
+	if rec := a.client().post("/login", url.Values{"email": {u.email}, "password": {u.createCode}}); rec.Code != http.StatusUnauthorized {
+		t.Fatalf("login before enrolment: %d, want 401", rec.Code)
+	}
 	c := a.client()
-	rec := c.post("/login", url.Values{"email": {u.email}, "password": {u.password}})
-	if rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != "/enrol" {
-		t.Fatalf("first login: %d to %q, want 303 to /enrol", rec.Code, rec.Header().Get("Location"))
+	if rec := c.get("/enrol"); rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), `action="/enrol/start"`) {
+		t.Fatalf("enrolment start page: %d", rec.Code)
+	}
+	for _, tc := range []struct{ name, create, approve string }{
+		{"swapped codes", u.approveCode, u.createCode},
+		{"a wrong create code", flipCode(u.createCode), u.approveCode},
+		{"no approve code", u.createCode, ""},
+		{"another account's codes", late.createCode, late.approveCode},
+	} {
+		rec := c.post("/enrol/start", url.Values{"email": {u.email}, "create_code": {tc.create}, "approve_code": {tc.approve}})
+		if rec.Code != http.StatusUnprocessableEntity || hasSession(c) {
+			t.Errorf("enrolment start with %s: %d, session %v; want 422 and none", tc.name, rec.Code, hasSession(c))
+		}
+	}
+	// The right codes, typed in capitals with spaces, open an enrolment session.
+	typed := strings.ToUpper(strings.ReplaceAll(u.createCode, "-", " "))
+	rec := c.post("/enrol/start", url.Values{"email": {"DOC@clinic.example"}, "create_code": {typed}, "approve_code": {u.approveCode}})
+	if rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != "/enrol" || !hasSession(c) {
+		t.Fatalf("enrolment start: %d to %q", rec.Code, rec.Header().Get("Location"))
+	}
+	// The codes work once.
+	if rec := a.client().post("/enrol/start", url.Values{"email": {u.email}, "create_code": {u.createCode}, "approve_code": {u.approveCode}}); rec.Code != http.StatusUnprocessableEntity {
+		t.Errorf("codes used twice: %d, want 422", rec.Code)
 	}
 	if rec := c.get("/submissions"); rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != "/enrol" {
 		t.Fatalf("data before enrolment: %d, want a redirect to /enrol", rec.Code)
 	}
 	if rec := c.post("/submissions", url.Values{"q": {"x"}}); rec.Code != http.StatusForbidden {
 		t.Fatalf("POST before enrolment: %d, want 403", rec.Code)
+	}
+	st, err := a.srv.accounts.Get(t.Context(), u.id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.secret, err = a.srv.accounts.EnrolTOTPSecret(st); err != nil {
+		t.Fatal(err)
 	}
 	page := c.get("/enrol")
 	if page.Code != http.StatusOK || !strings.Contains(page.Body.String(), spaced(u.secret)) {
@@ -302,6 +340,24 @@ func TestEnrolment(t *testing.T) {
 	if _, err := a.srv.accounts.totp.Open(u.id+1, enc); err == nil {
 		t.Errorf("TOTP secret opens for another account")
 	}
+	// Codes expire.
+	a.clock.advance(a.srv.accounts.EnrolCodeTTL)
+	if rec := a.client().post("/enrol/start", url.Values{"email": {late.email}, "create_code": {late.createCode}, "approve_code": {late.approveCode}}); rec.Code != http.StatusUnprocessableEntity {
+		t.Errorf("expired codes: %d, want 422", rec.Code)
+	}
+	var stored int
+	a.owner.QueryRow(t.Context(), `SELECT count(*) FROM staff_enrolment_codes WHERE staff_id = $1`, u.id).Scan(&stored)
+	if stored != 0 {
+		t.Errorf("%d codes left after enrolment", stored)
+	}
+}
+
+// flipCode changes the first character of an enrolment code.
+func flipCode(c string) string {
+	if c[0] == 'a' {
+		return "b" + c[1:]
+	}
+	return "a" + c[1:]
 }
 
 func spaced(s string) string {

@@ -208,7 +208,10 @@ func TestApproveRacingReset(t *testing.T) {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
-	go func() { done <- a.srv.accounts.Approve(context.Background(), rogueStaff, victim) }()
+	go func() {
+		_, err := a.srv.accounts.Approve(context.Background(), rogueStaff, victim)
+		done <- err
+	}()
 	// Wait until the Approve is blocked on the row, whatever it read before.
 	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(10 * time.Millisecond) {
 		var waiting int

@@ -21,8 +21,9 @@ const chromiumPath = "/usr/bin/chromium"
 
 // TestBrowserReviewJourney drives the staff app in headless Chromium over
 // plain HTTP on loopback (a secure context, so the Secure __Host- cookies
-// work): enrol with TOTP, log out and log in again with a fresh code, find a
-// submission by name, open it, change its status, and export.
+// work): enrol with the two enrolment codes, a new password and TOTP, log
+// out and log in again with a fresh code, find a submission by name, open
+// it, change its status, and export.
 func TestBrowserReviewJourney(t *testing.T) {
 	if os.Getenv("AIRLOCK_SKIP_BROWSER") == "1" {
 		t.Skip("AIRLOCK_SKIP_BROWSER=1")
@@ -88,7 +89,7 @@ func TestBrowserReviewJourney(t *testing.T) {
 	}
 	css := func(s string) chromedp.CSS { return chromedp.CSS(s) }
 
-	step("first login with the one-time password",
+	step("open the login page",
 		chromedp.Navigate(base+"/login"),
 		chromedp.WaitVisible(css("#email")),
 	)
@@ -96,15 +97,19 @@ func TestBrowserReviewJourney(t *testing.T) {
 		browser.SetDownloadBehaviorParams{Behavior: browser.SetDownloadBehaviorBehaviorAllow, DownloadPath: downloads}); err != nil {
 		t.Fatalf("allow downloads: %v", err)
 	}
-	step("first login with the one-time password",
+	step("enrol with the two codes",
+		chromedp.Navigate(base+"/enrol"),
+		chromedp.WaitVisible(css("#create_code")),
 		chromedp.SendKeys(css("#email"), u.email),
-		chromedp.SendKeys(css("#password"), u.password),
-		chromedp.Submit(css("#password")),
+		chromedp.SendKeys(css("#create_code"), u.createCode),
+		chromedp.SendKeys(css("#approve_code"), u.approveCode),
+		chromedp.Submit(css("#approve_code")),
 		chromedp.WaitVisible(css("#totp-secret")),
 	)
 	secret := read("read the secret", chromedp.Text(css("#totp-secret")))
 	location := read("location", chromedp.Location())
-	if !strings.HasSuffix(location, "/enrol") || strings.ReplaceAll(secret, " ", "") != u.secret {
+	u.secret = strings.ReplaceAll(secret, " ", "")
+	if !strings.HasSuffix(location, "/enrol") || len(u.secret) != 32 {
 		t.Fatalf("enrolment page at %s shows secret %q", location, secret)
 	}
 	newPassword := "amber kettle under thirty bridges"

@@ -62,18 +62,29 @@ func runStaff(ctx context.Context, env cli.Env) error {
 	if err != nil {
 		return err
 	}
-	state := "active (the first admin)"
-	if en.Staff.Status == StatusPending {
-		state = "pending: an admin must approve it in the app before it can log in"
-	}
-	fmt.Fprintf(env.Stdout, `account:            %s (staff:%d), roles %s
-status:             %s
-one-time password:  %s
-authenticator URI:  %s
+	// Nothing printed here logs in: the codes only let the account's owner
+	// choose a password and set up an authenticator at /enrol.
+	if en.Staff.Status == StatusActive {
+		fmt.Fprintf(env.Stdout, `account:        %s (staff:%d), roles %s
+status:         active (the first admin)
+create code:    %s
+approve code:   %s
+codes expire:   %s
 
-At first login, enter the email and the one-time password (no code), then choose a
-new password and confirm a code from the authenticator app. Both are shown only now.
-`, en.Staff.Email, en.Staff.ID, strings.Join(en.Staff.Roles, ","), state, en.OneTimePassword, en.TOTPURI)
+Enrol yourself: open the staff app at /enrol, enter this email and both codes, scan the
+QR code with an authenticator app, choose a password and confirm a code. The codes work
+once and are shown only now.
+`, en.Staff.Email, en.Staff.ID, strings.Join(en.Staff.Roles, ","), en.CreateCode, en.ApproveCode, en.Expires.UTC().Format(time.RFC3339))
+	} else {
+		fmt.Fprintf(env.Stdout, `account:        %s (staff:%d), roles %s
+status:         pending: an admin must approve it in the app, and is then shown the approve code
+create code:    %s
+codes expire:   %s (this code; the approve code expires 72h after approval)
+
+Give the create code to the account's owner. With the approve code they enrol at /enrol:
+their own password and their authenticator. The code is shown only now.
+`, en.Staff.Email, en.Staff.ID, strings.Join(en.Staff.Roles, ","), en.CreateCode, en.Expires.UTC().Format(time.RFC3339))
+	}
 	env.Logger().Info("staff account created", "staff_id", en.Staff.ID, "status", en.Staff.Status)
 	return nil
 }

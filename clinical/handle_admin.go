@@ -67,8 +67,12 @@ func (s *Server) handleStaffApprove(c echo.Context, sess *Session) error {
 	if err != nil {
 		return err
 	}
-	if err := s.accounts.Approve(c.Request().Context(), sess.Staff, id); err != nil {
+	en, err := s.accounts.Approve(c.Request().Context(), sess.Staff, id)
+	if err != nil {
 		return s.staffFormError(c, sess, err)
+	}
+	if en != nil { // not enrolled yet: show this admin's enrolment code
+		return s.enrolmentPage(c, sess, http.StatusOK, en)
 	}
 	return c.Redirect(http.StatusSeeOther, "/admin/staff?done=approved")
 }

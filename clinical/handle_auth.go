@@ -58,6 +58,38 @@ func (s *Server) handleLogin(c echo.Context, old *Session) error {
 	return c.Redirect(http.StatusSeeOther, "/")
 }
 
+// enrolStartPage is the first enrolment step: email and the two codes.
+func (s *Server) enrolStartPage(c echo.Context, status int, msg string) error {
+	return s.render(c, status, "enrol-start", nil, &page{Title: "Set up your account", Error: msg})
+}
+
+// handleEnrolStart checks the email and the two enrolment codes and, when
+// they are right, opens an enrolment session that shows the new TOTP
+// secret and asks for a password and a first code.
+func (s *Server) handleEnrolStart(c echo.Context, old *Session) error {
+	ctx := c.Request().Context()
+	st, err := s.accounts.StartEnrol(ctx, postValue(c, "email"), postValue(c, "create_code"), postValue(c, "approve_code"), c.RealIP())
+	switch code := codeOf(err); code {
+	case CodeInvalid, CodeThrottled, CodeBusy:
+		s.retryAfter(c, code)
+		return s.enrolStartPage(c, statusOf(code), err.Error())
+	}
+	if err != nil {
+		return err
+	}
+	if old != nil {
+		if err := s.accounts.EndSession(ctx, old.TokenHash); err != nil {
+			return err
+		}
+	}
+	token, err := s.accounts.NewSession(ctx, st, StageEnrol)
+	if err != nil {
+		return err
+	}
+	setCookie(c, sessionCookie, token)
+	return c.Redirect(http.StatusSeeOther, "/enrol")
+}
+
 // enrolView is the enrolment page.
 type enrolView struct {
 	Secret string // grouped in fours for typing
@@ -77,7 +109,16 @@ func (s *Server) enrolPage(c echo.Context, sess *Session, status int, msg string
 		Data: enrolView{Secret: strings.Join(groups, " "), URI: TOTPURI(sess.Staff.Email, secret)}})
 }
 
+// handleEnrolPage is the enrolment page: without a session the form for
+// the email and codes, in an enrolment session the TOTP secret and the
+// password form; a full session has nothing to enrol.
 func (s *Server) handleEnrolPage(c echo.Context, sess *Session) error {
+	switch {
+	case sess == nil:
+		return s.enrolStartPage(c, http.StatusOK, "")
+	case sess.Stage != StageEnrol:
+		return c.Redirect(http.StatusSeeOther, "/")
+	}
 	return s.enrolPage(c, sess, http.StatusOK, "")
 }
 

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/pquerna/otp"
 	"github.com/pquerna/otp/totp"
@@ -117,6 +118,8 @@ type staffUser struct {
 	email    string
 	password string
 	secret   string // TOTP
+	// the enrolment codes of an account that has not enrolled
+	createCode, approveCode string
 }
 
 // code is the staffUser's current TOTP code on the app's clock.
@@ -130,8 +133,9 @@ func (a *app) code(tb testing.TB, u *staffUser) string {
 }
 
 // newUser creates an account as `staff add` would, with bootstrap off;
-// active makes it active (approved by the database owner) and enrolled
-// makes it also enrolled with a known password.
+// active makes it active (approved by the database owner, with an approve
+// code issued as an approval would) and enrolled makes it also enrolled
+// through StartEnrol and Enrol, with a known password and TOTP secret.
 func (a *app) newUser(tb testing.TB, email string, active, enrolled bool, roles ...string) *staffUser {
 	tb.Helper()
 	ctx := context.Background()
@@ -139,19 +143,26 @@ func (a *app) newUser(tb testing.TB, email string, active, enrolled bool, roles 
 	if err != nil {
 		tb.Fatalf("create %s: %v", email, err)
 	}
-	key, err := otp.NewKeyFromURL(en.TOTPURI)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	u := &staffUser{id: en.Staff.ID, email: en.Staff.Email, password: en.OneTimePassword, secret: key.Secret()}
+	u := &staffUser{id: en.Staff.ID, email: en.Staff.Email, createCode: en.CreateCode}
 	if active {
 		if _, err := a.owner.Exec(ctx, `UPDATE staff SET status = 'active' WHERE id = $1`, u.id); err != nil {
 			tb.Fatal(err)
 		}
+		err := pg.InTx(ctx, a.srv.accounts.pool, func(tx pgx.Tx) error {
+			var err error
+			u.approveCode, _, err = a.srv.accounts.issueCode(ctx, tx, u.id, CodeKindApprove, nil)
+			return err
+		})
+		if err != nil {
+			tb.Fatal(err)
+		}
 	}
 	if enrolled {
-		st, err := a.srv.accounts.Get(ctx, u.id)
+		st, err := a.srv.accounts.StartEnrol(ctx, u.email, u.createCode, u.approveCode, "test")
 		if err != nil {
+			tb.Fatalf("start enrolment of %s: %v", email, err)
+		}
+		if u.secret, err = a.srv.accounts.EnrolTOTPSecret(st); err != nil {
 			tb.Fatal(err)
 		}
 		pw := fmt.Sprintf("violet tram orbit %d", u.id)
@@ -160,6 +171,7 @@ func (a *app) newUser(tb testing.TB, email string, active, enrolled bool, roles 
 			tb.Fatalf("enrol %s: %v", email, err)
 		}
 		u.password = pw
+		u.createCode, u.approveCode = "", ""
 	}
 	return u
 }

@@ -29,8 +29,10 @@ Usage:
   clinical secret-key               print a new CLINICAL_SECRET_KEY
   clinical serve                    serve the staff web app (see docs/clinical.md)
   clinical staff add --email E --role admin|clinician|viewer
-                                    create a staff account; prints its one-time password and
-                                    authenticator URI (the first admin is active, others await approval)
+                                    create a staff account with no password; prints the enrolment code(s)
+                                    its owner enters at /enrol to choose a password and set up TOTP (the
+                                    first admin is active and gets both codes; others await approval by
+                                    an admin, who is shown the second code)
   clinical retention run            delete submissions done for longer than CLINICAL_RETENTION (audited)
   clinical export --format ndjson|csv [--form ID] [--since RFC3339] [--include-superseded]
                                     write current stage-2 submissions to stdout (audited);

@@ -100,7 +100,8 @@ func NewServer(cfg *ServeConfig, pool *pgxpool.Pool, log *slog.Logger, now func(
 
 	s.route(http.MethodGet, "/login", anyone, s.handleLoginPage)
 	s.route(http.MethodPost, "/login", anyone, s.handleLogin)
-	s.route(http.MethodGet, "/enrol", enrolling, s.handleEnrolPage)
+	s.route(http.MethodGet, "/enrol", anyone, s.handleEnrolPage)
+	s.route(http.MethodPost, "/enrol/start", anyone, s.handleEnrolStart)
 	s.route(http.MethodGet, "/enrol/qr.png", enrolling, s.handleEnrolQR)
 	s.route(http.MethodPost, "/enrol", enrolling, s.handleEnrol)
 	s.route(http.MethodPost, "/logout", loggedIn, s.handleLogout)
@@ -132,8 +133,8 @@ func NewServer(cfg *ServeConfig, pool *pgxpool.Pool, log *slog.Logger, now func(
 type access int
 
 const (
-	anyone    access = iota // the login page
-	enrolling               // a first-login session that must enrol
+	anyone    access = iota // the login and enrolment-start pages
+	enrolling               // an enrolment session (after the enrolment codes)
 	loggedIn                // any full session
 	reader                  // a full session of a clinician or viewer
 	clinician               // a full session of a clinician

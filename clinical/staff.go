@@ -86,10 +86,13 @@ type Accounts struct {
 	passwords *Passwords
 	totp      *TOTPBox
 	throttle  []byte // HMAC key for the throttling keys
+	enrolKey  []byte // HMAC key for the stored enrolment codes
 	now       func() time.Time
 
 	// SessionIdle and SessionMax are the idle and absolute session timeouts.
 	SessionIdle, SessionMax time.Duration
+	// EnrolCodeTTL is how long an enrolment code stays valid.
+	EnrolCodeTTL time.Duration
 	// Throttling: more than AccountLimit failures for one account, or
 	// AddrLimit from one address, within ThrottleWindow lock logins out.
 	ThrottleWindow          time.Duration
@@ -105,8 +108,9 @@ type Accounts struct {
 func NewAccounts(pool *pgxpool.Pool, audit *Audit, secret SecretKey, passwords *Passwords, now func() time.Time) *Accounts {
 	return &Accounts{
 		pool: pool, audit: audit, passwords: passwords, totp: NewTOTPBox(secret),
-		throttle: secret.derive("login throttle v1"), now: now,
-		SessionIdle: 15 * time.Minute, SessionMax: 12 * time.Hour,
+		throttle: secret.derive("login throttle v1"), enrolKey: secret.derive("enrolment code v1"), now: now,
+		EnrolCodeTTL: 72 * time.Hour,
+		SessionIdle:  15 * time.Minute, SessionMax: 12 * time.Hour,
 		ThrottleWindow: 15 * time.Minute, AccountLimit: 5, AddrLimit: 20,
 		slots: make(chan struct{}, max(2, runtime.GOMAXPROCS(0))),
 	}
@@ -153,31 +157,82 @@ func CheckRoles(roles []string) ([]string, error) {
 	return out, nil
 }
 
-// Enrolment is what a new account's owner needs to log in for the first
-// time: shown once, never stored in clear.
+// Enrolment codes. An account is enrolled by its owner, who needs two
+// one-time codes: the create code, shown to whoever created or reset the
+// account, and the approve code, shown to the different admin who approved
+// it. Neither admin alone holds anything that logs in or enrols.
+const (
+	CodeKindCreate  = "create"
+	CodeKindApprove = "approve"
+)
+
+// Enrolment is the enrolment code (or, for the first admin from the command
+// line, both codes) an account's owner needs: shown once, stored only as an
+// HMAC.
 type Enrolment struct {
-	Staff           *Staff
-	OneTimePassword string
-	TOTPURI         string
+	Staff       *Staff
+	CreateCode  string
+	ApproveCode string
+	Expires     time.Time
 }
 
-// newOneTimePassword makes 100 random bits as 20 base32 characters.
-func newOneTimePassword() (string, error) {
+// newEnrolCode makes 100 random bits as 20 base32 characters in groups of
+// four ("abcd-efgh-ijkl-mnop-qrst").
+func newEnrolCode() (string, error) {
 	b := make([]byte, 13)
 	if _, err := rand.Read(b); err != nil {
 		return "", err
 	}
-	return strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b))[:20], nil
+	raw := strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b))[:20]
+	var g []string
+	for i := 0; i < len(raw); i += 4 {
+		g = append(g, raw[i:i+4])
+	}
+	return strings.Join(g, "-"), nil
+}
+
+// codeHash is the stored form of an enrolment code: an HMAC bound to the
+// account and the kind, over the code as typed without spaces and dashes.
+func (a *Accounts) codeHash(staffID int64, kind, code string) []byte {
+	norm := strings.Map(func(r rune) rune {
+		if r == '-' || r == ' ' || r == '\t' {
+			return -1
+		}
+		return r
+	}, strings.ToLower(strings.TrimSpace(code)))
+	m := hmac.New(sha256.New, a.enrolKey)
+	fmt.Fprintf(m, "%d\x00%s\x00%s", staffID, kind, norm)
+	return m.Sum(nil)
+}
+
+// issueCode makes a fresh code of kind for an account, replacing any
+// earlier one of that kind, and returns it with its expiry.
+func (a *Accounts) issueCode(ctx context.Context, tx pgx.Tx, staffID int64, kind string, issuedBy *int64) (string, time.Time, error) {
+	code, err := newEnrolCode()
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	exp := a.now().Add(a.EnrolCodeTTL)
+	if _, err := tx.Exec(ctx, `INSERT INTO staff_enrolment_codes (staff_id, kind, code_hash, issued_by, expires_at)
+VALUES ($1, $2, $3, $4, $5)
+ON CONFLICT (staff_id, kind) DO UPDATE SET code_hash = EXCLUDED.code_hash, issued_by = EXCLUDED.issued_by, expires_at = EXCLUDED.expires_at`,
+		staffID, kind, a.codeHash(staffID, kind, code), issuedBy, exp); err != nil {
+		return "", time.Time{}, fmt.Errorf("issue enrolment code: %w", err)
+	}
+	return code, exp, nil
 }
 
 // bootstrapLockKey serialises account creation, so two concurrent
 // `staff add` runs cannot both become the first active admin.
 const bootstrapLockKey int64 = 0x4169726c6f636b03
 
-// Create makes an account. With bootstrap set (the `staff add` command), an
-// admin account is created active when no active admin exists yet; every
-// other account is created pending, to be approved by an admin other than
-// requestedBy. actor is who asked, for the audit log.
+// Create makes an account, with no password and no TOTP secret: its owner
+// enrols (StartEnrol, Enrol). With bootstrap set (the `staff add`
+// command), an admin account is created active when no active admin exists
+// yet, and both enrolment codes go to the operator, who is that admin;
+// every other account is created pending, with only the create code, to be
+// approved by an admin other than requestedBy, who gets the approve code.
+// actor is who asked, for the audit log.
 func (a *Accounts) Create(ctx context.Context, actor string, requestedBy *int64, email string, roles []string, bootstrap bool) (*Enrolment, error) {
 	email, err := NormaliseEmail(email)
 	if err != nil {
@@ -186,20 +241,8 @@ func (a *Accounts) Create(ctx context.Context, actor string, requestedBy *int64,
 	if roles, err = CheckRoles(roles); err != nil {
 		return nil, err
 	}
-	otp, err := newOneTimePassword()
-	if err != nil {
-		return nil, err
-	}
-	hash, err := a.passwords.Hash(otp)
-	if err != nil {
-		return nil, err
-	}
-	key, err := NewTOTPKey(email)
-	if err != nil {
-		return nil, err
-	}
-	var s *Staff
-	// The account and its audit entry commit together.
+	en := &Enrolment{}
+	// The account, its codes and its audit entry commit together.
 	err = a.audit.InTx(ctx, func(tx *AuditTx) error {
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, bootstrapLockKey); err != nil {
 			return err
@@ -221,18 +264,21 @@ func (a *Accounts) Create(ctx context.Context, actor string, requestedBy *int64,
 				status = StatusActive
 			}
 		}
-		var id int64
-		if err := tx.QueryRow(ctx, `SELECT nextval('staff_id_seq')`).Scan(&id); err != nil {
-			return err
-		}
-		enc, err := a.totp.Seal(id, key.Secret())
+		// No password hash and no TOTP secret: nothing logs in until the
+		// owner enrols.
+		s, err := scanStaff(tx.QueryRow(ctx, `INSERT INTO staff (email, roles, status, password_hash, totp_secret_enc, requested_by)
+VALUES ($1, $2, $3, '', '\x'::bytea, $4) RETURNING `+staffColumns, email, roles, status, requestedBy))
 		if err != nil {
 			return err
 		}
-		s, err = scanStaff(tx.QueryRow(ctx, `INSERT INTO staff (id, email, roles, status, password_hash, totp_secret_enc, requested_by)
-VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING `+staffColumns, id, email, roles, status, hash, enc, requestedBy))
-		if err != nil {
+		en.Staff = s
+		if en.CreateCode, en.Expires, err = a.issueCode(ctx, tx, s.ID, CodeKindCreate, requestedBy); err != nil {
 			return err
+		}
+		if status == StatusActive {
+			if en.ApproveCode, _, err = a.issueCode(ctx, tx, s.ID, CodeKindApprove, requestedBy); err != nil {
+				return err
+			}
 		}
 		_, err = tx.Append(ctx, actor, "staff.create", s.Actor(), map[string]any{"roles": s.Roles, "status": s.Status})
 		return err
@@ -240,7 +286,7 @@ VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING `+staffColumns, id, email, roles, 
 	if err != nil {
 		return nil, err
 	}
-	return &Enrolment{Staff: s, OneTimePassword: otp, TOTPURI: TOTPURI(email, key.Secret())}, nil
+	return en, nil
 }
 
 // Get returns one account.
@@ -350,8 +396,8 @@ type LoginAttempt struct {
 }
 
 // Login checks a login and, when it succeeds, returns the account and the
-// stage of the session to create: StageEnrol for an account that has not
-// yet set its own password and confirmed its authenticator.
+// stage of the session to create (StageFull: an account that has not
+// enrolled cannot log in, it enrols through StartEnrol).
 func (a *Accounts) Login(ctx context.Context, in LoginAttempt) (*Staff, string, error) {
 	release, err := a.hashSlot()
 	if err != nil {
@@ -387,6 +433,11 @@ func (a *Accounts) Login(ctx context.Context, in LoginAttempt) (*Staff, string, 
 	if err != nil {
 		return nil, "", fmt.Errorf("read account: %w", err)
 	}
+	if s.PasswordHash == "" || !s.TOTPEnrolled {
+		// Not enrolled: no password logs in; the owner enrols at /enrol.
+		a.passwords.Verify(dummyHash(), in.Password)
+		return fail(s.Actor(), "not-enrolled", errBadLogin)
+	}
 	ok, err := a.passwords.Verify(s.PasswordHash, in.Password)
 	if err != nil {
 		return nil, "", fmt.Errorf("account %d: %w", s.ID, err)
@@ -400,20 +451,17 @@ func (a *Accounts) Login(ctx context.Context, in LoginAttempt) (*Staff, string, 
 	case StatusPending:
 		return fail(s.Actor(), "pending", errorf(CodeForbidden, "Your account is waiting for approval by an administrator."))
 	}
-	stage := StageEnrol
-	if s.TOTPEnrolled {
-		if strings.TrimSpace(in.Code) == "" {
-			return fail(s.Actor(), "code-missing", errBadLogin)
-		}
-		reused, err := a.useTOTP(ctx, s, in.Code, false)
-		if err != nil {
-			return nil, "", err
-		}
-		if reused != "" {
-			return fail(s.Actor(), reused, errBadLogin)
-		}
-		stage = StageFull
+	if strings.TrimSpace(in.Code) == "" {
+		return fail(s.Actor(), "code-missing", errBadLogin)
 	}
+	reused, err := a.useTOTP(ctx, s, in.Code, false)
+	if err != nil {
+		return nil, "", err
+	}
+	if reused != "" {
+		return fail(s.Actor(), reused, errBadLogin)
+	}
+	stage := StageFull
 	if err := a.forgiveAttempt(ctx, attempt); err != nil {
 		return nil, "", err
 	}
@@ -453,15 +501,14 @@ func (a *Accounts) useTOTP(ctx context.Context, s *Staff, code string, enrol boo
 // EnrolTOTPSecret returns the account's TOTP secret, which the enrolment
 // page shows (as a QR code and as text) until the account is enrolled.
 func (a *Accounts) EnrolTOTPSecret(s *Staff) (string, error) {
-	if s.TOTPEnrolled {
+	if s.TOTPEnrolled || len(s.TOTPSecretEnc) == 0 {
 		return "", errForbidden
 	}
 	return a.totp.Open(s.ID, s.TOTPSecretEnc)
 }
 
-// Enrol finishes a first login: the account's own password replaces the
-// one-time password and a code from the authenticator proves it holds the
-// secret.
+// Enrol finishes an enrolment StartEnrol began: the owner's own password
+// is set, and a code from the authenticator proves it holds the secret.
 func (a *Accounts) Enrol(ctx context.Context, s *Staff, password, confirm, code, addr string) error {
 	if s.TOTPEnrolled {
 		return errorf(CodeConflict, "This account is enrolled already.")
@@ -484,9 +531,6 @@ func (a *Accounts) Enrol(ctx context.Context, s *Staff, password, confirm, code,
 	if err != nil {
 		return err
 	}
-	if ok, _ := a.passwords.Verify(s.PasswordHash, password); ok {
-		return errorf(CodeInvalid, "Choose a new password, not the one-time password.")
-	}
 	reason, err := a.useTOTP(ctx, s, code, true)
 	if err != nil {
 		return err
@@ -504,12 +548,134 @@ func (a *Accounts) Enrol(ctx context.Context, s *Staff, password, confirm, code,
 	if err != nil {
 		return err
 	}
-	if _, err := a.pool.Exec(ctx, `UPDATE staff SET password_hash = $2, must_change_password = false, totp_enrolled = true WHERE id = $1`,
-		s.ID, hash); err != nil {
-		return fmt.Errorf("enrol account %d: %w", s.ID, err)
+	// The enrolment and its audit entry commit together.
+	return a.audit.InTx(ctx, func(tx *AuditTx) error {
+		tag, err := tx.Exec(ctx, `UPDATE staff SET password_hash = $2, must_change_password = false, totp_enrolled = true
+WHERE id = $1 AND NOT totp_enrolled AND status = 'active' AND totp_secret_enc = $3`, s.ID, hash, s.TOTPSecretEnc)
+		if err != nil {
+			return fmt.Errorf("enrol account %d: %w", s.ID, err)
+		}
+		if tag.RowsAffected() == 0 {
+			return errorf(CodeConflict, "The account changed meanwhile (an administrator may have reset it).")
+		}
+		_, err = tx.Append(ctx, s.Actor(), "staff.enrol", s.Actor(), map[string]any{})
+		return err
+	})
+}
+
+// errBadEnrolment is every wrong email or code at the start of enrolment.
+var errBadEnrolment = &Error{Code: CodeInvalid, Msg: "The email or one of the codes is not right, or the codes have expired or been used. " +
+	"If this keeps happening, ask an administrator to reset your account."}
+
+// errCodesGone ends a StartEnrol whose codes another request used first.
+var errCodesGone = errors.New("enrolment codes used meanwhile")
+
+// StartEnrol begins an enrolment: the email and both enrolment codes of an
+// active account that has not enrolled. Like a login it is counted first
+// (and throttled). On success both codes are used up and a fresh TOTP
+// secret is generated and stored sealed; the caller opens an enrolment
+// session, which can only show that secret and call Enrol.
+func (a *Accounts) StartEnrol(ctx context.Context, email, createCode, approveCode, addr string) (*Staff, error) {
+	release, err := a.hashSlot()
+	if err != nil {
+		return nil, err
 	}
-	_, err = a.audit.Append(ctx, s.Actor(), "staff.enrol", s.Actor(), map[string]any{})
-	return err
+	defer release()
+	email = strings.ToLower(strings.TrimSpace(email))
+	accountKey, addrKey := a.throttleKey("account", email), a.throttleKey("addr", throttleAddr(addr))
+	attempt, err := a.countAttempt(ctx, accountKey, addrKey)
+	if codeOf(err) == CodeThrottled {
+		if _, aerr := a.audit.Append(ctx, "anonymous", "enrol.throttled", "", map[string]any{}); aerr != nil {
+			return nil, aerr
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	fail := func(target, reason string) (*Staff, error) {
+		if _, err := a.audit.Append(ctx, "anonymous", "enrol.failure", target, map[string]any{"reason": reason}); err != nil {
+			return nil, err
+		}
+		return nil, errBadEnrolment
+	}
+	s, err := scanStaff(a.pool.QueryRow(ctx, `SELECT `+staffColumns+` FROM staff WHERE email = $1`, email))
+	if codeOf(err) == CodeNotFound {
+		return fail("", "unknown-account")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read account: %w", err)
+	}
+	switch {
+	case s.Status != StatusActive:
+		return fail(s.Actor(), s.Status)
+	case s.TOTPEnrolled:
+		return fail(s.Actor(), "enrolled")
+	}
+	rows, err := a.pool.Query(ctx, `SELECT kind, code_hash FROM staff_enrolment_codes WHERE staff_id = $1 AND expires_at > $2`, s.ID, a.now())
+	if err != nil {
+		return nil, fmt.Errorf("read enrolment codes: %w", err)
+	}
+	stored := map[string][]byte{}
+	for rows.Next() {
+		var kind string
+		var h []byte
+		if err := rows.Scan(&kind, &h); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("read enrolment codes: %w", err)
+		}
+		stored[kind] = h
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read enrolment codes: %w", err)
+	}
+	createHash, approveHash := a.codeHash(s.ID, CodeKindCreate, createCode), a.codeHash(s.ID, CodeKindApprove, approveCode)
+	okCreate := hmac.Equal(stored[CodeKindCreate], createHash)
+	okApprove := hmac.Equal(stored[CodeKindApprove], approveHash)
+	if !okCreate || !okApprove {
+		return fail(s.Actor(), "codes")
+	}
+	key, err := NewTOTPKey(email)
+	if err != nil {
+		return nil, err
+	}
+	sealed, err := a.totp.Seal(s.ID, key.Secret())
+	if err != nil {
+		return nil, err
+	}
+	// Using the codes, storing the secret and the audit entry commit together.
+	err = a.audit.InTx(ctx, func(tx *AuditTx) error {
+		// Single use: of two requests with the same codes, one deletes them.
+		tag, err := tx.Exec(ctx, `DELETE FROM staff_enrolment_codes WHERE staff_id = $1 AND expires_at > $4
+  AND ((kind = 'create' AND code_hash = $2) OR (kind = 'approve' AND code_hash = $3))`, s.ID, createHash, approveHash, a.now())
+		if err != nil {
+			return fmt.Errorf("use enrolment codes: %w", err)
+		}
+		if tag.RowsAffected() != 2 {
+			return errCodesGone
+		}
+		tag, err = tx.Exec(ctx, `UPDATE staff SET totp_secret_enc = $2, totp_last_step = 0
+WHERE id = $1 AND status = 'active' AND NOT totp_enrolled`, s.ID, sealed)
+		if err != nil {
+			return fmt.Errorf("store TOTP secret: %w", err)
+		}
+		if tag.RowsAffected() != 1 {
+			return errCodesGone
+		}
+		_, err = tx.Append(ctx, s.Actor(), "enrol.start", s.Actor(), map[string]any{})
+		return err
+	})
+	if errors.Is(err, errCodesGone) {
+		return fail(s.Actor(), "codes-used")
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := a.forgiveAttempt(ctx, attempt); err != nil {
+		return nil, err
+	}
+	s.TOTPSecretEnc = sealed
+	return s, nil
 }
 
 func capitalise(s string) string {
@@ -599,45 +765,76 @@ func (a *Accounts) EndAllSessions(ctx context.Context, staffID int64) (int64, er
 // Approve activates a pending account. The approver must be an active admin
 // other than the account itself and other than whoever created or last
 // changed it, so no single admin can give anyone (least of all themselves)
-// access.
-func (a *Accounts) Approve(ctx context.Context, admin *Staff, id int64) error {
+// access. For an account that has not enrolled, the approver is shown the
+// approve code (the returned Enrolment; nil for an enrolled account), and
+// may not be the admin who holds its create code.
+func (a *Accounts) Approve(ctx context.Context, admin *Staff, id int64) (*Enrolment, error) {
 	if !admin.Has(RoleAdmin) {
-		return errForbidden
+		return nil, errForbidden
 	}
 	if id == admin.ID {
-		return errorf(CodeForbidden, "Nobody can approve their own account.")
+		return nil, errorf(CodeForbidden, "Nobody can approve their own account.")
 	}
-	// Every condition is checked by the UPDATE itself, on the row version
-	// it changes: a Reset or role change committed meanwhile (which makes
-	// its admin requested_by) is re-checked under the row lock, so nobody
-	// approves a change they made, however the two requests race.
-	var roles []string
-	err := a.pool.QueryRow(ctx, `UPDATE staff SET status = 'active', approved_by = $2, approved_at = $3
+	var en *Enrolment
+	// The approval, the approve code and the audit entry commit together.
+	err := a.audit.InTx(ctx, func(tx *AuditTx) error {
+		// Every condition is checked by the UPDATE itself, on the row
+		// version it changes: a Reset or role change committed meanwhile
+		// (which makes its admin requested_by) is re-checked under the row
+		// lock, so nobody approves a change they made, however the two
+		// requests race.
+		var enrolled bool
+		var roles []string
+		err := tx.QueryRow(ctx, `UPDATE staff SET status = 'active', approved_by = $2, approved_at = $3
 WHERE id = $1 AND status = 'pending' AND id <> $2 AND requested_by IS DISTINCT FROM $2
   AND EXISTS (SELECT 1 FROM staff ap WHERE ap.id = $2 AND ap.status = 'active' AND 'admin' = ANY (ap.roles))
-RETURNING roles`, id, admin.ID, a.now()).Scan(&roles)
+  AND NOT EXISTS (SELECT 1 FROM staff_enrolment_codes c WHERE c.staff_id = $1 AND c.kind = 'create' AND c.issued_by = $2)
+RETURNING roles, totp_enrolled`, id, admin.ID, a.now()).Scan(&roles, &enrolled)
+		if err != nil {
+			return err
+		}
+		if !enrolled {
+			en = &Enrolment{}
+			if en.ApproveCode, en.Expires, err = a.issueCode(ctx, tx, id, CodeKindApprove, &admin.ID); err != nil {
+				return err
+			}
+		}
+		_, err = tx.Append(ctx, admin.Actor(), "staff.approve", fmt.Sprintf("staff:%d", id), map[string]any{"roles": roles})
+		return err
+	})
 	if errors.Is(err, pgx.ErrNoRows) {
 		s, gerr := a.Get(ctx, id)
 		switch {
 		case gerr != nil:
-			return gerr
+			return nil, gerr
 		case s.RequestedBy != nil && *s.RequestedBy == admin.ID:
-			return errorf(CodeForbidden, "Another administrator must approve an account you created or changed.")
+			return nil, errorf(CodeForbidden, "Another administrator must approve an account you created or changed.")
 		case s.Status != StatusPending:
-			return errorf(CodeConflict, "Only a pending account can be approved.")
+			return nil, errorf(CodeConflict, "Only a pending account can be approved.")
 		}
-		return errForbidden
+		return nil, errorf(CodeForbidden, "Another administrator must approve this account: you hold its other enrolment code.")
 	}
 	if err != nil {
-		return fmt.Errorf("approve account %d: %w", id, err)
+		return nil, fmt.Errorf("approve account %d: %w", id, err)
 	}
-	_, err = a.audit.Append(ctx, admin.Actor(), "staff.approve", fmt.Sprintf("staff:%d", id), map[string]any{"roles": roles})
-	return err
+	if en != nil {
+		if en.Staff, err = a.Get(ctx, id); err != nil {
+			return nil, err
+		}
+	}
+	return en, nil
 }
 
 // change applies an administrative change to another account, puts it back
 // to pending approval (disable: to disabled) and ends its sessions.
 func (a *Accounts) change(ctx context.Context, admin *Staff, id int64, action string, detail map[string]any, sql string, args ...any) error {
+	return a.changeThen(ctx, admin, id, action, detail, nil, sql, args...)
+}
+
+// changeThen is change with then run in the same transaction, after the
+// change and before the audit entry.
+func (a *Accounts) changeThen(ctx context.Context, admin *Staff, id int64, action string, detail map[string]any,
+	then func(tx *AuditTx) error, sql string, args ...any) error {
 	if !admin.Has(RoleAdmin) {
 		return errForbidden
 	}
@@ -654,6 +851,11 @@ func (a *Accounts) change(ctx context.Context, admin *Staff, id int64, action st
 		}
 		if _, err := tx.Exec(ctx, `DELETE FROM staff_sessions WHERE staff_id = $1`, id); err != nil {
 			return fmt.Errorf("%s account %d: end sessions: %w", action, id, err)
+		}
+		if then != nil {
+			if err := then(tx); err != nil {
+				return err
+			}
 		}
 		_, err := tx.Append(ctx, admin.Actor(), action, fmt.Sprintf("staff:%d", id), detail)
 		return err
@@ -677,37 +879,29 @@ func (a *Accounts) Disable(ctx context.Context, admin *Staff, id int64) error {
 		`UPDATE staff SET status = 'disabled', requested_by = $2 WHERE id = $1`)
 }
 
-// Reset gives another account a new one-time password and a new TOTP
-// secret (for a lost phone or a forgotten password, or to re-enable it);
-// it then waits for approval by a different admin.
+// Reset takes another account's password and TOTP secret away (for a lost
+// phone or a forgotten password, or to re-enable it), puts it back to
+// pending, and issues a new create code to the resetting admin; a different
+// admin approves it and gets the approve code; the owner enrols again.
 func (a *Accounts) Reset(ctx context.Context, admin *Staff, id int64) (*Enrolment, error) {
-	s, err := a.Get(ctx, id)
+	en := &Enrolment{}
+	// The reset, its new create code and its audit entry commit together.
+	err := a.changeThen(ctx, admin, id, "staff.reset", map[string]any{}, func(tx *AuditTx) error {
+		if _, err := tx.Exec(ctx, `DELETE FROM staff_enrolment_codes WHERE staff_id = $1`, id); err != nil {
+			return fmt.Errorf("clear enrolment codes: %w", err)
+		}
+		var err error
+		en.CreateCode, en.Expires, err = a.issueCode(ctx, tx, id, CodeKindCreate, &admin.ID)
+		return err
+	}, `UPDATE staff SET password_hash = '', must_change_password = true, totp_secret_enc = '\x'::bytea, totp_enrolled = false,
+  totp_last_step = 0, status = 'pending', requested_by = $2, approved_by = NULL, approved_at = NULL WHERE id = $1`)
 	if err != nil {
 		return nil, err
 	}
-	otp, err := newOneTimePassword()
-	if err != nil {
+	if en.Staff, err = a.Get(ctx, id); err != nil {
 		return nil, err
 	}
-	hash, err := a.passwords.Hash(otp)
-	if err != nil {
-		return nil, err
-	}
-	key, err := NewTOTPKey(s.Email)
-	if err != nil {
-		return nil, err
-	}
-	enc, err := a.totp.Seal(s.ID, key.Secret())
-	if err != nil {
-		return nil, err
-	}
-	err = a.change(ctx, admin, id, "staff.reset", map[string]any{},
-		`UPDATE staff SET password_hash = $3, must_change_password = true, totp_secret_enc = $4, totp_enrolled = false,
-  totp_last_step = 0, status = 'pending', requested_by = $2, approved_by = NULL, approved_at = NULL WHERE id = $1`, hash, enc)
-	if err != nil {
-		return nil, err
-	}
-	return &Enrolment{Staff: s, OneTimePassword: otp, TOTPURI: TOTPURI(s.Email, key.Secret())}, nil
+	return en, nil
 }
 
 // Cleanup deletes expired sessions and login failures past the window.
@@ -719,6 +913,9 @@ func (a *Accounts) Cleanup(ctx context.Context) error {
 	}
 	if _, err := a.pool.Exec(ctx, `DELETE FROM login_failures WHERE at < $1`, now.Add(-a.ThrottleWindow)); err != nil {
 		return fmt.Errorf("delete old login failures: %w", err)
+	}
+	if _, err := a.pool.Exec(ctx, `DELETE FROM staff_enrolment_codes WHERE expires_at < $1`, now); err != nil {
+		return fmt.Errorf("delete expired enrolment codes: %w", err)
 	}
 	return nil
 }

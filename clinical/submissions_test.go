@@ -364,15 +364,16 @@ func TestStaffAddCommand(t *testing.T) {
 		return out.String(), err
 	}
 	out, err := run("staff", "add", "--email", "Boss@Clinic.example", "--role", "admin")
-	if err != nil || !strings.Contains(out, "status:             active") || !strings.Contains(out, "otpauth://totp/") {
+	if err != nil || !strings.Contains(out, "status:         active") {
 		t.Fatalf("first admin: %v\n%s", err, out)
 	}
-	otp := regexp.MustCompile(`one-time password:\s+(\S+)`).FindStringSubmatch(out)
-	if otp == nil || len(otp[1]) < 16 {
-		t.Fatalf("no one-time password printed")
+	create := regexp.MustCompile(`create code:\s+(\S+)`).FindStringSubmatch(out)
+	approve := regexp.MustCompile(`approve code:\s+(\S+)`).FindStringSubmatch(out)
+	if create == nil || approve == nil || strings.Contains(out, "otpauth") || strings.Contains(out, "password:") {
+		t.Fatalf("the first admin's enrolment codes are not printed, or something that logs in is:\n%s", out)
 	}
 	out, err = run("staff", "add", "--email", "second@clinic.example", "--role", "admin")
-	if err != nil || !strings.Contains(out, "pending") {
+	if err != nil || !strings.Contains(out, "pending") || !strings.Contains(out, "create code:") || strings.Contains(out, "approve code:") {
 		t.Errorf("second admin: %v\n%s", err, out)
 	}
 	for _, args := range [][]string{
@@ -386,11 +387,16 @@ func TestStaffAddCommand(t *testing.T) {
 			t.Errorf("%v: exit %d, want 2", args, exitCode(err))
 		}
 	}
-	// The first admin logs in with the one-time password and must enrol.
+	// Nothing printed logs in; the first admin enrols with both codes.
 	c := a.client()
-	rec := c.post("/login", url.Values{"email": {"boss@clinic.example"}, "password": {otp[1]}})
+	for _, pw := range []string{create[1], approve[1]} {
+		if rec := c.post("/login", url.Values{"email": {"boss@clinic.example"}, "password": {pw}}); rec.Code != http.StatusUnauthorized {
+			t.Errorf("login with a printed code: %d, want 401", rec.Code)
+		}
+	}
+	rec := c.post("/enrol/start", url.Values{"email": {"boss@clinic.example"}, "create_code": {create[1]}, "approve_code": {approve[1]}})
 	if rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != "/enrol" {
-		t.Errorf("first admin login: %d %q", rec.Code, rec.Header().Get("Location"))
+		t.Errorf("first admin enrolment: %d %q", rec.Code, rec.Header().Get("Location"))
 	}
 }
 

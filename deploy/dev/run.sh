@@ -107,7 +107,7 @@ clinical_env=(CLINICAL_DATABASE_URL="$CLINICAL_APP_URL" CLINICAL_SECRET_KEY_FILE
 # in production keep staff administration and data access apart.
 if [ ! -f "$DEV/demo-admin.txt" ]; then
   (umask 077; env "${clinical_env[@]}" "$BIN/clinical" staff add --email admin@clinic.example --role admin,clinician > "$DEV/demo-admin.txt") ||
-    echo "admin@clinic.example exists already in airlock_clinical; its enrolment was shown when it was made" > "$DEV/demo-admin.txt"
+    echo "admin@clinic.example exists already in airlock_clinical; its enrolment codes were shown when it was made" > "$DEV/demo-admin.txt"
 fi
 env "${clinical_env[@]}" "$BIN/clinical" serve 2> >(tee "$DEV/logs/clinical.log" >&2) &
 pids+=($!)
@@ -128,6 +128,9 @@ cat <<EOT
 
   Demo staff account (admin + clinician; saved in $DEV/demo-admin.txt):
 $(sed 's/^/    /' "$DEV/demo-admin.txt")
+    Enrol it at http://127.0.0.1:$CLINICAL_PORT/enrol: the email and both codes, then scan the QR
+    code with an authenticator app (FreeOTP, Aegis, ...), choose a password and type a code.
+    Afterwards log in at http://127.0.0.1:$CLINICAL_PORT/login.
 
   Submit a sample:
     curl -sS -H 'Content-Type: application/json' \\
