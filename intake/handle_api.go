@@ -62,28 +62,30 @@ func (s *Server) handleSubmitJSON(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	corrects, cerrs := takeJSONCorrection(raw)
 	answers, ferrs := q.Validate(raw)
-	if len(ferrs) == 0 {
+	if len(ferrs) == 0 && len(cerrs) == 0 {
 		ferrs = s.attachments.apply(q, answers)
 	}
-	if len(ferrs) > 0 {
+	if ferrs = append(ferrs, cerrs...); len(ferrs) > 0 {
 		return c.JSON(http.StatusUnprocessableEntity, map[string]any{"errors": ferrs})
 	}
-	receipt, err := s.accept(c.Request().Context(), q, answers)
+	issued, err := s.accept(c.Request().Context(), q, answers, corrects)
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusCreated, map[string]string{"receipt": receipt})
+	return c.JSON(http.StatusCreated, map[string]string{"receipt": issued.Receipt, "correction_code": issued.CorrectionCode})
 }
 
-// accept seals validated answers and stores them, returning the receipt.
-func (s *Server) accept(ctx context.Context, q *forms.Questionnaire, answers forms.Answers) (string, error) {
+// accept seals validated answers (and the correction they claim to be, if
+// any) and stores them, returning the receipt and correction code to show.
+func (s *Server) accept(ctx context.Context, q *forms.Questionnaire, answers forms.Answers, corrects *seal.Correction) (Issued, error) {
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, storeTimeout)
 	defer cancel()
-	row, receipt, err := s.sealer.SealSubmission(q, answers)
+	row, issued, err := s.sealer.Seal(q, answers, corrects)
 	if err != nil {
-		return "", err
+		return Issued{}, err
 	}
 	if len(row.Envelope) > seal.MaxEnvelope {
 		// The schema would refuse it (the envelope bound of migration
@@ -91,10 +93,10 @@ func (s *Server) accept(ctx context.Context, q *forms.Questionnaire, answers for
 		return "", errTooLarge
 	}
 	if err := s.store.StoreSubmission(ctx, row); err != nil {
-		return "", err
+		return Issued{}, err
 	}
 	s.metrics.sealSeconds.Observe(time.Since(start).Seconds())
-	return receipt, nil
+	return issued, nil
 }
 
 // decodeAnswers reads exactly one JSON object of linkId -> raw answer.
@@ -141,6 +143,7 @@ type questionnaireResponse struct {
 	Questionnaire string               `json:"questionnaire"`
 	Status        string               `json:"status"`
 	Item          []forms.ResponseItem `json:"item"`
+	Extension     []fhirExtension      `json:"extension"`
 }
 
 // decodeQuestionnaireResponse reads a QuestionnaireResponse for q and
@@ -172,6 +175,12 @@ func decodeQuestionnaireResponse(body io.Reader, q *forms.Questionnaire) (map[st
 	if err != nil {
 		// The message describes the item tree's shape, never an answer.
 		return nil, echo.NewHTTPError(http.StatusBadRequest, err.Error())
+	}
+	if claim := correctsFromExtensions(qr.Extension); claim != nil {
+		if raw == nil {
+			raw = map[string]json.RawMessage{}
+		}
+		raw[correctsKey] = claim
 	}
 	return raw, nil
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/airlockhq/airlock/shared/forms"
+	"github.com/airlockhq/airlock/shared/seal"
 )
 
 // maxFormParts bounds the fields of one multipart submission.
@@ -42,6 +43,16 @@ type formPage struct {
 	Notice        string
 	Errors        []errorLink
 	Items         []*itemView
+	Corrects      correctsView
+}
+
+// correctsView is the optional "This corrects an earlier submission"
+// fieldset. The correction code typed is never shown again.
+type correctsView struct {
+	ReceiptField, CodeField string
+	Receipt                 string
+	ReceiptError, CodeError string
+	Open                    bool
 }
 
 type errorLink struct{ Target, Text string }
@@ -100,6 +111,8 @@ func (v *itemView) DescribedBy() string {
 type formState struct {
 	values url.Values
 	errors map[string]string // linkId -> message
+
+	correctsReceipt string // as typed in the corrections fieldset
 }
 
 // autocompleteHints help browsers fill in identity fields, found by the
@@ -510,6 +523,15 @@ func (s *Server) formPage(c echo.Context, q *forms.Questionnaire, st formState, 
 		}
 	}
 	walk(p.Items)
+	p.Corrects = correctsView{ReceiptField: correctsReceiptField, CodeField: correctsCodeField, Receipt: st.correctsReceipt,
+		ReceiptError: humanMessage(st.errors[correctsReceiptField]), CodeError: humanMessage(st.errors[correctsCodeField])}
+	p.Corrects.Open = p.Corrects.Receipt != "" || p.Corrects.ReceiptError != "" || p.Corrects.CodeError != ""
+	if m := p.Corrects.ReceiptError; m != "" {
+		p.Errors = append(p.Errors, errorLink{Target: "corrects-receipt", Text: "Receipt of the submission you correct — " + m})
+	}
+	if m := p.Corrects.CodeError; m != "" {
+		p.Errors = append(p.Errors, errorLink{Target: "corrects-code", Text: "Its correction code — " + m})
+	}
 	if msg := st.errors[""]; msg != "" {
 		p.Errors = append(p.Errors, errorLink{Target: "q-1", Text: humanMessage(msg)})
 	}
@@ -570,7 +592,11 @@ func (s *Server) handleFormSubmit(c echo.Context) error {
 	}
 	delete(values, honeypotField)
 
+	var corrects *seal.Correction
+	var cerrs forms.FieldErrors
+	st.correctsReceipt, corrects, cerrs = takeFormCorrection(values)
 	raw, fileErrs := s.htmlAnswers(q, values, files)
+	fileErrs = append(fileErrs, cerrs...)
 	answers, ferrs := q.Validate(raw)
 	if len(ferrs) > 0 && dropNotApplicable(raw, ferrs) {
 		// Without JavaScript every question is on the page; answers to
@@ -587,7 +613,7 @@ func (s *Server) handleFormSubmit(c echo.Context) error {
 			}
 		}
 		for field := range st.errors {
-			if field != "" && q.Item(field) == nil {
+			if field != "" && q.Item(field) == nil && field != correctsReceiptField && field != correctsCodeField {
 				// Errors for fields not on the page (a tampered request)
 				// still need a line in the summary.
 				st.errors[""] = "the form contained fields it does not have"
@@ -599,14 +625,15 @@ func (s *Server) handleFormSubmit(c echo.Context) error {
 		}
 		return s.render(c, http.StatusUnprocessableEntity, "form", s.formPage(c, q, st, notice))
 	}
-	receipt, err := s.accept(req.Context(), q, answers)
+	issued, err := s.accept(req.Context(), q, answers, corrects)
 	if err != nil {
 		return err
 	}
 	return s.render(c, http.StatusOK, "receipt", struct {
 		page
-		Receipt string
-	}{page{Site: siteName, Title: "Form sent", CSS: cssPath}, receipt})
+		Receipt, CorrectionCode string
+		Corrects                bool
+	}{page{Site: siteName, Title: "Form sent", CSS: cssPath}, issued.Receipt, issued.CorrectionCode, corrects != nil})
 }
 
 // dropNotApplicable removes answers Validate found not applicable and

@@ -33,16 +33,37 @@ type SealedRow struct {
 
 // SealSubmission seals answers to the current recipient and returns the row
 // and the receipt reference shown to the submitter. The receipt lives only
-// inside the ciphertext; the intake database never sees it.
+// inside the ciphertext; the intake database never sees it. It discards the
+// correction code: Seal returns it.
 func (s *Sealer) SealSubmission(q *forms.Questionnaire, answers forms.Answers) (*SealedRow, string, error) {
+	row, issued, err := s.Seal(q, answers, nil)
+	return row, issued.Receipt, err
+}
+
+// Issued is what the submitter is shown once, and nobody else ever: the
+// receipt, and the correction code that with it lets them correct the
+// submission. Only the code's hash is sealed; neither is stored in clear.
+type Issued struct {
+	Receipt        string
+	CorrectionCode string
+}
+
+// Seal seals answers to the current recipient, with a new correction code's
+// hash and, when corrects is not nil, the correction the submitter claims.
+func (s *Sealer) Seal(q *forms.Questionnaire, answers forms.Answers, corrects *seal.Correction) (*SealedRow, Issued, error) {
 	id, err := newUUID()
 	if err != nil {
-		return nil, "", err
+		return nil, Issued{}, err
 	}
 	receipt, err := newReceipt()
 	if err != nil {
-		return nil, "", err
+		return nil, Issued{}, err
 	}
+	code, err := seal.NewCorrectionCode()
+	if err != nil {
+		return nil, Issued{}, err
+	}
+	issued := Issued{Receipt: receipt, CorrectionCode: code}
 	clock := s.Now
 	if clock == nil {
 		clock = time.Now
@@ -50,7 +71,7 @@ func (s *Sealer) SealSubmission(q *forms.Questionnaire, answers forms.Answers) (
 	now := clock().UTC().Truncate(time.Microsecond)
 	answersJSON, err := json.Marshal(answers)
 	if err != nil {
-		return nil, "", fmt.Errorf("encode answers: %w", err)
+		return nil, Issued{}, fmt.Errorf("encode answers: %w", err)
 	}
 	payload := seal.Payload{
 		Version: 1,
@@ -63,15 +84,18 @@ func (s *Sealer) SealSubmission(q *forms.Questionnaire, answers forms.Answers) (
 		Receipt:     receipt,
 		SubmittedAt: now.Format(time.RFC3339Nano),
 		Answers:     answersJSON,
+
+		CorrectionCodeHash: seal.HashCorrectionCode(code),
+		Corrects:           corrects,
 	}
 	plaintext, err := json.Marshal(payload)
 	if err != nil {
-		return nil, "", fmt.Errorf("encode payload: %w", err)
+		return nil, Issued{}, fmt.Errorf("encode payload: %w", err)
 	}
 	env, err := seal.Seal(s.Recipient, plaintext)
 	clear(plaintext)
 	if err != nil {
-		return nil, "", err
+		return nil, Issued{}, err
 	}
 	row := &SealedRow{Row: seal.Row{
 		SubmissionID: id,
@@ -82,7 +106,7 @@ func (s *Sealer) SealSubmission(q *forms.Questionnaire, answers forms.Answers) (
 		Envelope:     env,
 	}}
 	row.MAC = s.RowKey.MAC(row.Row)
-	return row, receipt, nil
+	return row, issued, nil
 }
 
 // newUUID makes a random (version 4) UUID in its canonical text form.

@@ -164,7 +164,7 @@ VALUES (gen_random_uuid(), 1, 'R', 'f', '1', 'k', now(), now(), '{"n":[{"valueSt
 		{`UPDATE submission_notes SET body = 'x'`, insufficientPrivilege},
 		{`DELETE FROM submission_notes`, insufficientPrivilege},
 		{`UPDATE submissions SET status = 'in_review', status_changed_at = now()`, ""},
-		{`UPDATE submissions SET superseded_by = 1`, insufficientPrivilege},
+		{`UPDATE submissions SET superseded_by = NULL, correction_accepted_at = NULL, correction_accepted_by = NULL`, ""},
 		{`UPDATE submissions SET receipt = 'X'`, insufficientPrivilege},
 		{`DELETE FROM submissions`, insufficientPrivilege},
 		// Erasure and retention go only through their functions, and only
@@ -211,8 +211,15 @@ VALUES ('\x01', 'mac', 1, gen_random_uuid(), 'f', '1', 'k', now(), '\x01', '\x02
 VALUES (now(), now(), 1, 0, 0, 0, 0)`)
 	url := pgtest.URLAs(t, db, "airlock_clinical_transfer")
 	runRoleCases(t, url, []roleCase{
-		{`SELECT id, receipt, form_id, superseded_by, corrects_receipt FROM submissions`, ""},
-		{`UPDATE submissions SET superseded_by = 2, superseded_at = now() WHERE receipt = 'R1' AND superseded_by IS NULL`, ""},
+		{`SELECT id, receipt, form_id, superseded_by, corrects_receipt, submitted_at, corrects_id, correction_verified FROM submissions`, ""},
+		// Migration 000030: it links corrections; only a clinician's acceptance supersedes.
+		{`UPDATE submissions SET corrects_id = (SELECT id FROM submissions WHERE receipt = 'R1'), correction_verified = true WHERE receipt = 'R2'`, ""},
+		{`UPDATE submissions SET superseded_by = NULL`, insufficientPrivilege},
+		{`UPDATE submissions SET correction_accepted_at = now()`, insufficientPrivilege},
+		{`INSERT INTO correction_codes (submission_id, code_hash) SELECT id, sha256('c') FROM submissions WHERE receipt = 'R1'`, ""},
+		{`SELECT submission_id, code_hash, corrects_code_hash FROM correction_codes`, ""},
+		{`UPDATE correction_codes SET code_hash = sha256('x')`, insufficientPrivilege},
+		{`DELETE FROM correction_codes`, insufficientPrivilege},
 		{`DELETE FROM quarantine WHERE quarantined_at < now() - interval '1 day'`, ""},
 		{`SELECT answers FROM submissions`, insufficientPrivilege},
 		{`SELECT status FROM submissions`, insufficientPrivilege},
@@ -232,16 +239,22 @@ VALUES (now(), now(), 1, 0, 0, 0, 0)`)
 	})
 }
 
-// The staff app reads the supersession columns but cannot set them: only
-// transfer marks a submission superseded.
-func TestClinicalAppCannotMarkSupersession(t *testing.T) {
+// The staff app reads the correction columns and sets supersession when a
+// clinician accepts a correction, but it cannot link a correction (only
+// transfer verifies the code) and cannot read the code hashes at all.
+func TestClinicalAppCannotLinkCorrectionsOrReadCodes(t *testing.T) {
 	t.Parallel()
 	db := pgtest.NewDB(t, "clinical", migrations.Clinical())
 	url := pgtest.URLAs(t, db, "airlock_clinical_app")
 	runRoleCases(t, url, []roleCase{
-		{`SELECT superseded_by, superseded_at, corrects_receipt FROM submissions`, ""},
-		{`UPDATE submissions SET superseded_at = now()`, insufficientPrivilege},
+		{`SELECT superseded_by, superseded_at, corrects_receipt, corrects_id, correction_verified, correction_accepted_at FROM submissions`, ""},
+		{`UPDATE submissions SET superseded_at = now()`, ""},
 		{`UPDATE submissions SET corrects_receipt = 'X'`, insufficientPrivilege},
+		{`UPDATE submissions SET corrects_id = NULL`, insufficientPrivilege},
+		{`UPDATE submissions SET correction_verified = true`, insufficientPrivilege},
+		{`SELECT * FROM correction_codes`, insufficientPrivilege},
+		{`SELECT code_hash FROM correction_codes`, insufficientPrivilege},
+		{`INSERT INTO correction_codes (submission_id) VALUES (1)`, insufficientPrivilege},
 		{`DELETE FROM quarantine`, insufficientPrivilege},
 	})
 }

@@ -12,11 +12,9 @@ import (
 	"log/slog"
 	"runtime"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
-	"unicode"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -92,11 +90,6 @@ func (s Summary) Idle() bool {
 // redelivers the batch as duplicates on the next pass).
 const writeTimeout = 2 * time.Minute
 
-// CorrectsReceiptItem is the linkId of the optional item by which a
-// submission names the receipt of an earlier one it corrects. Any form may
-// have it; the corrected submission (of the same form) is marked superseded.
-const CorrectsReceiptItem = "corrects-receipt"
-
 // Pass outcomes, as recorded in the clinical transfer_passes table.
 const (
 	outcomeOK          = "ok"
@@ -113,9 +106,13 @@ type Summary struct {
 	Expired     int `json:"expired"`
 	UnknownKey  int `json:"unknown_key"`
 	UnknownForm int `json:"unknown_form"`
-	// Superseded counts earlier submissions this pass marked superseded by a
-	// correction it delivered (or delivered already superseded).
+	// Superseded is always 0: transfer no longer supersedes anything (a
+	// clinician's acceptance of a correction does, in clinical). It stays for
+	// the shape of this summary, the pass log and the metrics.
 	Superseded int `json:"superseded"`
+	// CorrectionsLinked counts corrections this pass linked to the
+	// submission they correct (code and time verified; see corrections.go).
+	CorrectionsLinked int `json:"corrections_linked"`
 	// QuarantineExpired counts quarantined rows deleted after their own
 	// retention.
 	QuarantineExpired int `json:"quarantine_expired"`
@@ -158,9 +155,9 @@ type outcome struct {
 type delivery struct {
 	payload *seal.Payload
 	answers []byte // carried answers, JSON
-	// corrects is the receipt named by the corrects-receipt answer, in
-	// receipt form; "" when there is none.
-	corrects string
+	// corrects is the correction the submitter claimed (sealed); nil when
+	// there is none.
+	corrects *seal.Correction
 }
 
 // Pass runs one complete pass: expire what waited too long (in intake, and
@@ -468,7 +465,7 @@ func (m *Mover) moveBatch(ctx context.Context, rows []*pendingRow, outcomes []ou
 	}
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), writeTimeout)
 	defer cancel()
-	var inserted, superseded int
+	var inserted, linked int
 	var clashes []int // delivered rows whose receipt another submission holds
 	err := pg.InTx(wctx, m.Clinical, func(tx pgx.Tx) error {
 		var err error
@@ -477,7 +474,7 @@ func (m *Mover) moveBatch(ctx context.Context, rows []*pendingRow, outcomes []ou
 			return err
 		}
 		inserted = len(added)
-		if superseded, err = markSuperseded(wctx, tx, added); err != nil {
+		if linked, err = linkCorrections(wctx, tx, added); err != nil {
 			return err
 		}
 		for _, i := range clashes {
@@ -501,7 +498,7 @@ func (m *Mover) moveBatch(ctx context.Context, rows []*pendingRow, outcomes []ou
 		m.Log.Warn("submission quarantined", "seq", rows[i].Seq, "key_id", rows[i].KeyID, "reason", outcomes[i].quarantine)
 	}
 	sum.Moved += inserted
-	sum.Superseded += superseded
+	sum.CorrectionsLinked += linked
 	sum.Duplicates += len(deliver) - len(clashes) - inserted
 	sum.Quarantined += len(quarantine) + len(clashes)
 
@@ -588,7 +585,7 @@ func (m *Mover) openRow(r *pendingRow) outcome {
 	// What clinical stores verbatim must be what intake makes: a receipt of
 	// another shape (or with a NUL, which Postgres text refuses) would fail
 	// the whole batch's insert and block every row behind it.
-	if !seal.ValidReceipt(p.Receipt) {
+	if !seal.ValidReceipt(p.Receipt) || !validCorrectionFields(p) {
 		return outcome{quarantine: ReasonPayload}
 	}
 	q, ok := m.Forms.Get(r.FormID)
@@ -618,30 +615,7 @@ func (m *Mover) openRow(r *pendingRow) outcome {
 		return outcome{quarantine: ReasonPayload} // jsonb refuses NUL
 	}
 	p.Answers = nil
-	return outcome{deliver: &delivery{payload: p, answers: carried, corrects: correctsReceipt(answers)}}
-}
-
-// correctsReceipt reads the corrects-receipt answer, whether or not the form
-// carries the item to the clinic, as a receipt: upper case, and when it has
-// a receipt's 24 characters, in intake's groups of four, so a receipt typed
-// in lower case or without its dashes still matches.
-func correctsReceipt(a forms.Answers) string {
-	values := a[CorrectsReceiptItem]
-	if len(values) == 0 || values[0].ValueString == nil {
-		return ""
-	}
-	var b strings.Builder
-	for _, r := range strings.ToUpper(*values[0].ValueString) {
-		if r == '-' || unicode.IsSpace(r) {
-			continue
-		}
-		b.WriteRune(r)
-	}
-	s := b.String()
-	if len(s) != 24 {
-		return s
-	}
-	return s[0:4] + "-" + s[4:8] + "-" + s[8:12] + "-" + s[12:16] + "-" + s[16:20] + "-" + s[20:24]
+	return outcome{deliver: &delivery{payload: p, answers: carried, corrects: p.Corrects}}
 }
 
 // revalidate checks sealed answers against the form again: transfer trusts
@@ -662,14 +636,16 @@ func revalidate(q *forms.Questionnaire, sealed json.RawMessage) (forms.Answers, 
 	return valid, nil
 }
 
-// insertedRow is a delivery that is new in clinical, with what supersession
-// needs.
+// insertedRow is a delivery that is new in clinical, with what linking
+// corrections needs.
 type insertedRow struct {
-	id       int64 // clinical submissions.id
-	intakeID string
-	receipt  string
-	formID   string
-	corrects string
+	id        int64 // clinical submissions.id
+	intakeID  string
+	receipt   string
+	formID    string
+	submitted time.Time
+	codeHash  string           // hash of its own correction code; "" in older rows
+	corrects  *seal.Correction // what it claims to correct; nil for most
 }
 
 // insertDeliveries inserts the opened rows idempotently and returns the new
@@ -696,8 +672,8 @@ func insertDeliveries(ctx context.Context, tx pgx.Tx, rows []*pendingRow, outcom
 		ids[j], seqs[j], receipts[j] = r.SubmissionID, r.Seq, d.payload.Receipt
 		formIDs[j], versions[j], keyIDs[j] = r.FormID, r.FormVersion, r.KeyID
 		submitted[j], received[j], answers[j] = t, r.ReceivedAt, string(d.answers)
-		if d.corrects != "" {
-			corrects[j] = &d.corrects
+		if d.corrects != nil {
+			corrects[j] = &d.corrects.Receipt
 		}
 		byID[r.SubmissionID] = j
 	}
@@ -721,7 +697,9 @@ RETURNING id, intake_id::text`, ids, seqs, receipts, formIDs, versions, keyIDs, 
 	var intakeID string
 	_, err = pgx.ForEachRow(res, []any{&id, &intakeID}, func() error {
 		j := byID[intakeID]
-		added = append(added, insertedRow{id: id, intakeID: intakeID, receipt: receipts[j], formID: formIDs[j], corrects: deref(corrects[j])})
+		d := outcomes[idx[j]].deliver
+		added = append(added, insertedRow{id: id, intakeID: intakeID, receipt: receipts[j], formID: formIDs[j],
+			submitted: submitted[j], codeHash: d.payload.CorrectionCodeHash, corrects: d.corrects})
 		return nil
 	})
 	if err != nil {
@@ -758,63 +736,6 @@ RETURNING id, intake_id::text`, ids, seqs, receipts, formIDs, versions, keyIDs, 
 		}
 	}
 	return added, clashes, nil
-}
-
-func deref(p *string) string {
-	if p == nil {
-		return ""
-	}
-	return *p
-}
-
-// markSuperseded applies corrections among the rows just inserted, in
-// succession order, and returns how many rows it marked superseded:
-//   - a new row naming an earlier receipt of the same form supersedes the
-//     current head of that receipt's chain (the receipt's row, or whatever
-//     already supersedes it), so a second correction of the same receipt
-//     supersedes the first correction;
-//   - a new row that an earlier-delivered correction names (the original
-//     waited, e.g. under a key transfer did not hold yet) arrives superseded
-//     by the first such correction.
-//
-// A receipt not in clinical (never delivered, erased, or of another form) is
-// no error: the correction is delivered as a submission of its own.
-func markSuperseded(ctx context.Context, tx pgx.Tx, added []insertedRow) (int, error) {
-	if len(added) == 0 {
-		return 0, nil
-	}
-	marked := 0
-	for _, r := range added {
-		if r.corrects == "" {
-			continue
-		}
-		tag, err := tx.Exec(ctx, `WITH RECURSIVE chain (id, superseded_by, depth) AS (
-  SELECT id, superseded_by, 1 FROM submissions WHERE receipt = $1 AND form_id = $2
-  UNION ALL
-  SELECT s.id, s.superseded_by, c.depth + 1 FROM submissions s JOIN chain c ON s.id = c.superseded_by
-  WHERE c.depth < 1000
-)
-UPDATE submissions SET superseded_by = $3, superseded_at = now()
-WHERE id = (SELECT id FROM chain WHERE superseded_by IS NULL LIMIT 1) AND id <> $3 AND superseded_by IS NULL`,
-			r.corrects, r.formID, r.id)
-		if err != nil {
-			return marked, fmt.Errorf("mark superseded: %w", err)
-		}
-		marked += int(tag.RowsAffected())
-	}
-	ids, receipts := make([]int64, len(added)), make([]string, len(added))
-	for i, r := range added {
-		ids[i], receipts[i] = r.id, r.receipt
-	}
-	tag, err := tx.Exec(ctx, `UPDATE submissions o SET superseded_by = c.first, superseded_at = now()
-FROM (SELECT corrects_receipt, form_id, min(id) AS first FROM submissions
-      WHERE corrects_receipt = ANY($2::text[]) GROUP BY corrects_receipt, form_id) c
-WHERE o.id = ANY($1::bigint[]) AND o.superseded_by IS NULL
-  AND o.receipt = c.corrects_receipt AND o.form_id = c.form_id AND o.id <> c.first`, ids, receipts)
-	if err != nil {
-		return marked, fmt.Errorf("mark late originals superseded: %w", err)
-	}
-	return marked + int(tag.RowsAffected()), nil
 }
 
 // rowDigest identifies a quarantined row exactly, so re-quarantining it after

@@ -2,7 +2,6 @@ package transfer_test
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"strconv"
 	"strings"
@@ -14,7 +13,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/airlockhq/airlock/intake"
-	"github.com/airlockhq/airlock/shared/forms"
 	"github.com/airlockhq/airlock/shared/seal"
 	"github.com/airlockhq/airlock/transfer"
 )
@@ -185,141 +183,6 @@ func TestPassSurvivesADatabaseGoingAwayMidPass(t *testing.T) {
 					sum, len(got), f.intakeCount(), len(f.quarantined()))
 			}
 		})
-	}
-}
-
-// receiptAnswers is a new-patient submission that names receipt as the one
-// it corrects.
-func receiptAnswers(receipt string) map[string]any {
-	a := map[string]any{}
-	for k, v := range newPatientAnswers {
-		a[k] = v
-	}
-	a["corrects-receipt"] = receipt
-	return a
-}
-
-// supersession reads clinical's submissions: intake id -> the intake id of
-// the row that supersedes it ("" when current), checking superseded_at is
-// set exactly when superseded_by is.
-func (f *fixture) supersession() map[string]string {
-	f.t.Helper()
-	rows, err := f.clinicalOwner.Query(context.Background(), `SELECT s.intake_id::text, coalesce(n.intake_id::text, ''),
-  (s.superseded_by IS NULL) = (s.superseded_at IS NULL)
-FROM submissions s LEFT JOIN submissions n ON n.id = s.superseded_by`)
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	out := map[string]string{}
-	for rows.Next() {
-		var id, by string
-		var consistent bool
-		if err := rows.Scan(&id, &by, &consistent); err != nil {
-			f.t.Fatal(err)
-		}
-		if !consistent {
-			f.t.Errorf("submission %s: superseded_by and superseded_at disagree", id)
-		}
-		out[id] = by
-	}
-	if err := rows.Err(); err != nil {
-		f.t.Fatal(err)
-	}
-	return out
-}
-
-func TestPassMarksCorrectedSubmissionsSuperseded(t *testing.T) {
-	t.Parallel()
-	f := newFixture(t)
-	// A form of its own with the corrects-receipt item: a correction must
-	// be of the same form as what it corrects.
-	other, err := forms.Parse([]byte(`{"resourceType":"Questionnaire","id":"other","version":"1","status":"active","title":"Other",
-"item":[{"linkId":"note","text":"Note","type":"string"},
-        {"linkId":"corrects-receipt","text":"Corrects","type":"string","maxLength":64}]}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	newPatient, _ := forms.Builtin().Get("new-patient")
-	symptoms, _ := forms.Builtin().Get("symptoms")
-	reg, err := forms.NewRegistry(newPatient, symptoms, other)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.mover.Forms = reg
-
-	a := f.submit("new-patient", newPatientAnswers, nil)
-	if sum := f.pass(); sum.Moved != 1 || sum.Superseded != 0 {
-		t.Fatalf("first pass %+v", sum)
-	}
-	// B corrects A, its receipt typed in lower case without dashes.
-	typed := strings.ToLower(strings.ReplaceAll(a.receipt, "-", ""))
-	b := f.submit("new-patient", receiptAnswers(typed), nil)
-	// In the same batch: D corrects C, delivered just before it.
-	c := f.submit("new-patient", newPatientAnswers, nil)
-	d := f.submit("new-patient", receiptAnswers(c.receipt), nil)
-	// A receipt clinical does not know: delivered, supersedes nothing.
-	unknown := f.submit("new-patient", receiptAnswers("AAAA-BBBB-CCCC-DDDD-EEEE-FFFF"), nil)
-	// Another form naming a new-patient receipt supersedes nothing.
-	ans, ferrs := other.Validate(map[string]json.RawMessage{"note": mustJSON(t, "hello there"), "corrects-receipt": mustJSON(t, c.receipt)})
-	if len(ferrs) > 0 {
-		t.Fatal(ferrs)
-	}
-	row, _, err := f.sealer.SealSubmission(other, ans)
-	if err != nil {
-		t.Fatal(err)
-	}
-	otherForm := f.insert(row, "")
-
-	sum := f.pass()
-	if sum.Moved != 5 || sum.Superseded != 2 {
-		t.Fatalf("second pass %+v, want 5 moved and 2 superseded", sum)
-	}
-	want := map[string]string{a.SubmissionID: b.SubmissionID, b.SubmissionID: "", c.SubmissionID: d.SubmissionID,
-		d.SubmissionID: "", unknown.SubmissionID: "", otherForm.SubmissionID: ""}
-	checkSupersession(t, f.supersession(), want)
-
-	// E corrects A again: the current version is B, so E supersedes B.
-	e := f.submit("new-patient", receiptAnswers(a.receipt), nil)
-	if sum := f.pass(); sum.Moved != 1 || sum.Superseded != 1 {
-		t.Fatalf("third pass %+v, want 1 moved, 1 superseded", sum)
-	}
-	want[b.SubmissionID], want[e.SubmissionID] = e.SubmissionID, ""
-	checkSupersession(t, f.supersession(), want)
-
-	// An original that waits (sealed to a key transfer does not hold yet)
-	// while its correction is delivered arrives superseded.
-	newKey, err := seal.GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	late := f.submit("new-patient", newPatientAnswers, &intake.Sealer{Recipient: newKey.Public, RowKey: f.rowKey, Now: time.Now})
-	fix := f.submit("new-patient", receiptAnswers(late.receipt), nil)
-	if sum := f.pass(); sum.Moved != 1 || sum.UnknownKey != 1 || sum.Superseded != 0 {
-		t.Fatalf("pass before the key %+v, want the correction moved and the original waiting", sum)
-	}
-	f.mover.Keys[newKey.Public.ID] = newKey
-	if sum := f.pass(); sum.Moved != 1 || sum.Superseded != 1 {
-		t.Fatalf("pass with the key %+v, want the original moved, superseded", sum)
-	}
-	want[late.SubmissionID], want[fix.SubmissionID] = fix.SubmissionID, ""
-	checkSupersession(t, f.supersession(), want)
-
-	// The corrects-receipt answer itself is carried like any other item.
-	if got := canonJSON(t, f.clinicalRows()[e.SubmissionID].answers["corrects-receipt"]); got != `[{"valueString":"`+a.receipt+`"}]` {
-		t.Errorf("corrects-receipt delivered as %s", got)
-	}
-	f.checkLogClean(a, b, c, d, e, late, fix)
-}
-
-func checkSupersession(t *testing.T, got, want map[string]string) {
-	t.Helper()
-	if len(got) != len(want) {
-		t.Errorf("clinical holds %d submissions, want %d", len(got), len(want))
-	}
-	for id, by := range want {
-		if got[id] != by {
-			t.Errorf("submission %s superseded by %q, want %q", id, got[id], by)
-		}
 	}
 }
 

@@ -103,6 +103,13 @@ type Payload struct {
 	Receipt     string          `json:"receipt"`
 	SubmittedAt string          `json:"submitted_at"` // RFC 3339, UTC
 	Answers     json.RawMessage `json:"answers"`
+	// CorrectionCodeHash is HashCorrectionCode of the correction code shown
+	// to the submitter with the receipt; absent in rows sealed before
+	// corrections needed a code (such a submission cannot be corrected).
+	CorrectionCodeHash string `json:"correction_code_hash,omitempty"`
+	// Corrects names the earlier submission this one corrects, as the
+	// submitter claimed it; nil for an ordinary submission.
+	Corrects *Correction `json:"corrects,omitempty"`
 }
 
 // ErrBinding means the opened plaintext does not belong to the row it was in.
