@@ -90,7 +90,7 @@ func (s *Server) accept(ctx context.Context, q *forms.Questionnaire, answers for
 	if len(row.Envelope) > seal.MaxEnvelope {
 		// The schema would refuse it (the envelope bound of migration
 		// 000040): answers that escape into much more JSON than they took.
-		return "", errTooLarge
+		return Issued{}, errTooLarge
 	}
 	if err := s.store.StoreSubmission(ctx, row); err != nil {
 		return Issued{}, err
