@@ -181,20 +181,28 @@ type detailView struct {
 
 func (s *Server) answerViews(d *Detail, items []forms.ResponseItem, canDownload bool) []answerView {
 	var out []answerView
+	q, _ := s.forms.Get(d.FormID)
 	for _, it := range items {
 		av := answerView{Label: it.Text, Group: len(it.Item) > 0}
+		if av.Label == "" && q != nil && q.Item(it.LinkID) != nil {
+			av.Label = q.Item(it.LinkID).Label // a form item without text
+		}
 		if av.Label == "" {
 			av.Label = it.LinkID
 		}
+		var nested []answerView
 		for i, v := range it.Answer {
 			a := answerValue{Text: v.String()}
 			if v.ValueAttachment != nil && canDownload {
 				a.Link = fmt.Sprintf("/submissions/%s/attachments/%s/%d", d.IntakeID, url.PathEscape(it.LinkID), i)
 			}
 			av.Answers = append(av.Answers, a)
+			// Questions nested under this answer follow it.
+			nested = append(nested, s.answerViews(d, v.Item, canDownload)...)
 		}
 		av.Items = s.answerViews(d, it.Item, canDownload)
 		out = append(out, av)
+		out = append(out, nested...)
 	}
 	return out
 }
