@@ -11,7 +11,7 @@ failed=0
 
 if command -v systemd-analyze >/dev/null 2>&1; then
   # verify wants ExecStart= to exist: point the units at freshly built binaries.
-  go build -trimpath -o "$T/bin/" ./intake/cmd/intake ./transfer/cmd/transfer ./clinical/cmd/clinical
+  go build -o "$T/bin/" ./intake/cmd/intake ./transfer/cmd/transfer ./clinical/cmd/clinical
   for u in deploy/systemd/*.service; do sed "s#/usr/local/bin/#$T/bin/#" "$u" >"$T/${u##*/}"; done
   if out=$(systemd-analyze verify "$T"/*.service 2>&1) && [ -z "$out" ]; then
     echo "ok    systemd-analyze verify: deploy/systemd/*.service"

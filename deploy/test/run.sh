@@ -38,7 +38,7 @@ cleanup() {
   local rc=$?
   trap - EXIT INT TERM
   if [ "$rc" -ne 0 ] || [ "$failed" -ne 0 ]; then
-    [ "$failed" -ne 0 ] || echo "deploy-test: stopped with exit code $rc (line ${BASH_LINENO[0]})" >&2
+    [ "$failed" -ne 0 ] || echo "deploy-test: stopped with exit code $rc" >&2
     for f in "$T"/log/*.log; do
       [ -s "$f" ] && [ "${f%-initdb.log}" = "$f" ] || continue
       echo "--- last lines of ${f##*/}"; tail -n 15 "$f"
@@ -130,6 +130,8 @@ for ns in "${!nets_of[@]}"; do
   for net in ${nets_of[$ns]}; do attach "$ns" "$net" "${host_of[$ns]}"; done
 done
 for leak in ${DEPLOY_TEST_LEAK:-}; do
+  [ -n "${nets_of[${leak%%:*}]:-}" ] && [ -n "${net_bridge[${leak#*:}]:-}" ] ||
+    fail "DEPLOY_TEST_LEAK: $leak is not host:network (hosts: ${!nets_of[*]}; networks: ${!net_bridge[*]})"
   echo "deploy-test: DEPLOY_TEST_LEAK attaches ${leak%%:*} to ${leak#*:}, a network it must not be on"
   attach "${leak%%:*}" "${leak#*:}" $((200 + nport))
 done
@@ -139,7 +141,7 @@ INTAKE_DB=10.213.2.2 CLINICAL_DB=10.213.3.2 CLINICAL=10.213.4.31
 
 # --- binaries and secrets (deploy/secrets.sh, as for compose) --------------------------------
 mkdir -p "$T/bin" "$T/log"
-go build -trimpath -o "$T/bin/" ./intake/cmd/intake ./transfer/cmd/transfer ./clinical/cmd/clinical
+go build -o "$T/bin/" ./intake/cmd/intake ./transfer/cmd/transfer ./clinical/cmd/clinical
 S=$T/secrets
 AIRLOCK_BIN=$T/bin INTAKE_DB_HOST=$INTAKE_DB CLINICAL_DB_HOST=$CLINICAL_DB AIRLOCK_ENV_FILE=$T/env \
   INTAKE_TLS_NAMES="IP:$LB" CLINICAL_TLS_NAMES="IP:$CLINICAL" \
