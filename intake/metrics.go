@@ -9,8 +9,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// metrics are intake's Prometheus series. Labels are only route templates,
-// status codes and form ids (which are public and come from the registry,
+// metrics are intake's Prometheus series. Labels are only route templates
+// (or "unmatched"), a fixed set of methods (methodLabel), status codes and
+// form ids (which are public and come from the registry,
 // never from the request), so nothing patient-derived or client-derived
 // becomes a series.
 type metrics struct {
@@ -63,6 +64,18 @@ func newMetrics(rl *rateLimiter) *metrics {
 		}, func() float64 { return float64(rl.size()) }))
 	}
 	return m
+}
+
+// methodLabel is the method label of a request: one of the methods intake
+// has a use for, or OTHER. A client may send any token as the method, and
+// each distinct label value is a new set of histogram series: 5,000 made-up
+// methods made 75,045 series and a 558 MB scrape.
+func methodLabel(method string) string {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodOptions:
+		return method
+	}
+	return "OTHER"
 }
 
 // submission counts one submission attempt against a known form.
