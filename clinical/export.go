@@ -105,7 +105,11 @@ FROM submissions WHERE `+where+fmt.Sprintf(` AND id <= $%d ORDER BY id`, len(arg
 		if f.IncludeSuperseded {
 			fixed = append(slices.Clone(csvFixed), "superseded_by")
 		}
-		if err := cw.Write(append(slices.Clone(fixed), cols...)); err != nil {
+		header := slices.Clone(fixed)
+		for _, c := range cols {
+			header = append(header, csvSafe(c))
+		}
+		if err := cw.Write(header); err != nil {
 			return 0, err
 		}
 		write = func(s *Submission) error { return cw.Write(csvRow(s, cols, f.IncludeSuperseded)) }
@@ -256,11 +260,41 @@ func csvRow(s *Submission, cols []string, withSuperseded bool) []string {
 	return row
 }
 
-// csvSafe defuses spreadsheet formula injection: a patient-typed cell that
-// starts like a formula is prefixed with a quote (OWASP's advice).
+// csvSeparators are the characters a spreadsheet may split a CSV line on
+// (or end a row at) when it guesses the separator or is told another one:
+// comma, semicolon, TAB, pipe, and line breaks. A cell's text after any of
+// them can start a cell of its own.
+const csvSeparators = ",;\t|\n\r"
+
+// csvTriggers start a formula (or, TAB and CR, hide what follows) when they
+// begin a cell.
+const csvTriggers = "=+-@\t\r"
+
+// csvSafe defuses spreadsheet formula injection: wherever a cell may start
+// in the text (at its beginning, and after every character of csvSeparators)
+// it puts an apostrophe before a formula trigger (csvTriggers), skipping
+// spaces and double quotes first, which a spreadsheet trims or takes as a
+// quoted field. So "=1+41" is written "'=1+41", "x;=1+41" "x;'=1+41" and
+// "aspirin<TAB>=2+40" "aspirin<TAB>'=2+40": whatever separator a spreadsheet
+// splits on, no cell it makes starts with a trigger. Everything else is kept
+// byte for byte.
 func csvSafe(s string) string {
-	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
-		return "'" + s
+	var b strings.Builder
+	b.Grow(len(s) + 1)
+	cellStart := true
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if cellStart {
+			if c == ' ' || c == '"' {
+				b.WriteByte(c)
+				continue
+			}
+			if strings.IndexByte(csvTriggers, c) >= 0 {
+				b.WriteByte('\'')
+			}
+		}
+		b.WriteByte(c)
+		cellStart = strings.IndexByte(csvSeparators, c) >= 0
 	}
-	return s
+	return b.String()
 }
