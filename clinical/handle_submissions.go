@@ -8,9 +8,7 @@ import (
 	"slices"
 	"sort"
 	"strconv"
-	"strings"
 	"time"
-	"unicode"
 
 	"github.com/labstack/echo/v4"
 
@@ -315,24 +313,9 @@ func (s *Server) handleAttachment(c echo.Context, sess *Session) error {
 		ctype = mt
 	}
 	h := c.Response().Header()
-	h.Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": safeFilename(att.Title, n)}))
+	h.Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": attachmentFilename(att.ContentType, n)}))
 	h.Set("Content-Security-Policy", "sandbox; default-src 'none'")
 	return c.Blob(http.StatusOK, ctype, att.Data)
-}
-
-// safeFilename keeps a download name to harmless characters.
-func safeFilename(title string, n int) string {
-	name := strings.Map(func(r rune) rune {
-		if r < 128 && (unicode.IsLetter(r) || unicode.IsDigit(r) || r == '.' || r == '-' || r == '_') {
-			return r
-		}
-		return '_'
-	}, title)
-	name = strings.TrimLeft(name, "._")
-	if name == "" || len(name) > 100 {
-		name = fmt.Sprintf("attachment-%d", n+1)
-	}
-	return name
 }
 
 func (s *Server) handleExport(c echo.Context, sess *Session) error {

@@ -189,7 +189,7 @@ func TestDetailReviewAttachments(t *testing.T) {
 		t.Errorf("HTML attachment: %d %q %q", dl.Code, dl.Header().Get("Content-Type"), dl.Header().Get("Content-Disposition"))
 	}
 	dl = c.get("/submissions/" + s.intakeID + "/attachments/documents/0")
-	if dl.Header().Get("Content-Type") != "image/png" || dl.Header().Get("Content-Disposition") != `attachment; filename=knee.png` || dl.Body.String() != "\x89PNG..." {
+	if dl.Header().Get("Content-Type") != "image/png" || dl.Header().Get("Content-Disposition") != `attachment; filename=attachment-1.png` || dl.Body.String() != "\x89PNG..." {
 		t.Errorf("PNG attachment: %q %q", dl.Header().Get("Content-Type"), dl.Header().Get("Content-Disposition"))
 	}
 	for _, p := range []string{"documents/2", "documents/-1", "complaint/0", "nothing/0", "documents/x"} {

@@ -39,10 +39,32 @@ func detectContentType(data []byte) string {
 	if err != nil {
 		return "application/octet-stream"
 	}
-	if mt == "text/plain" && (!utf8.Valid(data) || bytes.IndexByte(data, 0) >= 0) {
+	if mt == "text/plain" && (!utf8.Valid(data) || bytes.IndexByte(data, 0) >= 0 || looksLikeMarkup(data)) {
 		return "application/octet-stream"
 	}
 	return mt
+}
+
+// looksLikeMarkup reports whether text holds anything a browser or viewer
+// could take for HTML, SVG or XML: a "<" followed by a letter, "/", "!" or
+// "?" (a tag, a closing tag, a comment or doctype, a processing
+// instruction) anywhere in it. The sniffer calls text that only starts
+// otherwise (such as "scan\n<script>…" or "<svg …>") plain text, and saved
+// as .html or .svg it ran script. A genuine plain-text report rarely needs
+// such a sequence; a patient can send it as a PDF.
+func looksLikeMarkup(data []byte) bool {
+	for i := bytes.IndexByte(data, '<'); i >= 0 && i+1 < len(data); {
+		c := data[i+1]
+		if c == '/' || c == '!' || c == '?' || ('a' <= c|0x20 && c|0x20 <= 'z') {
+			return true
+		}
+		j := bytes.IndexByte(data[i+1:], '<')
+		if j < 0 {
+			break
+		}
+		i += 1 + j
+	}
+	return false
 }
 
 // tooLargeMessage is the error for a file over the per-file limit.
