@@ -49,6 +49,9 @@ type Exporter struct {
 	Pool  *pgxpool.Pool
 	Audit *Audit
 	Forms *forms.Registry
+	// Progress, when set, is told the rows written so far and how many the
+	// export holds.
+	Progress func(written, total int64)
 }
 
 // ReceiptSystem is the identifier system of a submission's receipt in FHIR.
@@ -132,6 +135,9 @@ FROM submissions WHERE `+where+fmt.Sprintf(` AND id <= $%d ORDER BY id`, len(arg
 			return n, fmt.Errorf("write export: %w", err)
 		}
 		n++
+		if x.Progress != nil {
+			x.Progress(n, count)
+		}
 	}
 	if err := rows.Err(); err != nil {
 		return n, fmt.Errorf("read submissions: %w", err)

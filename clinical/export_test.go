@@ -1,6 +1,7 @@
 package clinical_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/csv"
 	"encoding/json"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/airlockhq/airlock/clinical"
 	"github.com/airlockhq/airlock/shared/cli"
+	"github.com/airlockhq/airlock/shared/cli/clitest"
 	"github.com/airlockhq/airlock/shared/forms"
 )
 
@@ -533,5 +535,23 @@ func TestExportLeavesOutSupersededUnlessAsked(t *testing.T) {
 	help, _, _ := runClinical(t, f.env, "--help")
 	if !strings.Contains(help, "--include-superseded") {
 		t.Errorf("--help does not show --include-superseded")
+	}
+}
+
+// `clinical export` shows rows written on a terminal; its output is the
+// same either way.
+func TestExportShowsProgressOnATerminal(t *testing.T) {
+	t.Parallel()
+	f := newExportFixture(t)
+	master, slave := clitest.OpenPTY(t)
+	var out bytes.Buffer
+	err := clinical.Run(context.Background(), cli.Env{Args: []string{"export", "--format", "ndjson"},
+		Getenv: func(k string) string { return f.env[k] }, Stdin: bytes.NewReader(nil), Stdout: &out, Stderr: slave})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clitest.ReadUntil(t, master, "clinical export: 3 rows written")
+	if n := strings.Count(out.String(), "\n"); n != 3 {
+		t.Errorf("export wrote %d lines, want 3", n)
 	}
 }

@@ -5,6 +5,7 @@
 package clinical
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"flag"
@@ -199,7 +200,16 @@ func runExport(ctx context.Context, env cli.Env) error {
 	}
 	defer pool.Close()
 	x := &Exporter{Pool: pool, Audit: newCommandAudit(pool, cfg.SecretKey, env.Logger()), Forms: cfg.Forms}
-	n, err := x.Export(ctx, env.Stdout, *format, cliActor(), f)
+	progress := env.Progress("clinical export")
+	x.Progress = func(n, total int64) { progress.Update("%d of %d rows written", n, total) }
+	// Rows stream from the database to stdout through one 64 KiB buffer:
+	// memory stays the same whatever the export holds.
+	out := bufio.NewWriterSize(env.Stdout, 64<<10)
+	n, err := x.Export(ctx, out, *format, cliActor(), f)
+	if ferr := out.Flush(); err == nil && ferr != nil {
+		err = fmt.Errorf("write export: %w", ferr)
+	}
+	progress.Done("%d rows written", n)
 	if err != nil {
 		return err
 	}

@@ -16,7 +16,13 @@ func Apply(env cli.Env, variable, database string, set fs.FS) error {
 	if err := r.Err(); err != nil {
 		return err
 	}
-	v, err := pg.Migrate(dsn, set)
+	progress := env.Progress(database + " migrate")
+	var step func(i, n int, version uint)
+	if progress.Active() {
+		step = func(i, n int, version uint) { progress.Update("migration %d of %d (version %d)", i, n, version) }
+	}
+	v, err := pg.MigrateWithProgress(dsn, set, step)
+	progress.Done("schema version %d", v)
 	if err != nil {
 		return err
 	}

@@ -97,7 +97,10 @@ func runOnce(ctx context.Context, env cli.Env) error {
 		return err
 	}
 	defer closeFn()
+	progress := env.Progress("transfer once")
+	m.Progress = func(done, pending int) { progress.Update("%d of %d pending rows moved", done, pending) }
 	sum, err := m.Pass(ctx)
+	progress.Done("%d moved, %d quarantined", sum.Moved, sum.Quarantined)
 	if err != nil {
 		return err
 	}

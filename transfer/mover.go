@@ -68,6 +68,10 @@ type Mover struct {
 	QuarantineRetention time.Duration
 	Log                 *slog.Logger
 	Now                 func() time.Time
+	// Progress, when set, is told after each batch how many rows the pass
+	// has dealt with (moved, quarantined, redelivered) of those pending
+	// when it started moving.
+	Progress func(done, pending int)
 
 	heartbeatAt atomic.Int64 // unix nanoseconds of the last heartbeat written
 }
@@ -251,6 +255,13 @@ func (m *Mover) pass(ctx context.Context, sum *Summary) error {
 	// Reading and opening run one batch ahead of writing: the X25519 opens
 	// (CPU) overlap the previous batch's clinical insert (I/O, and the
 	// database's CPU).
+	pending := 0
+	if m.Progress != nil {
+		if err := m.Intake.QueryRow(ctx, `SELECT count(*) FROM submissions WHERE received_at >= $1`, cutoff).Scan(&pending); err != nil {
+			return errors.Join(append(errs, fmt.Errorf("intake database: count pending submissions: %w", err))...)
+		}
+		m.Progress(0, pending)
+	}
 	readCtx, stopReading := context.WithCancel(ctx)
 	defer stopReading()
 	batches := make(chan openedBatch, 1)
@@ -283,6 +294,9 @@ func (m *Mover) pass(ctx context.Context, sum *Summary) error {
 		}
 		if writeErr = m.moveBatch(ctx, b.rows, b.outcomes, sum); writeErr != nil {
 			break
+		}
+		if m.Progress != nil {
+			m.Progress(sum.Moved+sum.Quarantined+sum.Duplicates, pending)
 		}
 	}
 	stopReading()

@@ -105,11 +105,30 @@ func newMigrate(dsn string, migrations fs.FS) (*migrate.Migrate, func(), error) 
 // Migrate applies every pending migration; an up-to-date schema is success.
 // It returns the schema version reached.
 func Migrate(dsn string, migrations fs.FS) (uint, error) {
+	return MigrateWithProgress(dsn, migrations, nil)
+}
+
+// MigrateWithProgress is Migrate telling step, when not nil, before each
+// pending migration: its position among them and its version.
+func MigrateWithProgress(dsn string, migrations fs.FS, step func(i, n int, version uint)) (uint, error) {
 	m, closeFn, err := newMigrate(dsn, migrations)
 	if err != nil {
 		return 0, err
 	}
 	defer closeFn()
+	var pending []uint
+	if step != nil {
+		pending, err = pendingVersions(m, migrations)
+		if err != nil {
+			return 0, err
+		}
+	}
+	for i, v := range pending {
+		step(i+1, len(pending), v)
+		if err := m.Migrate(v); err != nil && !errors.Is(err, migrate.ErrNoChange) {
+			return 0, fmt.Errorf("migrate: %w", err)
+		}
+	}
 	if err := m.Up(); err != nil && !errors.Is(err, migrate.ErrNoChange) {
 		return 0, fmt.Errorf("migrate: %w", err)
 	}
@@ -121,6 +140,31 @@ func Migrate(dsn string, migrations fs.FS) (uint, error) {
 		return v, fmt.Errorf("schema version %d is dirty: a migration failed half-way; fix it by hand, then `migrate force`", v)
 	}
 	return v, nil
+}
+
+// pendingVersions lists the versions in the set above the database's.
+func pendingVersions(m *migrate.Migrate, migrations fs.FS) ([]uint, error) {
+	current, dirty, err := m.Version()
+	switch {
+	case errors.Is(err, migrate.ErrNilVersion):
+		current = 0
+	case err != nil:
+		return nil, fmt.Errorf("read schema version: %w", err)
+	case dirty:
+		return nil, nil // m.Up reports it
+	}
+	src, err := iofs.New(migrations, ".")
+	if err != nil {
+		return nil, err
+	}
+	defer src.Close()
+	var out []uint
+	for v, err := src.First(); err == nil; v, err = src.Next(v) {
+		if v > current {
+			out = append(out, v)
+		}
+	}
+	return out, nil
 }
 
 // LatestVersion is the highest migration version in the set.
