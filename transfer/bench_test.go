@@ -1,20 +1,26 @@
 package transfer_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
+	"os/exec"
 	"runtime"
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/airlockhq/airlock/shared/forms"
+	"github.com/airlockhq/airlock/transfer"
 )
 
 // benchRows is how many submissions BenchmarkTransferPass moves in one pass.
@@ -80,10 +86,11 @@ func seedSealed(tb testing.TB, f *fixture, q *forms.Questionnaire, a forms.Answe
 
 // BenchmarkTransferPass times one pass over 10,000 pending sealed
 // submissions of about 1.5 KB (the pass's own seconds: the keys are already
-// unlocked) and, in the same run against the same server, a raw COPY of as
-// many plaintext rows of the same size into a table shaped like clinical's
-// submissions (same columns, indexes and generated search column). It
-// reports both rates and transfer's share of the raw rate (target >= 0.3).
+// unlocked; opening runs on every core) and, in the same run against the same
+// server, the database's own ceiling: a COPY of as many plaintext rows of the
+// same bytes into a plain table (the same columns, no trigger, no index, no
+// generated column). It reports both rates and transfer's share of the plain
+// COPY rate (target >= 0.4).
 func BenchmarkTransferPass(b *testing.B) {
 	b.StopTimer() // ns/op is the passes alone
 	f := newFixture(b)
@@ -93,7 +100,8 @@ func BenchmarkTransferPass(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	if _, err := f.clinicalOwner.Exec(ctx, `CREATE TABLE raw_copy (LIKE submissions INCLUDING ALL)`); err != nil {
+	if _, err := f.clinicalOwner.Exec(ctx, `CREATE TABLE raw_copy (intake_id uuid, succession bigint, receipt text,
+  form_id text, form_version text, key_id text, submitted_at timestamptz, received_at timestamptz, answers jsonb)`); err != nil {
 		b.Fatal(err)
 	}
 	var passSeconds, copySeconds float64
@@ -123,46 +131,166 @@ func BenchmarkTransferPass(b *testing.B) {
 	passRate := float64(b.N*benchRows) / passSeconds
 	copyRate := float64(b.N*benchRows) / copySeconds
 	b.ReportMetric(passRate, "transfer_rows/s")
-	b.ReportMetric(copyRate, "raw_copy_rows/s")
-	b.ReportMetric(passRate/copyRate, "transfer/raw_copy")
+	b.ReportMetric(copyRate, "plain_copy_rows/s")
+	b.ReportMetric(passRate/copyRate, "x_plain_copy")
 }
 
 // BenchmarkTimeToClinic measures, with `transfer run` up (in-process) and
 // intake serving its JSON API, the time from intake's 201 to the row being
-// in clinical, over 20 submissions a little apart. Target: at most 2 s.
+// in clinical while intake takes a steady 500 submissions a second (paced
+// from a ticker over 32 clients). The latency of every 10th submission is
+// sampled. Target: p99 at most 0.5 s.
 func BenchmarkTimeToClinic(b *testing.B) {
+	const rate, seconds, clients = 500, 10, 32
 	s := newStack(b)
 	startWorker(b, with(s.transfer.env, map[string]string{"TRANSFER_SCHEDULE": "@every 1h"}))
 	clinical := newPool(b, s.clinicalDB, nil)
 	ctx := context.Background()
+	url := s.intakeURL + "/api/v1/forms/new-patient/submissions"
+	body, err := json.Marshal(secretAnswers)
+	if err != nil {
+		b.Fatal(err)
+	}
+	client := &http.Client{Timeout: 30 * time.Second,
+		Transport: &http.Transport{MaxIdleConns: clients, MaxIdleConnsPerHost: clients}}
+	var mu sync.Mutex
 	var latencies []time.Duration
+	var sent, failed, late int
 	b.ResetTimer()
 	for range b.N {
-		for range 20 {
-			status, body := postJSON(b, s.intakeURL+"/api/v1/forms/new-patient/submissions", secretAnswers)
-			created := time.Now()
-			receipt, _ := body["receipt"].(string)
-			if status != http.StatusCreated || receipt == "" {
-				b.Fatalf("submit: %d %v", status, body)
-			}
-			for {
-				var there bool
-				if err := clinical.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM submissions WHERE receipt = $1)`, receipt).Scan(&there); err != nil {
-					b.Fatal(err)
+		ticks := make(chan int)
+		var wg sync.WaitGroup
+		for range clients {
+			wg.Go(func() {
+				for n := range ticks {
+					resp, err := client.Post(url, "application/json", bytes.NewReader(body))
+					if err != nil {
+						mu.Lock()
+						failed++
+						mu.Unlock()
+						continue
+					}
+					var out struct{ Receipt string }
+					json.NewDecoder(resp.Body).Decode(&out)
+					resp.Body.Close()
+					created := time.Now()
+					if resp.StatusCode != http.StatusCreated || out.Receipt == "" {
+						mu.Lock()
+						failed++
+						mu.Unlock()
+						continue
+					}
+					if n%10 != 0 {
+						continue
+					}
+					for {
+						var there bool
+						if err := clinical.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM submissions WHERE receipt = $1)`, out.Receipt).Scan(&there); err != nil || there {
+							break
+						}
+						if time.Since(created) > 30*time.Second {
+							break
+						}
+						time.Sleep(2 * time.Millisecond)
+					}
+					mu.Lock()
+					latencies = append(latencies, time.Since(created))
+					mu.Unlock()
 				}
-				if there {
-					break
-				}
-				if time.Since(created) > 30*time.Second {
-					b.Fatal("a submission did not reach clinical within 30s")
-				}
-				time.Sleep(2 * time.Millisecond)
-			}
-			latencies = append(latencies, time.Since(created))
-			time.Sleep(50 * time.Millisecond)
+			})
 		}
+		tick := time.NewTicker(time.Second / rate)
+		deadline := time.Now().Add(seconds * time.Second)
+		for n := 0; time.Now().Before(deadline); n++ {
+			<-tick.C
+			select {
+			case ticks <- n:
+				sent++
+			default:
+				late++ // every client busy: intake is not keeping up
+			}
+		}
+		tick.Stop()
+		close(ticks)
+		wg.Wait()
 	}
+	b.StopTimer()
 	slices.Sort(latencies)
-	b.ReportMetric(float64(latencies[len(latencies)/2].Milliseconds()), "p50_ms")
-	b.ReportMetric(float64(latencies[len(latencies)-1].Milliseconds()), "max_ms")
+	if len(latencies) == 0 {
+		b.Fatalf("no submission measured (%d failed)", failed)
+	}
+	pct := func(p float64) float64 {
+		return float64(latencies[min(len(latencies)-1, int(float64(len(latencies))*p))].Microseconds()) / 1e6
+	}
+	b.ReportMetric(float64(sent)/float64(b.N*seconds), "offered_req/s")
+	b.ReportMetric(pct(0.50), "p50_s")
+	b.ReportMetric(pct(0.99), "p99_s")
+	b.ReportMetric(0, "ns/op")
+	b.Logf("%d submissions sent at a target of %d/s (%d ticks found every client busy, %d failed); time to clinic p50 %.3f s, p99 %.3f s, max %.3f s over %d samples",
+		sent, rate, late, failed, pct(0.5), pct(0.99), pct(1), len(latencies))
+}
+
+// BenchmarkTransferLargeBacklog (AIRLOCK_BENCH_BACKLOG=1) runs the real `transfer once` binary over 120
+// pending submissions carrying a 5 MiB file each (intake's default per-file
+// limit; about 800 MB of envelopes in all) and reports the process's peak
+// RSS (target <= 512 MB: memory follows TRANSFER_BATCH_BYTES, not the
+// backlog). Rows are sealed one at a time as COPY streams them into intake.
+func BenchmarkTransferLargeBacklog(b *testing.B) {
+	const rows, fileSize = 120, 5 << 20
+	if os.Getenv("AIRLOCK_BENCH_BACKLOG") == "" {
+		b.Skip("seeds and moves 800 MB (minutes on a 2-core machine, past make bench's 10-minute budget); set AIRLOCK_BENCH_BACKLOG=1 to run it")
+	}
+	bin := buildTransfer(b)
+	f := newFixture(b)
+	raw := map[string]any{}
+	for k, v := range symptomsAnswers {
+		raw[k] = v
+	}
+	file := make([]byte, fileSize)
+	for i := range file {
+		file[i] = byte(i*7919 + i>>8)
+	}
+	raw["documents"] = []map[string]any{{"contentType": "application/pdf", "title": "scan.pdf",
+		"data": base64.StdEncoding.EncodeToString(file)}}
+	q, a := f.answers("symptoms", raw)
+	env := f.cliEnv()
+	for range b.N {
+		i := 0
+		_, err := f.intakeOwner.CopyFrom(context.Background(), pgx.Identifier{"submissions"},
+			[]string{"id", "form_id", "form_version", "key_id", "received_at", "envelope", "mac"},
+			pgx.CopyFromFunc(func() ([]any, error) {
+				if i == rows {
+					return nil, nil
+				}
+				i++
+				r, _, err := f.sealer.SealSubmission(q, a)
+				if err != nil {
+					return nil, err
+				}
+				return []any{r.SubmissionID, r.FormID, r.FormVersion, r.KeyID, r.ReceivedAt, r.Envelope, r.MAC}, nil
+			}))
+		if err != nil {
+			b.Fatalf("seed intake: %v", err)
+		}
+		cmd := exec.Command(bin, "once")
+		for k, v := range env {
+			cmd.Env = append(cmd.Env, k+"="+v)
+		}
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		start := time.Now()
+		if err := cmd.Run(); err != nil {
+			b.Fatalf("transfer once: %v\n%s", err, stderr.String())
+		}
+		elapsed := time.Since(start)
+		var sum transfer.Summary
+		if err := json.Unmarshal(stdout.Bytes(), &sum); err != nil || sum.Moved != rows {
+			b.Fatalf("transfer once moved %d of %d (%v): %s", sum.Moved, rows, err, stdout.String())
+		}
+		rss := float64(cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss) / 1024 // KiB on Linux
+		b.ReportMetric(rss, "max_rss_MiB")
+		b.ReportMetric(elapsed.Seconds(), "seconds")
+		b.Logf("120 x 5 MiB pending: one `transfer once` moved %d in %.1f s, max RSS %.0f MiB", sum.Moved, elapsed.Seconds(), rss)
+	}
+	b.ReportMetric(0, "ns/op")
 }

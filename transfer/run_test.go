@@ -31,7 +31,7 @@ func startWorker(t testing.TB, env map[string]string) *worker {
 	w := &worker{t: t, p: &program{run: transfer.Run, env: env}, cancel: cancel, done: make(chan error, 1)}
 	go func() { w.done <- w.p.exec(ctx, "run") }()
 	t.Cleanup(func() { w.stop() })
-	w.waitLog("listening for new submissions", 1, 10*time.Second)
+	w.waitLog("listening for new submissions", 1, time.Minute) // a loaded machine unlocks the key slowly
 	return w
 }
 

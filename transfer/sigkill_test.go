@@ -17,7 +17,7 @@ import (
 )
 
 // buildTransfer compiles the transfer binary into a temporary directory.
-func buildTransfer(t *testing.T) string {
+func buildTransfer(t testing.TB) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "transfer")
 	out, err := exec.Command("go", "build", "-o", bin, "github.com/airlockhq/airlock/transfer/cmd/transfer").CombinedOutput()
