@@ -25,7 +25,7 @@ func TestProgressDrawsOnATerminalOnly(t *testing.T) {
 	}
 	p.Update("%d of %d rows", 1, 2)
 	p.Done("%d rows", 2)
-	got := clitest.ReadUntil(t, master, "2 rows")
+	got := clitest.ReadUntil(t, master, "\rjob: 2 rows")
 	if !strings.Contains(got, "job: 1 of 2 rows") || !strings.Contains(got, "\rjob: 2 rows") {
 		t.Errorf("terminal shows %q", got)
 	}
