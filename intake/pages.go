@@ -32,7 +32,7 @@ type pages map[string]*template.Template
 
 func loadPages() pages {
 	p := pages{}
-	for _, name := range []string{"index", "form", "receipt", "error"} {
+	for _, name := range []string{"index", "form", "receipt", "error", "result"} {
 		t := template.Must(template.New("layout").ParseFS(templateFS, "web/templates/layout.html", "web/templates/"+name+".html"))
 		p[name] = t
 	}

@@ -37,6 +37,10 @@ type Server struct {
 	csrf        csrfGuard
 	attachments attachmentPolicy
 	pages       pages
+	// results and birthDateLimiter serve one-time result links
+	// (handle_results.go).
+	results          *ResultStore
+	birthDateLimiter *rateLimiter
 }
 
 // NewServer builds the router over a store and a sealer.
@@ -62,6 +66,10 @@ func NewServer(cfg *Config, store *Store, log *slog.Logger) *Server {
 		attachments: attachmentPolicy{maxSize: min(maxAttachment, cfg.MaxBody), allowed: types},
 		pages:       loadPages(),
 	}
+	if store != nil {
+		s.results = store.Results()
+	}
+	s.birthDateLimiter = newRateLimiter(birthDatePerMinute, birthDateBurst, 0)
 	s.metrics = newMetrics(s.limiter)
 	e := s.Echo
 	e.HideBanner, e.HidePort = true, true
@@ -80,6 +88,8 @@ func NewServer(cfg *Config, store *Store, log *slog.Logger) *Server {
 	e.GET("/healthz", s.handleHealth)
 	e.GET("/api/v1/forms/:id", s.handleGetForm)
 	e.POST("/api/v1/forms/:id/submissions", s.handleSubmitJSON)
+	e.GET("/r/:token", s.handleResultPage)
+	e.POST("/r/:token", s.handleResultDownload)
 	return s
 }
 

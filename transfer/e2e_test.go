@@ -96,7 +96,8 @@ func newStack(t testing.TB) *stack {
 	s.transfer.env["TRANSFER_ROW_KEYS"] = rowKey
 
 	s.intake = &program{run: intake.Run, env: map[string]string{
-		"INTAKE_DATABASE_URL": pgtest.URLAs(t, s.intakeDB, "airlock_intake_writer"),
+		// intake's login as deployed: the writer role and the results role.
+		"INTAKE_DATABASE_URL": pgtest.URLAsRoles(t, s.intakeDB, "airlock_test_intake_server", "airlock_intake_writer", "airlock_intake_results"),
 		"INTAKE_ADDR":         "127.0.0.1:0",
 		"INTAKE_PLAIN_HTTP":   "1",
 		"INTAKE_RECIPIENTS":   publicKey,

@@ -123,8 +123,12 @@ type Summary struct {
 	// Failed counts rows whose checks panicked (a bug, logged by seq): they
 	// stay pending, neither delivered nor quarantined, and never block the
 	// rows behind them.
-	Failed  int     `json:"failed"`
-	Seconds float64 `json:"seconds"`
+	Failed int `json:"failed"`
+	// ResultsMoved counts one-time results carried from clinical to intake;
+	// ResultsExpired those expired (deleted from intake, or never carried).
+	ResultsMoved   int     `json:"results_moved"`
+	ResultsExpired int     `json:"results_expired"`
+	Seconds        float64 `json:"seconds"`
 	// Skipped is true when another instance held the pass lock.
 	Skipped bool `json:"skipped,omitempty"`
 	// Interrupted is true when the pass stopped early on shutdown, after the
@@ -311,6 +315,11 @@ func (m *Mover) pass(ctx context.Context, sum *Summary) error {
 		errs = append(errs, fmt.Errorf("pass stopped early: %w", context.Cause(ctx)))
 	case readErr != nil:
 		errs = append(errs, readErr)
+	}
+	if ctx.Err() == nil {
+		if err := m.passResults(ctx, sum); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	return errors.Join(errs...)
 }

@@ -114,7 +114,8 @@ func logPass(log *slog.Logger, trigger string, sum Summary, err error) {
 	}
 	attrs := []any{"trigger", trigger, "moved", sum.Moved, "quarantined", sum.Quarantined, "duplicates", sum.Duplicates,
 		"expired", sum.Expired, "quarantine_expired", sum.QuarantineExpired, "superseded", sum.Superseded,
-		"unknown_key", sum.UnknownKey, "unknown_form", sum.UnknownForm, "failed", sum.Failed, "seconds", sum.Seconds}
+		"unknown_key", sum.UnknownKey, "unknown_form", sum.UnknownForm, "failed", sum.Failed,
+		"results_moved", sum.ResultsMoved, "results_expired", sum.ResultsExpired, "seconds", sum.Seconds}
 	switch {
 	case sum.Interrupted:
 		log.Info("pass stopped early on shutdown, after the batch in flight", attrs...)

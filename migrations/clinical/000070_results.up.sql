@@ -35,6 +35,6 @@ GRANT UPDATE (state, state_at, sealed) ON results TO airlock_clinical_app;
 GRANT USAGE ON SEQUENCE results_id_seq TO airlock_clinical_app;
 -- The worker reads what carrying needs (never the title or type in clear)
 -- and records what became of each result.
-GRANT SELECT (id, token_hash, sealed_title, sealed, size, birth_date_required, expires_at, state, in_intake)
+GRANT SELECT (id, token_hash, sealed_title, sealed, size, birth_date_required, expires_at, state, state_at, in_intake)
   ON results TO airlock_clinical_transfer;
 GRANT UPDATE (state, state_at, sealed, in_intake) ON results TO airlock_clinical_transfer;

@@ -192,14 +192,17 @@ func contentAAD(withBirthDate bool) []byte {
 	return []byte(contentInfo)
 }
 
-// DummyOpen does the work of opening a document that is not there, so a
-// request for a token never issued costs what one for a real token costs.
+// DummyOpen does the work of opening a title and a document of size bytes
+// that are not there, so a request for a token never issued costs what one
+// for a real token costs.
 func DummyOpen(size int) {
 	var t Token
-	buf := make([]byte, headerLen+size+chacha20poly1305.Overhead)
+	buf := make([]byte, headerLen+max(size, 256)+chacha20poly1305.Overhead)
 	buf[0] = version
-	t.OpenTitle(buf[:headerLen+64])
-	t.OpenDocument(buf, "")
+	t.OpenTitle(buf[:headerLen+64+chacha20poly1305.Overhead])
+	if size > 0 {
+		t.OpenDocument(buf, "")
+	}
 }
 
 // AllowedTypes are the media types a result may have, detected from its

@@ -131,3 +131,9 @@ func TestDetectType(t *testing.T) {
 		}
 	}
 }
+
+func TestDummyOpen(t *testing.T) {
+	for _, n := range []int{0, 1, 64 << 10} {
+		DummyOpen(n) // must not panic
+	}
+}

@@ -158,3 +158,33 @@ GRANT %[3]s TO %[1]s;`, pgx.Identifier{user}.Sanitize(), LoginPassword, pgx.Iden
 	u, _ := url.Parse(dbURL)
 	return URLFor(AdminURL(), u.Path[1:], user, LoginPassword)
 }
+
+// URLAsRoles is URLAs for a login that holds several roles, such as intake's
+// server login (airlock_intake_writer and airlock_intake_results). user
+// names the login; use one name per set of roles.
+func URLAsRoles(tb testing.TB, dbURL, user string, roles ...string) string {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	loginMu.Lock()
+	defer loginMu.Unlock()
+	stmt := fmt.Sprintf(`DO $$ BEGIN
+  CREATE ROLE %[1]s LOGIN PASSWORD '%[2]s';
+EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
+END $$;`, pgx.Identifier{user}.Sanitize(), LoginPassword)
+	for _, role := range roles {
+		stmt += fmt.Sprintf("\nGRANT %s TO %s;", pgx.Identifier{role}.Sanitize(), pgx.Identifier{user}.Sanitize())
+	}
+	var err error
+	for range 5 {
+		if err = adminExec(ctx, stmt); err == nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err != nil {
+		tb.Fatalf("create login %s: %v", user, err)
+	}
+	u, _ := url.Parse(dbURL)
+	return URLFor(AdminURL(), u.Path[1:], user, LoginPassword)
+}
