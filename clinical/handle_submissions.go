@@ -175,6 +175,7 @@ type detailView struct {
 	FormTitle string
 	Items     []answerView
 	Next      []string
+	Results   *resultsView // one-time results (handle_results.go); nil for viewers
 }
 
 func (s *Server) answerViews(d *Detail, items []forms.ResponseItem, canDownload bool) []answerView {
@@ -232,6 +233,11 @@ func (s *Server) handleDetail(c echo.Context, sess *Session) error {
 	}
 	clin := sess.Staff.Has(RoleClinician)
 	v.Items = s.answerViews(d, items, clin)
+	if clin {
+		if v.Results, err = s.resultsFor(ctx, d); err != nil {
+			return err
+		}
+	}
 	if !clin {
 		d.Notes = nil // the viewer's limited view: answers and status only
 	}

@@ -295,3 +295,22 @@ func auditResult(a *Audit, actor, action string, submissionID int64, detail map[
 		return err
 	}
 }
+
+// resultStateLabel words a result state for staff.
+func resultStateLabel(state string) string {
+	switch state {
+	case ResultPublished:
+		return "Published, waiting for transfer"
+	case ResultDelivered:
+		return "Delivered to intake: the link works"
+	case ResultDownloaded:
+		return "Downloaded"
+	case ResultLocked:
+		return "Used up by wrong dates of birth"
+	case ResultExpired:
+		return "Expired"
+	case ResultWithdrawn:
+		return "Withdrawn"
+	}
+	return state
+}

@@ -34,6 +34,9 @@ type ServeConfig struct {
 	// TrustedProxies are the peers whose X-Forwarded-For login throttling
 	// believes (CLINICAL_TRUSTED_PROXIES).
 	TrustedProxies []netip.Prefix
+	// IntakeURL is intake's public base URL (CLINICAL_INTAKE_URL), where
+	// one-time result links point; "" turns publishing in the app off.
+	IntakeURL string
 }
 
 // LoadServeConfig reads and checks the settings of `clinical serve`.
@@ -68,6 +71,7 @@ func LoadServeConfig(getenv func(string) string) (*ServeConfig, error) {
 		c.Certificate = loadTLSPair(r, c.TLSCert, c.TLSKey)
 	}
 	c.Notify = notice.LoadConfig(r)
+	c.IntakeURL = intakeBaseURL(r, false)
 	if c.SessionIdle > c.SessionMax {
 		r.Fail("CLINICAL_SESSION_IDLE", "must not be longer than CLINICAL_SESSION_MAX")
 	}

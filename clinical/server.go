@@ -60,6 +60,10 @@ type Server struct {
 	now      func() time.Time
 	csrfKey  []byte
 	pages    map[string]*template.Template
+	// results publishes one-time result links to intakeURL
+	// (CLINICAL_INTAKE_URL; "" turns publishing off).
+	results   *Results
+	intakeURL string
 }
 
 // NewServer builds the router. now is the clock (tests move it).
@@ -84,6 +88,7 @@ func NewServer(cfg *ServeConfig, pool *pgxpool.Pool, log *slog.Logger, now func(
 	if cfg.Forms != nil {
 		s.subs.UseForms(cfg.Forms)
 	}
+	s.results, s.intakeURL = NewResults(pool, now), cfg.IntakeURL
 	e := s.Echo
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
@@ -114,6 +119,8 @@ func NewServer(cfg *ServeConfig, pool *pgxpool.Pool, log *slog.Logger, now func(
 	s.route(http.MethodPost, "/submissions/:id/status", clinician, s.handleStatus)
 	s.route(http.MethodPost, "/submissions/:id/notes", clinician, s.handleNote)
 	s.route(http.MethodGet, "/submissions/:id/attachments/:item/:n", clinician, s.handleAttachment)
+	s.route(http.MethodPost, "/submissions/:id/results", clinician, s.handlePublishResult)
+	s.route(http.MethodPost, "/submissions/:id/results/:rid/withdraw", clinician, s.handleWithdrawResult)
 	s.route(http.MethodPost, "/export", clinician, s.handleExport)
 
 	s.route(http.MethodGet, "/admin/staff", admin, s.handleStaffPage)
@@ -321,10 +328,14 @@ const maxBody = 1 << 20
 func limitBody(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		req := c.Request()
-		if req.ContentLength > maxBody {
+		limit := int64(maxBody)
+		if req.Method == http.MethodPost && strings.HasSuffix(req.URL.Path, "/results") {
+			limit = maxResultBody // publishing a result uploads a document
+		}
+		if req.ContentLength > limit {
 			return echo.NewHTTPError(http.StatusRequestEntityTooLarge, "The request is too large.")
 		}
-		req.Body = http.MaxBytesReader(c.Response(), req.Body, maxBody)
+		req.Body = http.MaxBytesReader(c.Response(), req.Body, limit)
 		return next(c)
 	}
 }
@@ -453,11 +464,15 @@ func parsePages() map[string]*template.Template {
 			}
 			return t.UTC().Format("2006-01-02 15:04 UTC")
 		},
-		"statusLabel": statusLabel,
-		"has":         func(st *Staff, role string) bool { return st != nil && st.Has(role) },
-		"reads":       func(st *Staff) bool { return st != nil && st.ReadsData() },
-		"join":        strings.Join,
-		"add":         func(a, b int) int { return a + b },
+		"statusLabel":      statusLabel,
+		"resultStateLabel": resultStateLabel,
+		"resultsArgs": func(r *resultsView, d *Detail, csrf string, st *Staff) map[string]any {
+			return map[string]any{"R": r, "D": d, "CSRF": csrf, "Staff": st}
+		},
+		"has":   func(st *Staff, role string) bool { return st != nil && st.Has(role) },
+		"reads": func(st *Staff) bool { return st != nil && st.ReadsData() },
+		"join":  strings.Join,
+		"add":   func(a, b int) int { return a + b },
 	}
 	names, err := fs.Glob(templateFS, "templates/*.html")
 	if err != nil {
