@@ -1,7 +1,9 @@
 #!/bin/sh
 # Creates the LOGIN users the services connect as and grants each its one
 # Airlock role. Run after the migrations (which create the roles), as the
-# database owner. LOGINS is a list of user:role:password-file.
+# database owner. LOGINS is a list of user:role:password-file; a user holding two
+# roles (intake_web: airlock_intake_writer and airlock_intake_results) is
+# listed once per role.
 set -eu
 # psql ignores a password file other users can read, as mounted secrets are.
 if [ -n "${PGPASSWORD_FILE:-}" ]; then PGPASSWORD=$(cat "$PGPASSWORD_FILE"); export PGPASSWORD; fi

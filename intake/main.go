@@ -27,6 +27,7 @@ Usage:
 
 Settings (environment; each secret X may be given as X_FILE instead):
   INTAKE_DATABASE_URL   Postgres URL (required); for serve, a login granted airlock_intake_writer
+                        and airlock_intake_results (one-time result links, docs/results.md)
   INTAKE_ADDR           listen address (default :8443)
   INTAKE_TLS_CERT, INTAKE_TLS_KEY   PEM certificate and key files (TLS 1.2 or later)
   INTAKE_PLAIN_HTTP=1   serve plain HTTP (only behind a TLS-terminating proxy, or in tests)

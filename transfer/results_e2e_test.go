@@ -153,16 +153,22 @@ func TestResultLinkEndToEnd(t *testing.T) {
 		return link
 	}
 
+	// Published results wait in clinical until a pass carries them.
 	link := publish("Quarnebright blood panel")
+	dob := publish("Second factor letter", "--require-birth-date")
+	locked := publish("Locked letter", "--require-birth-date")
+	expiring := publish("Expiring letter", "--expires", "1h")
+	withdrawn := publish("Withdrawn letter")
 	if p := fetchPage(t, http.MethodGet, link, nil, nil); p.status != http.StatusNotFound {
 		t.Errorf("before transfer carries it: GET %d, want 404\n%s", p.status, s.intake.stderr.String())
 	}
-	if sum := passOnce(t, s); sum.ResultsMoved != 1 {
-		t.Fatalf("results_moved %d, want 1", sum.ResultsMoved)
+	if sum := passOnce(t, s); sum.ResultsMoved != 5 {
+		t.Fatalf("results_moved %d, want 5", sum.ResultsMoved)
 	}
 	if st := resultState(t, s, link); st != clinical.ResultDelivered {
 		t.Errorf("state after carrying: %s", st)
 	}
+	checkIntakeDump(t, s, links, [][]byte{[]byte("Vexillotron"), []byte("Quarnebright"), []byte("Second factor letter")})
 
 	// GET twice: the page names the document and consumes nothing.
 	openLink(t, link)
@@ -211,21 +217,7 @@ func TestResultLinkEndToEnd(t *testing.T) {
 	if p := fetchPage(t, http.MethodGet, s.intakeURL+"/r/short", nil, nil); p.status != http.StatusNotFound {
 		t.Errorf("GET malformed token: %d, want 404", p.status)
 	}
-	passOnce(t, s)
-	if st := resultState(t, s, link); st != clinical.ResultDownloaded {
-		t.Errorf("clinical state after the download: %s, want downloaded", st)
-	}
-
-	// The date of birth factor, expiry and withdrawal.
-	dob := publish("Second factor letter", "--require-birth-date")
-	locked := publish("Locked letter", "--require-birth-date")
-	expiring := publish("Expiring letter", "--expires", "1h")
-	withdrawn := publish("Withdrawn letter")
-	if sum := passOnce(t, s); sum.ResultsMoved != 4 {
-		t.Fatalf("results_moved %d, want 4", sum.ResultsMoved)
-	}
-	checkIntakeDump(t, s, links, [][]byte{[]byte("Vexillotron"), []byte("Quarnebright"), []byte("Second factor letter")})
-
+	// The date of birth factor.
 	cookie, csrf, page = openLink(t, dob)
 	if !bytes.Contains(page.body, []byte(`name="dob-day"`)) {
 		t.Errorf("the page of a link with the factor does not ask for the date of birth")
@@ -291,7 +283,7 @@ func TestResultLinkEndToEnd(t *testing.T) {
 	if sum.ResultsExpired != 1 {
 		t.Errorf("results_expired %d, want 1", sum.ResultsExpired)
 	}
-	for link, want := range map[string]string{dob: clinical.ResultDownloaded, locked: clinical.ResultLocked,
+	for link, want := range map[string]string{link: clinical.ResultDownloaded, dob: clinical.ResultDownloaded, locked: clinical.ResultLocked,
 		expiring: clinical.ResultExpired, withdrawn: clinical.ResultWithdrawn} {
 		if st := resultState(t, s, link); st != want {
 			t.Errorf("clinical state of %q: %s, want %s", link[len(link)-6:], st, want)

@@ -65,7 +65,7 @@ psql_admin postgres -c "ALTER DATABASE airlock_intake OWNER TO airlock_dev_owner
 say "migrations"
 INTAKE_DATABASE_URL=$(db_url airlock_dev_owner "$PW" airlock_intake) "$BIN/intake" migrate
 CLINICAL_DATABASE_URL=$(db_url airlock_dev_owner "$PW" airlock_clinical) "$BIN/clinical" migrate
-psql_admin postgres -c "GRANT airlock_intake_writer TO airlock_dev_intake" \
+psql_admin postgres -c "GRANT airlock_intake_writer, airlock_intake_results TO airlock_dev_intake" \
            -c "GRANT airlock_intake_transfer, airlock_clinical_transfer TO airlock_dev_transfer" \
            -c "GRANT airlock_clinical_app TO airlock_dev_clinical"
 

@@ -187,7 +187,7 @@ psql_as clinical-db "$S/clinical-db-password" -d postgres -c "CREATE DATABASE ai
 in_ns intake-1 env INTAKE_DATABASE_URL_FILE="$S/intake-owner-url" "$T/bin/intake" migrate 2>>"$T/log/migrate.log"
 in_ns clinical env CLINICAL_DATABASE_URL_FILE="$S/clinical-owner-url" "$T/bin/clinical" migrate 2>>"$T/log/migrate.log"
 in_ns intake-db env PGHOST=127.0.0.1 PGUSER=postgres PGDATABASE=airlock_intake PGPASSWORD_FILE="$S/intake-db-password" \
-  LOGINS="intake_web:airlock_intake_writer:$S/intake-web-password transfer_i:airlock_intake_transfer:$S/transfer-i-password" \
+  LOGINS="intake_web:airlock_intake_writer:$S/intake-web-password intake_web:airlock_intake_results:$S/intake-web-password transfer_i:airlock_intake_transfer:$S/transfer-i-password" \
   sh deploy/logins.sh >>"$T/log/logins.log"
 in_ns clinical-db env PGHOST=127.0.0.1 PGUSER=postgres PGDATABASE=airlock_clinical PGPASSWORD_FILE="$S/clinical-db-password" \
   LOGINS="clinical_web:airlock_clinical_app:$S/clinical-web-password transfer_c:airlock_clinical_transfer:$S/transfer-c-password" \
