@@ -248,8 +248,9 @@ func BirthDateOf(q *forms.Questionnaire, answers forms.Answers) string {
 // errNoSuchReceipt is an unknown receipt given to `clinical results publish`.
 var errNoSuchReceipt = errors.New("no submission has that receipt")
 
-// isBirthDateItem tells the date of birth question by its definition.
-func isBirthDateItem(it *forms.Item) bool { return it.LinkID == "birth-date" }
+// isBirthDateItem tells the date of birth question by its item.definition,
+// never by its linkId.
+func isBirthDateItem(it *forms.Item) bool { return it.Definition == BirthDateDefinition }
 
 // SubmissionForResult is what publishing needs of a submission.
 type SubmissionForResult struct {
