@@ -96,10 +96,7 @@ func (s *Server) handlePublishResult(c echo.Context, sess *Session) error {
 	if q, ok := s.forms.Get(d.FormID); ok {
 		p.BirthDate = BirthDateOf(q, d.Answers)
 	}
-	actor := sess.Staff.Actor()
-	audit := auditResult(s.audit, actor, "result.publish", d.ID,
-		map[string]any{"expires": p.Expires.String(), "birth_date_required": p.RequireBirthDate, "size": len(data)})
-	tok, res, err := s.results.Publish(ctx, p, actor, audit)
+	tok, res, err := s.results.Publish(ctx, p, sess.Staff.Actor(), s.audit)
 	var fe *FieldError
 	if errors.As(err, &fe) {
 		name := map[string]string{"title": "Title", "file": "File", "expires": "Expires", "require-birth-date": "Date of birth"}[fe.Field]
@@ -128,8 +125,7 @@ func (s *Server) handleWithdrawResult(c echo.Context, sess *Session) error {
 	if err != nil {
 		return errNotFound
 	}
-	audit := auditResult(s.audit, sess.Staff.Actor(), "result.withdraw", d.ID, nil)
-	if err := s.results.Withdraw(ctx, d.ID, rid, audit); err != nil {
+	if err := s.results.Withdraw(ctx, d.ID, rid, sess.Staff.Actor(), s.audit); err != nil {
 		return err
 	}
 	return c.Redirect(http.StatusSeeOther, "/submissions/"+d.IntakeID+"?done=withdrawn")

@@ -13,7 +13,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/airlockhq/airlock/shared/forms"
-	"github.com/airlockhq/airlock/shared/pg"
 	"github.com/airlockhq/airlock/shared/results"
 )
 
@@ -123,14 +122,11 @@ func (p *Publication) Validate() (string, error) {
 	return ct, nil
 }
 
-// AuditFunc appends the audit entry of a change while its transaction is
-// open: if the entry cannot be written, the change is rolled back.
-type AuditFunc func(ctx context.Context, tx pgx.Tx, resultID int64) error
-
 // Publish seals a result under a fresh token and stores it for transfer to
-// carry to intake. It returns the token, which the caller shows once and
-// which is stored nowhere.
-func (rs *Results) Publish(ctx context.Context, p Publication, actor string, audit AuditFunc) (results.Token, *Result, error) {
+// carry to intake, with its audit entry (result.publish) in the same
+// transaction. It returns the token, which the caller shows once and which
+// is stored nowhere.
+func (rs *Results) Publish(ctx context.Context, p Publication, actor string, audit *Audit) (results.Token, *Result, error) {
 	ct, err := p.Validate()
 	if err != nil {
 		return results.Token{}, nil, err
@@ -148,7 +144,7 @@ func (rs *Results) Publish(ctx context.Context, p Publication, actor string, aud
 	}
 	sealedTitle := tok.SealTitle(p.Title)
 	sealed := tok.SealDocument(results.Document{ContentType: ct, Data: p.Data}, birthDate)
-	err = pg.InTx(ctx, rs.pool, func(tx pgx.Tx) error {
+	err = audit.InTx(ctx, func(tx *AuditTx) error {
 		err := tx.QueryRow(ctx, `INSERT INTO results (submission_id, token_hash, title, content_type, sealed_title, sealed,
   size, birth_date_required, published_by, published_at, expires_at, state, state_at)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'published', $10) RETURNING id`,
@@ -157,7 +153,9 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'published', $10) RETURNIN
 		if err != nil {
 			return err
 		}
-		return audit(ctx, tx, r.ID)
+		_, err = tx.Append(ctx, actor, "result.publish", fmt.Sprintf("submission:%d", r.SubmissionID), map[string]any{
+			"result": r.ID, "expires": p.Expires.String(), "birth_date_required": p.RequireBirthDate, "size": r.Size})
+		return err
 	})
 	if err != nil {
 		return results.Token{}, nil, fmt.Errorf("publish result: %w", err)
@@ -191,9 +189,10 @@ func (rs *Results) ForSubmission(ctx context.Context, submissionID int64) ([]*Re
 // Withdraw ends an unused link: a published result never reaches intake,
 // a delivered one is removed from intake by transfer's next pass (which
 // leaves a tombstone, so the link answers 410). It is a conflict when the
-// result is already downloaded, expired or withdrawn.
-func (rs *Results) Withdraw(ctx context.Context, submissionID, resultID int64, audit AuditFunc) error {
-	err := pg.InTx(ctx, rs.pool, func(tx pgx.Tx) error {
+// result is already downloaded, expired or withdrawn. The audit entry
+// (result.withdraw) commits with the change.
+func (rs *Results) Withdraw(ctx context.Context, submissionID, resultID int64, actor string, audit *Audit) error {
+	err := audit.InTx(ctx, func(tx *AuditTx) error {
 		tag, err := tx.Exec(ctx, `UPDATE results SET state = 'withdrawn', state_at = $3, sealed = NULL
 WHERE id = $1 AND submission_id = $2 AND state IN ('published', 'delivered')`, resultID, submissionID, rs.now())
 		if err != nil {
@@ -210,7 +209,9 @@ WHERE id = $1 AND submission_id = $2 AND state IN ('published', 'delivered')`, r
 			}
 			return errorf(CodeConflict, "This link can no longer be withdrawn: it was downloaded, has expired or was withdrawn already.")
 		}
-		return audit(ctx, tx, resultID)
+		// The UPDATE holds the row lock: appending now cannot deadlock.
+		_, err = tx.Append(ctx, actor, "result.withdraw", fmt.Sprintf("submission:%d", submissionID), map[string]any{"result": resultID})
+		return err
 	})
 	if err != nil && codeOf(err) == 0 {
 		return fmt.Errorf("withdraw result %d: %w", resultID, err)
@@ -281,20 +282,6 @@ func (rs *Results) SubmissionByReceipt(ctx context.Context, reg *forms.Registry,
 		s.BirthDate = BirthDateOf(q, answers)
 	}
 	return &s, nil
-}
-
-// auditResult is the AuditFunc of a result change: one entry naming the
-// submission, with the result's id and what changed (never its title or
-// content).
-func auditResult(a *Audit, actor, action string, submissionID int64, detail map[string]any) AuditFunc {
-	return func(ctx context.Context, tx pgx.Tx, resultID int64) error {
-		d := map[string]any{"result": resultID}
-		for k, v := range detail {
-			d[k] = v
-		}
-		_, err := a.Within(tx).Append(ctx, actor, action, fmt.Sprintf("submission:%d", submissionID), d)
-		return err
-	}
 }
 
 // resultStateLabel words a result state for staff.

@@ -91,11 +91,7 @@ func runResults(ctx context.Context, env cli.Env) error {
 	}
 	p := Publication{SubmissionID: sub.ID, Title: *title, Data: data, Expires: *expires,
 		RequireBirthDate: *requireBirthDate, BirthDate: sub.BirthDate}
-	actor := cliActor()
-	auditLog := newCommandAudit(pool, cfg.SecretKey, env.Logger())
-	audit := auditResult(auditLog, actor, "result.publish", sub.ID,
-		map[string]any{"expires": p.Expires.String(), "birth_date_required": p.RequireBirthDate, "size": len(data)})
-	tok, res, err := store.Publish(ctx, p, actor, audit)
+	tok, res, err := store.Publish(ctx, p, cliActor(), newCommandAudit(pool, cfg.SecretKey, env.Logger()))
 	var fe *FieldError
 	if errors.As(err, &fe) {
 		return cli.Usagef("--%s: %s", fe.Field, fe.Message)
@@ -104,9 +100,6 @@ func runResults(ctx context.Context, env cli.Env) error {
 		return err
 	}
 	fmt.Fprintln(env.Stdout, base+"/r/"+tok.String())
-	if err := auditLog.LogHead(ctx); err != nil {
-		env.Logger().Error("read audit chain head failed", "error", err.Error())
-	}
 	env.Logger().Info("result published", "result_id", res.ID, "submission_id", sub.ID, "expires_at", res.ExpiresAt)
 	return nil
 }

@@ -16,8 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/airlockhq/airlock/clinical"
 	"github.com/airlockhq/airlock/shared/pg"
 	"github.com/airlockhq/airlock/shared/pg/pgtest"
@@ -275,7 +273,11 @@ func TestResultLinkEndToEnd(t *testing.T) {
 	if err := appPool.QueryRow(ctx, `SELECT submission_id, id FROM results WHERE token_hash = $1`, wTok.Hash()).Scan(&subID, &resID); err != nil {
 		t.Fatal(err)
 	}
-	if err := clinical.NewResults(appPool, time.Now).Withdraw(ctx, subID, resID, func(context.Context, pgx.Tx, int64) error { return nil }); err != nil {
+	secret, err := clinical.ParseSecretKey(s.clinical.env["CLINICAL_SECRET_KEY"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := clinical.NewResults(appPool, time.Now).Withdraw(ctx, subID, resID, "staff:1", clinical.NewAudit(appPool, secret)); err != nil {
 		t.Fatalf("withdraw: %v", err)
 	}
 
@@ -302,6 +304,9 @@ func TestResultLinkEndToEnd(t *testing.T) {
 	}
 	if n := count(t, s.clinicalDB, `SELECT count(*) FROM audit_log WHERE action = 'result.publish'`); n != 5 {
 		t.Errorf("%d result.publish audit entries, want 5", n)
+	}
+	if n := count(t, s.clinicalDB, `SELECT count(*) FROM audit_log WHERE action = 'result.withdraw'`); n != 1 {
+		t.Errorf("%d result.withdraw audit entries, want 1", n)
 	}
 
 	// The public server's writer role alone reaches no result.
