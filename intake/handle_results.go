@@ -118,7 +118,8 @@ func (s *Server) handleResultDownload(c echo.Context) error {
 		}
 		birthDate = d
 	}
-	state, doc, locked, err := s.results.consume(ctx, hash, func(sealed []byte) (results.Document, error) {
+	withBirthDate := state == linkLive && r.birthDateRequired
+	state, doc, locked, err := s.results.consume(ctx, hash, withBirthDate, func(sealed []byte) (results.Document, error) {
 		return tok.OpenDocument(sealed, birthDate)
 	})
 	switch {

@@ -67,20 +67,33 @@ LEFT JOIN results r ON r.token_hash = q.h LEFT JOIN result_tombstones t ON t.tok
 // birth given; consume has counted it.
 var errWrongBirthDate = errors.New("wrong date of birth")
 
-// consume deletes a live result and returns its document, opened with
-// open, in one transaction: the DELETE ... RETURNING reads and removes the
-// row in one statement (so two requests cannot both get it), and a
-// tombstone takes its place. When the document does not open (a wrong date
-// of birth) the deletion is rolled back and the failure counted; the
-// failure that reaches results.MaxWrongBirthDates consumes the link.
-// state is linkLive only when the document is returned.
-func (rs *ResultStore) consume(ctx context.Context, hash []byte, open func(sealed []byte) (results.Document, error)) (linkState, results.Document, bool, error) {
-	var doc results.Document
-	state := linkUnknown
-	var openErr error
-	err := pg.InTx(ctx, rs.pool, func(tx pgx.Tx) error {
+var errNothingToConsume = errors.New("no live result")
+
+// consume returns a live result's document, opened with open, and consumes
+// it, in one transaction that leaves a tombstone in its place.
+//
+// Without a date of birth, the DELETE ... RETURNING reads and removes the
+// row in one statement, so two requests can never both get it. With one,
+// the attempt is counted before the document is tried: the UPDATE ...
+// RETURNING takes the row lock, adds the failure that a wrong answer will
+// keep, and hands out the sealed bytes; the right answer then deletes the
+// row, a wrong one commits the count, and the one that reaches
+// results.MaxWrongBirthDates deletes the row. So no answer is ever tried
+// without being counted, however many arrive at once. locked reports that
+// this answer used the link up.
+func (rs *ResultStore) consume(ctx context.Context, hash []byte, withBirthDate bool,
+	open func(sealed []byte) (results.Document, error)) (state linkState, doc results.Document, locked bool, err error) {
+	wrong := false
+	err = pg.InTx(ctx, rs.pool, func(tx pgx.Tx) error {
 		var sealed []byte
-		err := tx.QueryRow(ctx, `DELETE FROM results WHERE token_hash = $1 AND expires_at > $2 RETURNING sealed`, hash, rs.now()).Scan(&sealed)
+		failures := 0
+		var err error
+		if withBirthDate {
+			err = tx.QueryRow(ctx, `UPDATE results SET failures = failures + 1 WHERE token_hash = $1 AND expires_at > $2
+RETURNING sealed, failures`, hash, rs.now()).Scan(&sealed, &failures)
+		} else {
+			err = tx.QueryRow(ctx, `DELETE FROM results WHERE token_hash = $1 AND expires_at > $2 RETURNING sealed`, hash, rs.now()).Scan(&sealed)
+		}
 		if errors.Is(err, pgx.ErrNoRows) {
 			// Gone, expired or never issued: which, from the same kind of
 			// read a live one costs.
@@ -98,54 +111,35 @@ func (rs *ResultStore) consume(ctx context.Context, hash []byte, open func(seale
 		if err != nil {
 			return err
 		}
+		var openErr error
 		doc, openErr = open(sealed)
-		if openErr != nil {
-			return openErr // roll the deletion back
+		reason := "downloaded"
+		switch {
+		case openErr == nil:
+			state = linkLive
+		case withBirthDate && failures < results.MaxWrongBirthDates:
+			wrong = true
+			return nil // commit the counted failure
+		case withBirthDate:
+			wrong, locked, reason = true, true, "locked"
+		default:
+			return openErr // altered in the database: roll back, keep it
 		}
-		state = linkLive
-		_, err = tx.Exec(ctx, `INSERT INTO result_tombstones (token_hash, reason) VALUES ($1, 'downloaded')`, hash)
+		if withBirthDate {
+			if _, err := tx.Exec(ctx, `DELETE FROM results WHERE token_hash = $1`, hash); err != nil {
+				return err
+			}
+		}
+		_, err = tx.Exec(ctx, `INSERT INTO result_tombstones (token_hash, reason) VALUES ($1, $2)`, hash, reason)
 		return err
 	})
 	switch {
 	case errors.Is(err, errNothingToConsume):
-		return state, doc, false, nil
-	case openErr != nil && errors.Is(err, openErr):
-		locked, err := rs.countFailure(ctx, hash)
-		if err != nil {
-			return linkUnknown, doc, false, err
-		}
-		return linkLive, doc, locked, errWrongBirthDate
+		return state, results.Document{}, false, nil
 	case err != nil:
-		return linkUnknown, doc, false, fmt.Errorf("consume result: %w", err)
+		return linkUnknown, results.Document{}, false, fmt.Errorf("consume result: %w", err)
+	case wrong:
+		return linkLive, results.Document{}, locked, errWrongBirthDate
 	}
 	return state, doc, false, nil
-}
-
-var errNothingToConsume = errors.New("no live result")
-
-// countFailure adds a wrong answer to a result's count under its row lock;
-// the one that reaches the limit deletes the result, leaving a 'locked'
-// tombstone. It reports whether the link is now used up.
-func (rs *ResultStore) countFailure(ctx context.Context, hash []byte) (bool, error) {
-	locked := false
-	err := pg.InTx(ctx, rs.pool, func(tx pgx.Tx) error {
-		var failures int
-		err := tx.QueryRow(ctx, `UPDATE results SET failures = failures + 1 WHERE token_hash = $1 RETURNING failures`, hash).Scan(&failures)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return nil // consumed or expired meanwhile
-		}
-		if err != nil || failures < results.MaxWrongBirthDates {
-			return err
-		}
-		locked = true
-		if _, err := tx.Exec(ctx, `DELETE FROM results WHERE token_hash = $1`, hash); err != nil {
-			return err
-		}
-		_, err = tx.Exec(ctx, `INSERT INTO result_tombstones (token_hash, reason) VALUES ($1, 'locked') ON CONFLICT (token_hash) DO NOTHING`, hash)
-		return err
-	})
-	if err != nil {
-		return false, fmt.Errorf("count wrong date of birth: %w", err)
-	}
-	return locked, nil
 }
