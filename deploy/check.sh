@@ -36,4 +36,17 @@ if command -v systemd-analyze >/dev/null 2>&1; then
 else
   echo "skip  systemd units: systemd-analyze is not installed"
 fi
+if command -v promtool >/dev/null 2>&1; then
+  for step in "check rules deploy/prometheus/alerts.yaml" "test rules deploy/prometheus/alerts_test.yaml" \
+              "check config deploy/prometheus/prometheus.yml"; do
+    # shellcheck disable=SC2086
+    if out=$(promtool $step 2>&1); then
+      echo "ok    promtool $step"
+    else
+      echo "FAIL  promtool $step"; echo "$out" | sed 's/^/      /'; failed=1
+    fi
+  done
+else
+  echo "FAIL  promtool is not installed (Debian package prometheus; .ci/run installs it)"; failed=1
+fi
 exit $failed

@@ -1,0 +1,153 @@
+package deploy
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+
+	"go.yaml.in/yaml/v3"
+)
+
+var metricName = regexp.MustCompile(`\b(?:airlock|intake|transfer|clinical)_[a-z0-9_]+`)
+
+// exportedNames returns every quoted string in the services' non-test Go code: metric names are
+// registered as string literals.
+func exportedSource(t *testing.T) string {
+	t.Helper()
+	var b strings.Builder
+	for _, dir := range []string{"../intake", "../transfer", "../clinical", "../shared"} {
+		err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+			if err != nil || d.IsDir() || !strings.HasSuffix(p, ".go") || strings.HasSuffix(p, "_test.go") {
+				return err
+			}
+			src, err := os.ReadFile(p)
+			b.Write(src)
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	return b.String()
+}
+
+func checkNames(t *testing.T, where string, exprs []string, src string) {
+	t.Helper()
+	seen := map[string]bool{}
+	for _, e := range exprs {
+		for _, n := range metricName.FindAllString(e, -1) {
+			for _, suffix := range []string{"_bucket", "_count", "_sum"} {
+				if base := strings.TrimSuffix(n, suffix); base != n && strings.Contains(src, `"`+base+`"`) {
+					n = base
+				}
+			}
+			seen[n] = true
+		}
+	}
+	if len(seen) == 0 {
+		t.Fatalf("%s: no metric names found", where)
+	}
+	names := make([]string, 0, len(seen))
+	for n := range seen {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		if !strings.Contains(src, `"`+n+`"`) {
+			t.Errorf("%s uses %s, which no service exports", where, n)
+		}
+	}
+}
+
+// The alert rules and the dashboard use only metrics the code exports: a renamed metric must
+// take its alerts along.
+func TestAlertRulesUseExportedMetrics(t *testing.T) {
+	b, err := os.ReadFile("prometheus/alerts.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f struct {
+		Groups []struct {
+			Rules []struct {
+				Alert       string            `yaml:"alert"`
+				Expr        string            `yaml:"expr"`
+				Annotations map[string]string `yaml:"annotations"`
+			} `yaml:"rules"`
+		} `yaml:"groups"`
+	}
+	if err := yaml.Unmarshal(b, &f); err != nil {
+		t.Fatal(err)
+	}
+	runbook, err := os.ReadFile("../docs/runbook.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var exprs []string
+	for _, g := range f.Groups {
+		for _, r := range g.Rules {
+			exprs = append(exprs, r.Expr)
+			// Each alert links to its runbook entry, and the entry names the alert.
+			anchor, ok := strings.CutPrefix(r.Annotations["runbook"], "docs/runbook.md#")
+			if !ok || !strings.Contains(string(runbook), "`"+r.Alert+"`") {
+				t.Errorf("alert %s: runbook annotation %q, or docs/runbook.md does not name it", r.Alert, r.Annotations["runbook"])
+				continue
+			}
+			if !hasHeading(string(runbook), anchor) {
+				t.Errorf("alert %s: docs/runbook.md has no heading for #%s", r.Alert, anchor)
+			}
+		}
+	}
+	checkNames(t, "alerts.yaml", exprs, exportedSource(t))
+}
+
+// hasHeading reports whether markdown has a heading whose GitHub anchor is anchor.
+func hasHeading(markdown, anchor string) bool {
+	for _, line := range strings.Split(markdown, "\n") {
+		h, ok := strings.CutPrefix(line, "## ")
+		if !ok {
+			continue
+		}
+		var a strings.Builder
+		for _, r := range strings.ToLower(h) {
+			switch {
+			case r >= 'a' && r <= 'z', r >= '0' && r <= '9', r == '-', r == '_':
+				a.WriteRune(r)
+			case r == ' ':
+				a.WriteRune('-')
+			}
+		}
+		if a.String() == anchor {
+			return true
+		}
+	}
+	return false
+}
+
+func TestDashboardUsesExportedMetrics(t *testing.T) {
+	b, err := os.ReadFile("grafana/airlock.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d struct {
+		Panels []struct {
+			Title   string `json:"title"`
+			Targets []struct {
+				Expr string `json:"expr"`
+			} `json:"targets"`
+		} `json:"panels"`
+	}
+	if err := json.Unmarshal(b, &d); err != nil {
+		t.Fatalf("airlock.json: %v", err)
+	}
+	var exprs []string
+	for _, p := range d.Panels {
+		for _, tg := range p.Targets {
+			exprs = append(exprs, tg.Expr)
+		}
+	}
+	checkNames(t, "grafana/airlock.json", exprs, exportedSource(t))
+}
