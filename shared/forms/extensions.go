@@ -24,7 +24,6 @@ const (
 	extItemWeight       = "http://hl7.org/fhir/StructureDefinition/itemWeight"
 	extVariable         = "http://hl7.org/fhir/StructureDefinition/variable"
 	extCalculated       = "http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-questionnaire-calculatedExpression"
-	extOptionPrefix     = "http://hl7.org/fhir/StructureDefinition/questionnaire-optionPrefix"
 	extMinOccurs        = "http://hl7.org/fhir/StructureDefinition/questionnaire-minOccurs"
 	extMaxOccurs        = "http://hl7.org/fhir/StructureDefinition/questionnaire-maxOccurs"
 )

@@ -478,11 +478,10 @@ type fpItem struct {
 }
 
 type fpEnv struct {
-	q         *Questionnaire
-	vars      map[string][]fpItem
-	resource  []fpItem
-	steps     int
-	errBudget error
+	q        *Questionnaire
+	vars     map[string][]fpItem
+	resource []fpItem
+	steps    int
 }
 
 const maxFHIRPathSteps = 200000
