@@ -176,6 +176,7 @@ type detailView struct {
 	Items     []answerView
 	Next      []string
 	Results   *resultsView // one-time results (handle_results.go); nil for viewers
+	Corr      *CorrectionInfo
 }
 
 func (s *Server) answerViews(d *Detail, items []forms.ResponseItem, canDownload bool) []answerView {
@@ -216,6 +217,9 @@ func (s *Server) handleDetail(c echo.Context, sess *Session) error {
 		return err
 	}
 	v := detailView{D: d, FormTitle: d.FormID, Next: NextStatuses(d.Status)}
+	if v.Corr, err = s.correctionsOf(ctx, d); err != nil {
+		return err
+	}
 	var items []forms.ResponseItem
 	if q, ok := s.forms.Get(d.FormID); ok {
 		v.FormTitle = q.Title

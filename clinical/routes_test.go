@@ -48,6 +48,8 @@ func TestEveryRouteForEveryRole(t *testing.T) {
 			{"GET", sp, nil, map[string]int{"anonymous": unauth, "admin": forbid, "clinician": ok, "viewer": ok}},
 			{"POST", sp + "/status", url.Values{"from": {"new"}, "to": {"in_review"}}, map[string]int{"anonymous": unauth, "admin": forbid, "clinician": see, "viewer": forbid}},
 			{"POST", sp + "/notes", url.Values{"body": {"Call back"}}, map[string]int{"anonymous": unauth, "admin": forbid, "clinician": see, "viewer": forbid}},
+			// Not a correction: nothing to accept (409), but only a clinician gets that far.
+			{"POST", sp + "/accept-correction", nil, map[string]int{"anonymous": unauth, "admin": forbid, "clinician": http.StatusConflict, "viewer": forbid}},
 			{"GET", sp + "/attachments/documents/0", nil, map[string]int{"anonymous": unauth, "admin": forbid, "clinician": ok, "viewer": forbid}},
 			{"POST", "/export", url.Values{"format": {"csv"}}, map[string]int{"anonymous": unauth, "admin": forbid, "clinician": ok, "viewer": forbid}},
 			{"GET", "/admin/staff", nil, map[string]int{"anonymous": unauth, "admin": ok, "clinician": forbid, "viewer": forbid}},

@@ -118,6 +118,7 @@ func NewServer(cfg *ServeConfig, pool *pgxpool.Pool, log *slog.Logger, now func(
 	s.route(http.MethodGet, "/submissions/:id", reader, s.handleDetail)
 	s.route(http.MethodPost, "/submissions/:id/status", clinician, s.handleStatus)
 	s.route(http.MethodPost, "/submissions/:id/notes", clinician, s.handleNote)
+	s.route(http.MethodPost, "/submissions/:id/accept-correction", clinician, s.handleAcceptCorrection)
 	s.route(http.MethodGet, "/submissions/:id/attachments/:item/:n", clinician, s.handleAttachment)
 	s.route(http.MethodPost, "/submissions/:id/results", clinician, s.handlePublishResult)
 	s.route(http.MethodPost, "/submissions/:id/results/:rid/withdraw", clinician, s.handleWithdrawResult)

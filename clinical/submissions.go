@@ -164,6 +164,9 @@ type ListRow struct {
 	Status     string
 	Name       string // family and given name, when the form asks for them
 	Superseded bool
+	// Correction is "pending" for a linked correction not accepted yet,
+	// "unverified" for a claim without its correction code, else "".
+	Correction string
 }
 
 // ListPage is one page of the list.
@@ -276,14 +279,16 @@ func (st *Submissions) List(ctx context.Context, f ListFilter) (*ListPage, error
 	}
 	sql := fmt.Sprintf(`SELECT id, intake_id::text, receipt, form_id, received_at, status,
   coalesce(%s, ''),
-  superseded_by IS NOT NULL
+  superseded_by IS NOT NULL,
+  CASE WHEN corrects_id IS NOT NULL AND correction_accepted_at IS NULL THEN 'pending'
+       WHEN corrects_receipt IS NOT NULL AND NOT correction_verified THEN 'unverified' ELSE '' END
 FROM submissions WHERE %s ORDER BY received_at %s, id %s LIMIT %s`, st.nameSQL(arg), where, dir, dir, arg(f.Limit+1))
 	page := &ListPage{}
 	scan := func(rows pgx.Rows) error {
 		page.Rows = page.Rows[:0]
 		for rows.Next() {
 			var r ListRow
-			if err := rows.Scan(&r.ID, &r.IntakeID, &r.Receipt, &r.FormID, &r.ReceivedAt, &r.Status, &r.Name, &r.Superseded); err != nil {
+			if err := rows.Scan(&r.ID, &r.IntakeID, &r.Receipt, &r.FormID, &r.ReceivedAt, &r.Status, &r.Name, &r.Superseded, &r.Correction); err != nil {
 				return err
 			}
 			page.Rows = append(page.Rows, r)
