@@ -20,6 +20,7 @@ import (
 	"github.com/airlockhq/airlock/shared/cli"
 	"github.com/airlockhq/airlock/shared/config"
 	"github.com/airlockhq/airlock/shared/forms"
+	"github.com/airlockhq/airlock/shared/ops"
 	"github.com/airlockhq/airlock/shared/pg"
 )
 
@@ -28,7 +29,13 @@ const usage = `clinical: Airlock's internal staff application.
 Usage:
   clinical migrate                  apply the clinical database migrations (run as the database owner)
   clinical secret-key               print a new CLINICAL_SECRET_KEY
-  clinical serve                    serve the staff web app (see docs/clinical.md)
+  clinical serve                    serve the staff web app (see docs/clinical.md), /livez and /readyz
+                                    (/healthz: alias)
+  clinical check                    check the settings of serve, the database login, its schema version
+                                    and its grants; one line per check, exit 0 when all good, 1 on a
+                                    problem, 2 on a bad setting
+  clinical healthcheck [URL]        GET URL (default: /readyz on CLINICAL_METRICS_ADDR) with a 5s
+                                    timeout; exit 0 on 200, else 1 (a container healthcheck without curl)
   clinical staff add --email E --role admin|clinician|viewer
                                     create a staff account with no password; prints the enrolment code(s)
                                     its owner enters at /enrol to choose a password and set up TOTP (the
@@ -48,6 +55,7 @@ Usage:
                                     submission with receipt R; prints the one-time link, shown only now
                                     (default expiry 336h; --require-birth-date also asks the patient for
                                     the submission's date of birth); audited. See docs/results.md
+  clinical --version                print the version and commit
   clinical --help                   show this help
 
 Settings (environment; each secret X may be given as X_FILE instead):
@@ -73,6 +81,8 @@ Settings (environment; each secret X may be given as X_FILE instead):
   CLINICAL_NOTIFY_INTERVAL  serve: how often a digest may go out (default 5m)
   CLINICAL_INTAKE_URL     intake's public base URL, such as https://forms.example.org: one-time result
                           links point there (required by results publish, and by serve to publish)
+  CLINICAL_METRICS_ADDR   serve: address of a separate listener for Prometheus /metrics, /livez and
+                          /readyz (default: off; keep it off the staff network)
 `
 
 // Main is the clinical binary.
@@ -112,8 +122,15 @@ func Run(ctx context.Context, env cli.Env) error {
 	case "-h", "--help", "help":
 		fmt.Fprint(env.Stdout, usage)
 		return cli.ErrHelp
+	case "--version", "version":
+		fmt.Fprintln(env.Stdout, ops.Version("clinical"))
+		return nil
 	case "migrate":
 		return migrations.Apply(env, "CLINICAL_DATABASE_URL", "clinical", migrations.Clinical())
+	case "check":
+		return runCheck(ctx, env)
+	case "healthcheck":
+		return ops.Healthcheck(ctx, env, "clinical", "CLINICAL_METRICS_ADDR")
 	case "secret-key":
 		k, err := NewSecretKey()
 		if err != nil {

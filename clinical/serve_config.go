@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/airlockhq/airlock/clinical/notice"
@@ -37,6 +38,9 @@ type ServeConfig struct {
 	// IntakeURL is intake's public base URL (CLINICAL_INTAKE_URL), where
 	// one-time result links point; "" turns publishing in the app off.
 	IntakeURL string
+	// MetricsAddr is the Prometheus, /livez and /readyz listener; empty
+	// turns it off.
+	MetricsAddr string
 }
 
 // LoadServeConfig reads and checks the settings of `clinical serve`.
@@ -72,6 +76,12 @@ func LoadServeConfig(getenv func(string) string) (*ServeConfig, error) {
 	}
 	c.Notify = notice.LoadConfig(r)
 	c.IntakeURL = intakeBaseURL(r, false)
+	if r.String("CLINICAL_METRICS_ADDR", "") != "" {
+		c.MetricsAddr = r.Addr("CLINICAL_METRICS_ADDR", "")
+		if c.MetricsAddr == c.Addr && !strings.HasSuffix(c.Addr, ":0") {
+			r.Fail("CLINICAL_METRICS_ADDR", "must differ from CLINICAL_ADDR: metrics are never served on the staff app's listener")
+		}
+	}
 	if c.SessionIdle > c.SessionMax {
 		r.Fail("CLINICAL_SESSION_IDLE", "must not be longer than CLINICAL_SESSION_MAX")
 	}

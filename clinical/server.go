@@ -25,6 +25,7 @@ import (
 
 	"github.com/airlockhq/airlock/migrations"
 	"github.com/airlockhq/airlock/shared/forms"
+	"github.com/airlockhq/airlock/shared/ops"
 	"github.com/airlockhq/airlock/shared/pg"
 )
 
@@ -64,6 +65,8 @@ type Server struct {
 	// (CLINICAL_INTAKE_URL; "" turns publishing off).
 	results   *Results
 	intakeURL string
+	metrics   *metrics
+	ready     http.Handler // /readyz: the database answers
 }
 
 // NewServer builds the router. now is the clock (tests move it).
@@ -84,11 +87,13 @@ func NewServer(cfg *ServeConfig, pool *pgxpool.Pool, log *slog.Logger, now func(
 		now:      now,
 		csrfKey:  cfg.SecretKey.derive("csrf v1"),
 		pages:    parsePages(),
+		metrics:  newMetrics(),
 	}
 	if cfg.Forms != nil {
 		s.subs.UseForms(cfg.Forms)
 	}
 	s.results, s.intakeURL = NewResults(pool, now), cfg.IntakeURL
+	s.ready = ops.Ready(log, ops.Probe{Name: "clinical database", Check: pool.Ping})
 	e := s.Echo
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
@@ -97,9 +102,12 @@ func NewServer(cfg *ServeConfig, pool *pgxpool.Pool, log *slog.Logger, now func(
 	e.IPExtractor = clientIP(cfg.TrustedProxies)
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{DisableStackAll: true, LogErrorFunc: s.logPanic}))
 	e.Use(securityHeaders)
+	e.Use(s.observe)
 	e.Use(limitBody)
 
-	e.GET("/healthz", s.handleHealth)
+	e.GET("/livez", echo.WrapHandler(ops.Live()))
+	e.GET("/readyz", echo.WrapHandler(s.ready))
+	e.GET("/healthz", echo.WrapHandler(s.ready)) // the name before /readyz
 	static, _ := fs.Sub(staticFS, "static")
 	e.GET("/static/*", echo.WrapHandler(http.StripPrefix("/static/", noListing(http.FileServer(http.FS(static))))))
 
@@ -421,14 +429,13 @@ func noListing(h http.Handler) http.Handler {
 	})
 }
 
-func (s *Server) handleHealth(c echo.Context) error {
-	ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
-	defer cancel()
-	if err := s.pool.Ping(ctx); err != nil {
-		s.log.Warn("health check: database unreachable", "error", err.Error())
-		return echo.NewHTTPError(http.StatusServiceUnavailable, "database unreachable")
-	}
-	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
+// MetricsHandler serves /metrics, /livez and /readyz. Serve puts it on its
+// own listener (CLINICAL_METRICS_ADDR), never on the staff app's.
+func (s *Server) MetricsHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", s.metrics.handler())
+	ops.HandleHealth(mux, s.ready)
+	return mux
 }
 
 // page is what every template gets.
@@ -550,8 +557,28 @@ func Serve(ctx context.Context, cfg *ServeConfig, log *slog.Logger) error {
 		}
 		ln = tls.NewListener(ln, httpSrv.TLSConfig)
 	}
+	var metricsSrv *http.Server
+	metricsAddr := ""
+	if cfg.MetricsAddr != "" {
+		mln, err := net.Listen("tcp", cfg.MetricsAddr)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("listen on CLINICAL_METRICS_ADDR %s: %w", cfg.MetricsAddr, err)
+		}
+		metricsAddr = mln.Addr().String()
+		metricsSrv = &http.Server{
+			Handler:           srv.MetricsHandler(),
+			ReadHeaderTimeout: 5 * time.Second,
+			ReadTimeout:       10 * time.Second,
+			WriteTimeout:      30 * time.Second,
+			IdleTimeout:       2 * time.Minute,
+			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		}
+		go metricsSrv.Serve(mln)
+		defer metricsSrv.Close()
+	}
 	srv.logAuditHead(ctx) // the head at start-up, then every AuditHeadInterval
-	log.Info("clinical listening", "addr", ln.Addr().String(), "tls", useTLS)
+	log.Info("clinical listening", "addr", ln.Addr().String(), "tls", useTLS, "metrics", metricsAddr)
 
 	jobsCtx, stopJobs := context.WithCancel(ctx)
 	defer stopJobs()

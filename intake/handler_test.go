@@ -765,7 +765,20 @@ func TestHealth(t *testing.T) {
 	}
 	checkSecurityHeaders(t, resp.header)
 
+	for _, path := range []string{"/readyz", "/livez"} {
+		if resp := ti.do(t, request{method: "GET", path: path}); resp.status != http.StatusOK {
+			t.Errorf("%s with the database up: status %d: %s", path, resp.status, resp.body)
+		}
+	}
+
 	ti.pool.Close()
+	// The process is alive, but not ready.
+	if resp := ti.do(t, request{method: "GET", path: "/livez"}); resp.status != http.StatusOK {
+		t.Errorf("livez with the pool closed: status %d, want 200", resp.status)
+	}
+	if resp := ti.do(t, request{method: "GET", path: "/readyz"}); resp.status != http.StatusServiceUnavailable {
+		t.Errorf("readyz with the pool closed: status %d, want 503", resp.status)
+	}
 	resp = ti.do(t, request{method: "GET", path: "/healthz"})
 	if resp.status != http.StatusServiceUnavailable {
 		t.Fatalf("healthz with the pool closed: status %d, want 503: %s", resp.status, resp.body)

@@ -13,16 +13,23 @@ import (
 	"github.com/airlockhq/airlock/migrations"
 	"github.com/airlockhq/airlock/shared/cli"
 	"github.com/airlockhq/airlock/shared/forms"
+	"github.com/airlockhq/airlock/shared/ops"
 )
 
 const usage = `intake: Airlock's public intake server.
 
 Usage:
   intake migrate   apply the intake database migrations (run as the database owner)
-  intake serve     serve intake forms (HTML), the JSON API and /healthz
+  intake serve     serve intake forms (HTML), the JSON API, /livez and /readyz (/healthz: alias)
+  intake check     check the settings, the database login, its schema version and its grants;
+                   one line per check, exit 0 when all good, 1 on a problem, 2 on a bad setting
+  intake healthcheck [URL]
+                   GET URL (default: /readyz on INTAKE_METRICS_ADDR) with a 5s timeout; exit 0 on
+                   200, else 1 (a container healthcheck without curl)
   intake forms check DIR
                    load every form in DIR (and DIR/valuesets) and list every problem,
                    one line each (file, item path, problem); exit 0 when all load, 1 if not
+  intake --version print the version and commit
   intake --help    show this help
 
 Settings (environment; each secret X may be given as X_FILE instead):
@@ -47,7 +54,8 @@ Settings (environment; each secret X may be given as X_FILE instead):
   INTAKE_MAX_ATTACHMENT largest single attached file (default 5MiB)
   INTAKE_ATTACHMENT_TYPES  allowed attachment types, detected from content
                         (default application/pdf,image/png,image/jpeg,text/plain)
-  INTAKE_METRICS_ADDR   address of a separate Prometheus /metrics listener (default: off)
+  INTAKE_METRICS_ADDR   address of a separate listener for Prometheus /metrics, /livez and /readyz
+                        (default: off; keep it off the public network)
   INTAKE_DB_MAX_CONNS   database connections (default 32)
 `
 
@@ -63,10 +71,17 @@ func Run(ctx context.Context, env cli.Env) error {
 	case "-h", "--help", "help":
 		fmt.Fprint(env.Stdout, usage)
 		return cli.ErrHelp
+	case "--version", "version":
+		fmt.Fprintln(env.Stdout, ops.Version("intake"))
+		return nil
 	case "migrate":
 		return migrations.Apply(env, "INTAKE_DATABASE_URL", "intake", migrations.Intake())
 	case "forms":
 		return formsCommand(env)
+	case "check":
+		return runCheck(ctx, env)
+	case "healthcheck":
+		return ops.Healthcheck(ctx, env, "intake", "INTAKE_METRICS_ADDR")
 	case "serve":
 		if len(env.Args) > 1 {
 			return cli.Usagef("intake serve: unexpected argument %q", env.Args[1])

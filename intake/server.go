@@ -19,6 +19,7 @@ import (
 
 	"github.com/airlockhq/airlock/migrations"
 	"github.com/airlockhq/airlock/shared/forms"
+	"github.com/airlockhq/airlock/shared/ops"
 	"github.com/airlockhq/airlock/shared/pg"
 )
 
@@ -41,6 +42,7 @@ type Server struct {
 	// (handle_results.go).
 	results          *ResultStore
 	birthDateLimiter *rateLimiter
+	ready            http.Handler // /readyz: the database answers
 }
 
 // NewServer builds the router over a store and a sealer.
@@ -71,6 +73,7 @@ func NewServer(cfg *Config, store *Store, log *slog.Logger) *Server {
 	}
 	s.birthDateLimiter = newRateLimiter(birthDatePerMinute, birthDateBurst, 0)
 	s.metrics = newMetrics(s.limiter)
+	s.ready = ops.Ready(log, ops.Probe{Name: "intake database", Check: store.Ping})
 	e := s.Echo
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
@@ -85,7 +88,9 @@ func NewServer(cfg *Config, store *Store, log *slog.Logger) *Server {
 	e.GET("/forms/:id", s.handleFormPage)
 	e.POST("/forms/:id", s.handleFormSubmit)
 	e.GET("/static/intake.css", s.handleCSS)
-	e.GET("/healthz", s.handleHealth)
+	e.GET("/livez", echo.WrapHandler(ops.Live()))
+	e.GET("/readyz", echo.WrapHandler(s.ready))
+	e.GET("/healthz", echo.WrapHandler(s.ready)) // the name before /readyz
 	e.GET("/api/v1/forms/:id", s.handleGetForm)
 	e.POST("/api/v1/forms/:id/submissions", s.handleSubmitJSON)
 	e.GET("/r/:token", s.handleResultPage)
@@ -100,9 +105,14 @@ type submissionStore interface {
 	Ping(ctx context.Context) error
 }
 
-// MetricsHandler serves /metrics. Serve puts it on its own listener
-// (INTAKE_METRICS_ADDR), never on the public one.
-func (s *Server) MetricsHandler() http.Handler { return s.metrics.handler() }
+// MetricsHandler serves /metrics, /livez and /readyz. Serve puts it on its
+// own listener (INTAKE_METRICS_ADDR), never on the public one.
+func (s *Server) MetricsHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", s.metrics.handler())
+	ops.HandleHealth(mux, s.ready)
+	return mux
+}
 
 // contentSecurityPolicy allows the one stylesheet and nothing else: no
 // script at all, no inline style, no plugins, no framing, forms only to
@@ -291,16 +301,6 @@ func (s *Server) errorPage(c echo.Context, code int, msg string) errorPage {
 		p.Title, p.Message = "Something went wrong", "Something went wrong on our side and your form was not sent. Please try again in a few minutes."
 	}
 	return p
-}
-
-func (s *Server) handleHealth(c echo.Context) error {
-	ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
-	defer cancel()
-	if err := s.store.Ping(ctx); err != nil {
-		s.log.Warn("health check: database unreachable", "error", err.Error())
-		return echo.NewHTTPError(http.StatusServiceUnavailable, "database unreachable")
-	}
-	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
 }
 
 // Server timeouts. Reading may take a while, since a patient on a slow

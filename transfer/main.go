@@ -13,6 +13,7 @@ import (
 
 	"github.com/airlockhq/airlock/migrations"
 	"github.com/airlockhq/airlock/shared/cli"
+	"github.com/airlockhq/airlock/shared/ops"
 	"github.com/airlockhq/airlock/shared/pg"
 )
 
@@ -23,6 +24,11 @@ Usage:
                                  each new submission (LISTEN on intake), until SIGINT/SIGTERM
   transfer once                  move everything pending now, then exit (prints a JSON summary)
   transfer status                print the queue state as one JSON line (no passphrase needed)
+  transfer check                 check the settings, unlock the keys, reach both databases with the
+                                 configured logins and check their schema versions and grants; one
+                                 line per check, exit 0 when all good, 1 on a problem, 2 on a bad setting
+  transfer healthcheck [URL]     GET URL (default: /readyz on TRANSFER_METRICS_ADDR) with a 5s timeout;
+                                 exit 0 on 200, else 1 (a container healthcheck without curl)
   transfer keys new --out FILE   make a clinic key pair under TRANSFER_PASSPHRASE; prints its public
                                  key string (refuses an existing FILE)
   transfer keys show FILE        print FILE's public key string (no passphrase needed)
@@ -32,6 +38,7 @@ Usage:
   transfer keys retire FILE      destroy FILE (overwrite, remove) once no row pending in intake is
                                  under its key id (needs INTAKE_DATABASE_URL)
   transfer keys row-key          print a new random row key
+  transfer --version             print the version and commit
   transfer --help                show this help
 
 Settings (environment; each secret X may be given as X_FILE instead):
@@ -53,8 +60,10 @@ Settings (environment; each secret X may be given as X_FILE instead):
   TRANSFER_FORMS_BASE_URL  base URL naming forms without a url, as intake's INTAKE_FORMS_BASE_URL
   TRANSFER_SCHEDULE       run: cron spec of the scheduled passes (default @every 1m; also 5-field
                           cron such as */5 * * * *, or @hourly)
-  TRANSFER_METRICS_ADDR   run: serve Prometheus /metrics and /healthz on this host:port (default: off;
-                          keep it off the public network)
+  TRANSFER_METRICS_ADDR   run: serve Prometheus /metrics, /livez and /readyz (/healthz: alias) on this
+                          host:port (default: off; keep it off the public network). /readyz: both
+                          databases answer, keys unlocked, a pass without error within three
+                          scheduled intervals (at least 5m)
 `
 
 // Main is the transfer binary.
@@ -73,8 +82,15 @@ func Run(ctx context.Context, env cli.Env) error {
 		return runOnce(ctx, env)
 	case "run":
 		return runWorker(ctx, env)
+	case "--version", "version":
+		fmt.Fprintln(env.Stdout, ops.Version("transfer"))
+		return nil
 	case "status":
 		return runStatus(ctx, env)
+	case "check":
+		return runCheck(ctx, env)
+	case "healthcheck":
+		return ops.Healthcheck(ctx, env, "transfer", "TRANSFER_METRICS_ADDR")
 	case "keys":
 		return runKeys(ctx, env)
 	default:

@@ -11,6 +11,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/airlockhq/airlock/shared/ops"
 )
 
 // Metrics are `transfer run`'s Prometheus metrics. The queue gauges are read
@@ -109,11 +111,12 @@ func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{})
 }
 
-// Serve serves /metrics (and /healthz) on ln until ctx is done.
-func (m *Metrics) Serve(ctx context.Context, ln net.Listener) error {
+// Serve serves /metrics, /livez and /readyz (ready; /healthz is its alias)
+// on ln until ctx is done.
+func (m *Metrics) Serve(ctx context.Context, ln net.Listener, ready http.Handler) error {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", m.Handler())
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
+	ops.HandleHealth(mux, ready)
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
 	go func() {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/robfig/cron/v3"
 
 	"github.com/airlockhq/airlock/shared/cli"
+	"github.com/airlockhq/airlock/shared/ops"
 )
 
 // NotifyChannel is the channel intake's insert trigger notifies (with an
@@ -52,6 +54,9 @@ type Worker struct {
 
 	passMu   sync.Mutex  // one pass at a time in this process
 	lastIdle atomic.Bool // the last pass changed nothing
+
+	progressMu sync.Mutex
+	lastGood   time.Time // start, or the end of the last pass that ran without error or was skipped
 }
 
 // listenCheckEvery is how often an idle LISTEN connection is pinged, so a
@@ -104,6 +109,59 @@ func (w *Worker) pass(ctx context.Context, trigger string) {
 	w.lastIdle.Store(err == nil && sum.Idle())
 	w.Metrics.ObservePass(sum, err)
 	logPass(w.Log, trigger, sum, err)
+	if err == nil && !sum.Interrupted {
+		// A skipped pass counts: another instance holds the lock and works.
+		w.progressMu.Lock()
+		w.lastGood = time.Now()
+		w.progressMu.Unlock()
+	}
+}
+
+// passMaxAge is how long /readyz accepts without a good pass: three
+// scheduled intervals, at least five minutes.
+func passMaxAge(schedule string, now time.Time) time.Duration {
+	const floor = 5 * time.Minute
+	sched, err := cron.ParseStandard(schedule)
+	if err != nil {
+		return floor
+	}
+	first := sched.Next(now)
+	return max(3*sched.Next(first).Sub(first), floor)
+}
+
+// recentPass is /readyz's "last pass recent": nil while the last good pass
+// (or the start) is within passMaxAge.
+func (w *Worker) recentPass(context.Context) error {
+	w.progressMu.Lock()
+	last := w.lastGood
+	w.progressMu.Unlock()
+	now := time.Now()
+	if age, limit := now.Sub(last), passMaxAge(w.Schedule, now); age > limit {
+		return fmt.Errorf("no pass without error for %s (limit %s)", age.Round(time.Second), limit)
+	}
+	return nil
+}
+
+// Ready is the worker's /readyz: both databases answer, the keys are
+// unlocked and a pass ran without error recently.
+func (w *Worker) Ready() http.Handler {
+	w.progressMu.Lock()
+	if w.lastGood.IsZero() {
+		w.lastGood = time.Now() // the grace of the first pass
+	}
+	w.progressMu.Unlock()
+	m := w.Mover
+	return ops.Ready(w.Log,
+		ops.Probe{Name: "intake database", Check: m.Intake.Ping},
+		ops.Probe{Name: "clinical database", Check: m.Clinical.Ping},
+		ops.Probe{Name: "keys unlocked", Check: func(context.Context) error {
+			if len(m.Keys) == 0 {
+				return errors.New("no key unlocked")
+			}
+			return nil
+		}},
+		ops.Probe{Name: "last pass recent", Check: w.recentPass},
+	)
 }
 
 // logPass writes one JSON log line per pass: counts and timing, never content.
@@ -286,7 +344,7 @@ func runWorker(ctx context.Context, env cli.Env) error {
 		srvCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
 		defer stop() // after the worker has stopped: the last pass is counted
 		wg.Go(func() {
-			if err := w.Metrics.Serve(srvCtx, ln); err != nil {
+			if err := w.Metrics.Serve(srvCtx, ln, w.Ready()); err != nil {
 				m.Log.Error("metrics server stopped", "error", err.Error())
 			}
 		})

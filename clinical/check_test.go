@@ -1,0 +1,140 @@
+package clinical
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/airlockhq/airlock/migrations"
+	"github.com/airlockhq/airlock/shared/ops/opstest"
+	"github.com/airlockhq/airlock/shared/pg/pgtest"
+)
+
+const clinicalCmd = "github.com/airlockhq/airlock/clinical/cmd/clinical"
+
+func TestVersion(t *testing.T) {
+	t.Parallel()
+	bin := opstest.Build(t, clinicalCmd)
+	res := opstest.Run(t, bin, nil, "--version")
+	if want := opstest.VersionPattern(t, bin, "clinical"); res.Code != 0 || !want.MatchString(res.Stdout) {
+		t.Errorf("--version: exit %d, stdout %q, stderr %q, want %s", res.Code, res.Stdout, res.Stderr, want)
+	}
+}
+
+// TestCheck runs the real `clinical check` with the app's login, with
+// logins it must refuse, on an old schema and with a bad setting.
+func TestCheck(t *testing.T) {
+	t.Parallel()
+	bin := opstest.Build(t, clinicalCmd)
+	owner := pgtest.NewDB(t, "clinical", migrations.Clinical())
+	secret, err := NewSecretKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"CLINICAL_DATABASE_URL": pgtest.URLAs(t, owner, "airlock_clinical_app"), "CLINICAL_SECRET_KEY": secret.String()}
+	res := opstest.Run(t, bin, env, "check")
+	if res.Code != 0 || strings.Contains(res.Stdout, "problem:") || !strings.Contains(res.Stdout, "clinical check: all good") {
+		t.Fatalf("check with the app login: exit %d\n%s%s", res.Code, res.Stdout, res.Stderr)
+	}
+	with := func(k, v string) map[string]string {
+		out := map[string]string{}
+		for a, b := range env {
+			out[a] = b
+		}
+		out[k] = v
+		return out
+	}
+	cases := []struct {
+		name string
+		env  map[string]string
+		want []string
+	}{
+		{"superuser owner", with("CLINICAL_DATABASE_URL", owner), []string{
+			"login postgres is a superuser", "has UPDATE on audit_log", "has DELETE on audit_log", "has DELETE on submissions"}},
+		{"transfer's login", with("CLINICAL_DATABASE_URL", pgtest.URLAs(t, owner, "airlock_clinical_transfer")), []string{
+			"is not granted airlock_clinical_app", "lacks SELECT on staff", "lacks SELECT on audit_log", "has INSERT on submissions",
+			"lacks EXECUTE on erase_submission(bigint)"}},
+	}
+	for _, c := range cases {
+		res := opstest.Run(t, bin, c.env, "check")
+		if res.Code != 1 {
+			t.Errorf("%s: exit %d, want 1\n%s%s", c.name, res.Code, res.Stdout, res.Stderr)
+		}
+		for _, w := range c.want {
+			if !regexp.MustCompile(`(?m)^problem: .*` + regexp.QuoteMeta(w)).MatchString(res.Stdout) {
+				t.Errorf("%s: no problem line with %q in\n%s", c.name, w, res.Stdout)
+			}
+		}
+		if strings.Contains(res.Stdout+res.Stderr, secret.String()) || strings.Contains(res.Stdout+res.Stderr, pgtest.LoginPassword) {
+			t.Errorf("%s: a secret was printed", c.name)
+		}
+	}
+	res = opstest.Run(t, bin, with("CLINICAL_METRICS_ADDR", "nowhere"), "check")
+	if res.Code != 2 || !strings.HasPrefix(res.Stderr, "CLINICAL_METRICS_ADDR: ") || strings.Count(res.Stderr, "\n") != 1 {
+		t.Errorf("bad setting: exit %d, stderr %q", res.Code, res.Stderr)
+	}
+}
+
+var metricsListeningRE = regexp.MustCompile(`"msg":"clinical listening","addr":"([^"]+)".*"metrics":"([^"]*)"`)
+
+// TestMetricsListenerAndHealthcheck boots `clinical serve` with
+// CLINICAL_METRICS_ADDR: /metrics there and not on the app's listener,
+// /livez and /readyz on both, and the real `clinical healthcheck`.
+func TestMetricsListenerAndHealthcheck(t *testing.T) {
+	t.Parallel()
+	bin := opstest.Build(t, clinicalCmd)
+	a := newApp(t)
+	env := map[string]string{"CLINICAL_DATABASE_URL": a.appURL, "CLINICAL_SECRET_KEY": a.secret.String(),
+		"CLINICAL_ADDR": "127.0.0.1:0", "CLINICAL_METRICS_ADDR": "127.0.0.1:0"}
+	ctx, cancel := context.WithCancel(context.Background())
+	logs := &syncBuffer{}
+	done := make(chan error, 1)
+	go func() { done <- Run(ctx, cliEnv(env, io.Discard, logs, "serve")) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	}()
+	var m []string
+	for deadline := time.Now().Add(20 * time.Second); m == nil; time.Sleep(20 * time.Millisecond) {
+		if m = metricsListeningRE.FindStringSubmatch(logs.String()); m == nil && time.Now().After(deadline) {
+			t.Fatalf("serve did not start:\n%s", logs.String())
+		}
+	}
+	app, metrics := "http://"+m[1], "http://"+m[2]
+	get := func(url string) (int, string) {
+		resp, err := http.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	get(app + "/login")
+	for _, base := range []string{app, metrics} {
+		for _, p := range []string{"/livez", "/readyz", "/healthz"} {
+			if code, _ := get(base + p); code != http.StatusOK {
+				t.Errorf("GET %s%s: %d", base, p, code)
+			}
+		}
+	}
+	if code, _ := get(app + "/metrics"); code == http.StatusOK {
+		t.Errorf("/metrics is served on the staff app's listener")
+	}
+	if code, body := get(metrics + "/metrics"); code != http.StatusOK ||
+		!strings.Contains(body, `airlock_clinical_http_request_duration_seconds_count{code="200",method="GET",route="/login"}`) {
+		t.Errorf("/metrics on the metrics listener: %d\n%s", code, body)
+	}
+	if res := opstest.Run(t, bin, map[string]string{"CLINICAL_METRICS_ADDR": m[2]}, "healthcheck"); res.Code != 0 {
+		t.Errorf("healthcheck: exit %d %q %q", res.Code, res.Stdout, res.Stderr)
+	}
+	if res := opstest.Run(t, bin, nil, "healthcheck", app+"/readyz"); res.Code != 0 {
+		t.Errorf("healthcheck URL: exit %d %q %q", res.Code, res.Stdout, res.Stderr)
+	}
+}

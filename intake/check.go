@@ -1,0 +1,43 @@
+package intake
+
+import (
+	"context"
+
+	"github.com/airlockhq/airlock/migrations"
+	"github.com/airlockhq/airlock/shared/cli"
+	"github.com/airlockhq/airlock/shared/ops"
+)
+
+// writerGrants are what the migrations give airlock_intake_writer, and what
+// they never give it: the login of a public server may add ciphertext and
+// read nothing back.
+var writerGrants = []ops.Grant{
+	{Object: "submissions", Privilege: "INSERT", Want: true},
+	{Object: "submissions", Privilege: "SELECT", Want: false},
+	{Object: "submissions", Privilege: "UPDATE", Want: false},
+	{Object: "submissions", Privilege: "DELETE", Want: false},
+	{Object: "submissions", Privilege: "TRUNCATE", Want: false},
+	{Object: "schema_migrations", Privilege: "SELECT", Want: true},
+}
+
+// runCheck is `intake check`: the settings of serve (exit 2 naming a bad
+// one), then the database as serve's login sees it, one line per check.
+func runCheck(ctx context.Context, env cli.Env) error {
+	if len(env.Args) > 1 {
+		return cli.Usagef("intake check: unexpected argument %q", env.Args[1])
+	}
+	cfg, err := LoadConfig(env.Getenv)
+	if err != nil {
+		return err
+	}
+	r := ops.NewReport(env.Stdout, "intake")
+	r.OK("settings: %s", cfg)
+	pool := ops.CheckDatabase(ctx, r, ops.Database{
+		Name: "intake database", Var: "INTAKE_DATABASE_URL", URL: cfg.DatabaseURL,
+		Migrations: migrations.Intake(), Role: "airlock_intake_writer", Grants: writerGrants,
+	})
+	if pool != nil {
+		pool.Close()
+	}
+	return r.Err()
+}
