@@ -16,20 +16,32 @@ import (
 
 const clinicalCmd = "github.com/airlockhq/airlock/clinical/cmd/clinical"
 
-func TestVersion(t *testing.T) {
+// TestOpsCommands builds the real binary once and runs its operations
+// commands: --version, check, healthcheck.
+func TestOpsCommands(t *testing.T) {
 	t.Parallel()
 	bin := opstest.Build(t, clinicalCmd)
+	for _, c := range []struct {
+		name string
+		run  func(*testing.T, string)
+	}{{"Version", testVersion}, {"Check", testCheck}, {"MetricsListenerAndHealthcheck", testMetricsListenerAndHealthcheck}} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			c.run(t, bin)
+		})
+	}
+}
+
+func testVersion(t *testing.T, bin string) {
 	res := opstest.Run(t, bin, nil, "--version")
 	if want := opstest.VersionPattern(t, bin, "clinical"); res.Code != 0 || !want.MatchString(res.Stdout) {
 		t.Errorf("--version: exit %d, stdout %q, stderr %q, want %s", res.Code, res.Stdout, res.Stderr, want)
 	}
 }
 
-// TestCheck runs the real `clinical check` with the app's login, with
+// testCheck runs the real `clinical check` with the app's login, with
 // logins it must refuse, on an old schema and with a bad setting.
-func TestCheck(t *testing.T) {
-	t.Parallel()
-	bin := opstest.Build(t, clinicalCmd)
+func testCheck(t *testing.T, bin string) {
 	owner := pgtest.NewDB(t, "clinical", migrations.Clinical())
 	secret, err := NewSecretKey()
 	if err != nil {
@@ -81,12 +93,10 @@ func TestCheck(t *testing.T) {
 
 var metricsListeningRE = regexp.MustCompile(`"msg":"clinical listening","addr":"([^"]+)".*"metrics":"([^"]*)"`)
 
-// TestMetricsListenerAndHealthcheck boots `clinical serve` with
+// testMetricsListenerAndHealthcheck boots `clinical serve` with
 // CLINICAL_METRICS_ADDR: /metrics there and not on the app's listener,
 // /livez and /readyz on both, and the real `clinical healthcheck`.
-func TestMetricsListenerAndHealthcheck(t *testing.T) {
-	t.Parallel()
-	bin := opstest.Build(t, clinicalCmd)
+func testMetricsListenerAndHealthcheck(t *testing.T, bin string) {
 	a := newApp(t)
 	env := map[string]string{"CLINICAL_DATABASE_URL": a.appURL, "CLINICAL_SECRET_KEY": a.secret.String(),
 		"CLINICAL_ADDR": "127.0.0.1:0", "CLINICAL_METRICS_ADDR": "127.0.0.1:0"}

@@ -29,22 +29,34 @@ func ownerExec(t *testing.T, url, sql string) {
 	}
 }
 
-// TestVersion: the real binary prints its name, module version and the VCS
-// commit go build embedded (git worktrees and -buildvcs=false embed none).
-func TestVersion(t *testing.T) {
+// TestOpsCommands builds the real binary once and runs its operations
+// commands: --version, check, healthcheck.
+func TestOpsCommands(t *testing.T) {
 	t.Parallel()
 	bin := opstest.Build(t, intakeCmd)
+	for _, c := range []struct {
+		name string
+		run  func(*testing.T, string)
+	}{{"Version", testVersion}, {"Check", testCheck}, {"Healthcheck", testHealthcheck}} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			c.run(t, bin)
+		})
+	}
+}
+
+// testVersion: the real binary prints its name, module version and the VCS
+// commit go build embedded (git worktrees and -buildvcs=false embed none).
+func testVersion(t *testing.T, bin string) {
 	res := opstest.Run(t, bin, nil, "--version")
 	if want := opstest.VersionPattern(t, bin, "intake"); res.Code != 0 || !want.MatchString(res.Stdout) {
 		t.Errorf("--version: exit %d, stdout %q, stderr %q, want %s", res.Code, res.Stdout, res.Stderr, want)
 	}
 }
 
-// TestCheck runs the real `intake check` against a real database with the
+// testCheck runs the real `intake check` against a real database with the
 // right login, the wrong ones, an old schema and bad settings.
-func TestCheck(t *testing.T) {
-	t.Parallel()
-	bin := opstest.Build(t, intakeCmd)
+func testCheck(t *testing.T, bin string) {
 	k := newTestKeys(t)
 	owner := pgtest.NewDB(t, "intake", migrations.Intake())
 	env := validEnv(k)
@@ -104,11 +116,9 @@ func TestCheck(t *testing.T) {
 	}
 }
 
-// TestHealthcheck serves intake with a metrics listener and runs the real
+// testHealthcheck serves intake with a metrics listener and runs the real
 // `intake healthcheck` against /readyz there: the container healthcheck.
-func TestHealthcheck(t *testing.T) {
-	t.Parallel()
-	bin := opstest.Build(t, intakeCmd)
+func testHealthcheck(t *testing.T, bin string) {
 	env := serveEnv(t)
 	env["INTAKE_METRICS_ADDR"] = "127.0.0.1:0"
 	public, metrics, _, _ := startServe(t, env, "http://")

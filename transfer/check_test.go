@@ -14,21 +14,33 @@ import (
 
 const transferCmd = "github.com/airlockhq/airlock/transfer/cmd/transfer"
 
-func TestVersion(t *testing.T) {
+// TestOpsCommands builds the real binary once and runs its operations
+// commands: --version, check, healthcheck.
+func TestOpsCommands(t *testing.T) {
 	t.Parallel()
 	bin := opstest.Build(t, transferCmd)
+	for _, c := range []struct {
+		name string
+		run  func(*testing.T, string)
+	}{{"Version", testVersion}, {"Check", testCheck}, {"ReadyAndHealthcheck", testReadyAndHealthcheck}} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			c.run(t, bin)
+		})
+	}
+}
+
+func testVersion(t *testing.T, bin string) {
 	res := opstest.Run(t, bin, nil, "--version")
 	if want := opstest.VersionPattern(t, bin, "transfer"); res.Code != 0 || !want.MatchString(res.Stdout) {
 		t.Errorf("--version: exit %d, stdout %q, stderr %q, want %s", res.Code, res.Stdout, res.Stderr, want)
 	}
 }
 
-// TestCheck runs the real `transfer check`: keys unlocked, both databases
+// testCheck runs the real `transfer check`: keys unlocked, both databases
 // reached with the worker's logins and their grants confirmed; a wrong
 // passphrase or the wrong logins are problems (exit 1), a bad setting exit 2.
-func TestCheck(t *testing.T) {
-	t.Parallel()
-	bin := opstest.Build(t, transferCmd)
+func testCheck(t *testing.T, bin string) {
 	f := newFixture(t)
 	env := f.cliEnv()
 
@@ -75,16 +87,14 @@ func TestCheck(t *testing.T) {
 	}
 }
 
-// TestReadyAndHealthcheck: `transfer run` serves /livez and /readyz on its
+// testReadyAndHealthcheck: `transfer run` serves /livez and /readyz on its
 // metrics listener, the real `transfer healthcheck` reads it, and /readyz
 // turns 503 when a database goes away.
-func TestReadyAndHealthcheck(t *testing.T) {
-	t.Parallel()
-	bin := opstest.Build(t, transferCmd)
+func testReadyAndHealthcheck(t *testing.T, bin string) {
 	f := newFixture(t)
 	env := with(f.cliEnv(), map[string]string{"TRANSFER_SCHEDULE": "@every 1h", "TRANSFER_METRICS_ADDR": "127.0.0.1:0"})
 	w := startWorker(t, env)
-	w.metrics() // waits for nothing: the address is logged before the worker listens
+	w.metrics() // the listener answers
 	addr := metricsAddrRE.FindStringSubmatch(w.p.stderr.String())[1]
 	for _, path := range []string{"/livez", "/readyz", "/healthz"} {
 		resp, err := http.Get("http://" + addr + path)
