@@ -57,6 +57,9 @@ type Audit struct {
 	lost []chainMark
 	// headLog, when set (LogHeads), receives the head after every append.
 	headLog *slog.Logger
+	// appended, when set, is told how many entries each committed InTx
+	// appended (metrics).
+	appended func(n int)
 }
 
 // LogHeads makes every committed append write the new chain head to log,
@@ -171,6 +174,7 @@ type AuditTx struct {
 	newest   *Entry   // the newest entry appended in this transaction
 	wentBack []string // what the first Append noticed (see CheckHead)
 	checked  bool
+	appends  int // entries appended in this transaction
 }
 
 // InTx runs fn in one transaction and commits it when fn returns nil: the
@@ -193,8 +197,11 @@ func (a *Audit) InTx(ctx context.Context, fn func(tx *AuditTx) error) error {
 	if e := at.newest; committed && e != nil && (len(at.wentBack) > 0 || e.Seq > a.known.seq) {
 		a.known = chainMark{id: e.ID, seq: e.Seq, mac: e.MAC}
 	}
-	log := a.headLog
+	log, appended := a.headLog, a.appended
 	a.mu.Unlock()
+	if committed && appended != nil && at.appends > 0 {
+		appended(at.appends)
+	}
 	if committed && log != nil && at.newest != nil {
 		// The newest entry of a transaction that held the append lock to
 		// its commit was the head when it committed.
@@ -280,6 +287,7 @@ func (t *AuditTx) Append(ctx context.Context, actor, action, target string, deta
 		return nil, fmt.Errorf("append audit entry: %w", err)
 	}
 	t.newest = e
+	t.appends++
 	return e, nil
 }
 

@@ -2,8 +2,11 @@ package clinical
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"regexp"
 	"strings"
 	"testing"
@@ -146,5 +149,56 @@ func testMetricsListenerAndHealthcheck(t *testing.T, bin string) {
 	}
 	if res := opstest.Run(t, bin, nil, "healthcheck", app+"/readyz"); res.Code != 0 {
 		t.Errorf("healthcheck URL: exit %d %q %q", res.Code, res.Stdout, res.Stderr)
+	}
+}
+
+// TestMetricsCountLoginsExportsAndAudit drives the staff app and reads the
+// counts back from its /metrics: logins by result, throttles, exports,
+// audit appends and the audit head; no label holds an email.
+func TestMetricsCountLoginsExportsAndAudit(t *testing.T) {
+	t.Parallel()
+	a := newApp(t)
+	cl := a.newUser(t, "clinician@clinic.example", true, true, RoleClinician)
+	c := a.client()
+	c.login(t, cl)
+	if rec := c.post("/export", url.Values{"format": {"csv"}}); rec.Code != http.StatusOK {
+		t.Fatalf("export: %d", rec.Code)
+	}
+	other := a.client()
+	throttled := false
+	for range a.srv.accounts.AccountLimit + 1 {
+		rec := other.post("/login", url.Values{"email": {cl.email}, "password": {"wrong password entirely"}, "code": {"000000"}})
+		throttled = rec.Code == http.StatusTooManyRequests
+	}
+	if !throttled {
+		t.Fatalf("no 429 after %d wrong logins", a.srv.accounts.AccountLimit+1)
+	}
+
+	rec := httptest.NewRecorder()
+	a.srv.MetricsHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	body := rec.Body.String()
+	var entries int
+	if err := a.owner.QueryRow(t.Context(), `SELECT count(*) FROM audit_log`).Scan(&entries); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		`airlock_clinical_logins_total{result="success"} 1`,
+		fmt.Sprintf(`airlock_clinical_logins_total{result="failure"} %d`, a.srv.accounts.AccountLimit),
+		`airlock_clinical_logins_total{result="throttled"} 1`,
+		`airlock_clinical_exports_total{format="csv"} 1`,
+		`airlock_clinical_exports_total{format="ndjson"} 0`,
+		fmt.Sprintf("airlock_clinical_audit_head_seq %d", entries),
+		`airlock_clinical_http_request_duration_seconds_count{code="303",method="POST",route="/login"} 1`,
+	} {
+		if !strings.Contains(body, want+"\n") {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	// Every audit entry since the server started was appended by it.
+	if !regexp.MustCompile(`(?m)^airlock_clinical_audit_appends_total [1-9]`).MatchString(body) {
+		t.Errorf("no audit appends counted")
+	}
+	if strings.Contains(body, cl.email) || strings.Contains(body, "clinic.example") {
+		t.Errorf("an email in the metrics")
 	}
 }

@@ -12,7 +12,7 @@ import (
 
 func (s *Server) renderLogin(c echo.Context, status int, msg string) {
 	if err := s.render(c, status, "login", nil, &page{Title: "Log in", Error: msg}); err != nil {
-		s.log.Error("write login page", "error", err.Error())
+		s.log.ErrorContext(c.Request().Context(), "write login page", "error", err.Error())
 	}
 }
 

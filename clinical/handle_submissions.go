@@ -365,7 +365,7 @@ func (s *Server) handleExport(c echo.Context, sess *Session) error {
 	if !c.Response().Committed {
 		c.Response().WriteHeader(http.StatusOK)
 	}
-	s.log.Info("export written", "actor", sess.Staff.Actor(), "format", format, "count", n)
+	s.log.InfoContext(c.Request().Context(), "export written", "actor", sess.Staff.Actor(), "format", format, "count", n)
 	return nil
 }
 

@@ -71,6 +71,8 @@ type Server struct {
 
 // NewServer builds the router. now is the clock (tests move it).
 func NewServer(cfg *ServeConfig, pool *pgxpool.Pool, log *slog.Logger, now func() time.Time) *Server {
+	// Every line logged with a request's context names its request id.
+	log = slog.New(ops.WithRequestID(log.Handler()))
 	audit := NewAudit(pool, cfg.SecretKey)
 	audit.now = now
 	accounts := NewAccounts(pool, audit, cfg.SecretKey, NewPasswords(cfg.Argon2), now)
@@ -87,12 +89,13 @@ func NewServer(cfg *ServeConfig, pool *pgxpool.Pool, log *slog.Logger, now func(
 		now:      now,
 		csrfKey:  cfg.SecretKey.derive("csrf v1"),
 		pages:    parsePages(),
-		metrics:  newMetrics(),
+		metrics:  newMetrics(pool, log),
 	}
 	if cfg.Forms != nil {
 		s.subs.UseForms(cfg.Forms)
 	}
 	s.results, s.intakeURL = NewResults(pool, now), cfg.IntakeURL
+	audit.appended = func(n int) { s.metrics.auditAppends.Add(float64(n)) }
 	s.ready = ops.Ready(log, ops.Probe{Name: "clinical database", Check: pool.Ping})
 	e := s.Echo
 	e.HideBanner, e.HidePort = true, true
@@ -101,6 +104,7 @@ func NewServer(cfg *ServeConfig, pool *pgxpool.Pool, log *slog.Logger, now func(
 	// proxy listed in CLINICAL_TRUSTED_PROXIES, the address it forwards.
 	e.IPExtractor = clientIP(cfg.TrustedProxies)
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{DisableStackAll: true, LogErrorFunc: s.logPanic}))
+	e.Pre(echo.WrapMiddleware(ops.RequestID))
 	e.Use(securityHeaders)
 	e.Use(s.observe)
 	e.Use(limitBody)
@@ -355,7 +359,7 @@ func limitBody(next echo.HandlerFunc) echo.HandlerFunc {
 func (s *Server) handleError(err error, c echo.Context) {
 	if c.Response().Committed {
 		if !errors.Is(err, context.Canceled) {
-			s.log.Error("request failed after the response started", "method", c.Request().Method, "route", c.Path(), "error", err.Error())
+			s.log.ErrorContext(c.Request().Context(), "request failed after the response started", "method", c.Request().Method, "route", c.Path(), "error", err.Error())
 		}
 		return
 	}
@@ -376,7 +380,7 @@ func (s *Server) handleError(err error, c echo.Context) {
 			msg = m
 		}
 	default:
-		s.log.Error("request failed", "method", c.Request().Method, "route", c.Path(), "error", err.Error())
+		s.log.ErrorContext(c.Request().Context(), "request failed", "method", c.Request().Method, "route", c.Path(), "error", err.Error())
 	}
 	if c.Request().URL.Path == "/healthz" {
 		_ = c.JSON(status, map[string]string{"error": msg})
@@ -393,7 +397,7 @@ func (s *Server) handleError(err error, c echo.Context) {
 	}
 	sess, _ := c.Get("session").(*Session)
 	if err := s.render(c, status, "error", sess, &page{Title: http.StatusText(status), Error: msg}); err != nil {
-		s.log.Error("write error page", "error", err.Error())
+		s.log.ErrorContext(c.Request().Context(), "write error page", "error", err.Error())
 	}
 }
 
@@ -414,7 +418,7 @@ var errPanic = errors.New("handler panicked (recovered)")
 // logPanic logs a recovered panic by route and stack (function names and
 // lines, no values) and has handleError answer 500.
 func (s *Server) logPanic(c echo.Context, _ error, stack []byte) error {
-	s.log.Error("panic recovered", "method", c.Request().Method, "route", c.Path(), "stack", string(stack))
+	s.log.ErrorContext(c.Request().Context(), "panic recovered", "method", c.Request().Method, "route", c.Path(), "stack", string(stack))
 	return errPanic
 }
 

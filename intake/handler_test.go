@@ -783,6 +783,10 @@ func TestHealth(t *testing.T) {
 	if resp.status != http.StatusServiceUnavailable {
 		t.Fatalf("healthz with the pool closed: status %d, want 503: %s", resp.status, resp.body)
 	}
+	// The log line that says why names the request, as its response does.
+	if id := resp.header.Get("X-Request-ID"); id == "" || !strings.Contains(ti.logs.String(), `"request_id":"`+id+`"`) {
+		t.Errorf("X-Request-ID %q is not on the request's log line:\n%s", id, ti.logs.String())
+	}
 	checkSecurityHeaders(t, resp.header)
 	var body struct {
 		Error string `json:"error"`

@@ -47,6 +47,8 @@ type Server struct {
 
 // NewServer builds the router over a store and a sealer.
 func NewServer(cfg *Config, store *Store, log *slog.Logger) *Server {
+	// Every line logged with a request's context names its request id.
+	log = slog.New(ops.WithRequestID(log.Handler()))
 	maxAttachment := cfg.MaxAttachment
 	if maxAttachment <= 0 {
 		maxAttachment = DefaultMaxAttachment
@@ -78,6 +80,7 @@ func NewServer(cfg *Config, store *Store, log *slog.Logger) *Server {
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
 	// Echo's own default logger is never used: nothing about clients is logged.
+	e.Pre(echo.WrapMiddleware(ops.RequestID))
 	e.Use(securityHeaders)
 	e.Use(s.observe)
 	e.Use(s.recoverPanic)
@@ -147,7 +150,7 @@ func (s *Server) recoverPanic(next echo.HandlerFunc) echo.HandlerFunc {
 				if r == http.ErrAbortHandler {
 					panic(r)
 				}
-				s.log.Error("panic in handler", "route", c.Path(), "stack", string(debug.Stack()))
+				s.log.ErrorContext(c.Request().Context(), "panic in handler", "route", c.Path(), "stack", string(debug.Stack()))
 				err = errors.New("panic")
 			}
 		}()
@@ -243,13 +246,13 @@ func (s *Server) handleError(err error, c echo.Context) {
 	}
 	var he *echo.HTTPError
 	if !errors.As(err, &he) {
-		s.log.Error("request failed", "method", c.Request().Method, "route", c.Path(), "error", err.Error())
+		s.log.ErrorContext(c.Request().Context(), "request failed", "method", c.Request().Method, "route", c.Path(), "error", err.Error())
 		he = echo.NewHTTPError(http.StatusInternalServerError, "internal error")
 	}
 	if body, ok := he.Message.(map[string]any); ok && isAPI(c.Request().URL.Path) {
 		// A structured body, such as {"errors":[...]} for a 422.
 		if err := c.JSON(he.Code, body); err != nil {
-			s.log.Error("write error response", "error", err.Error())
+			s.log.ErrorContext(c.Request().Context(), "write error response", "error", err.Error())
 		}
 		return
 	}
@@ -262,12 +265,12 @@ func (s *Server) handleError(err error, c echo.Context) {
 	}
 	if isAPI(c.Request().URL.Path) {
 		if err := c.JSON(he.Code, map[string]string{"error": msg}); err != nil {
-			s.log.Error("write error response", "error", err.Error())
+			s.log.ErrorContext(c.Request().Context(), "write error response", "error", err.Error())
 		}
 		return
 	}
 	if err := s.render(c, he.Code, "error", s.errorPage(c, he.Code, msg)); err != nil {
-		s.log.Error("write error page", "error", err.Error())
+		s.log.ErrorContext(c.Request().Context(), "write error page", "error", err.Error())
 	}
 }
 

@@ -45,7 +45,7 @@ func Ready(log *slog.Logger, probes ...Probe) http.Handler {
 			cancel()
 			if err != nil {
 				if log != nil {
-					log.Warn("readiness: "+p.Name+" failed", "error", err.Error())
+					log.WarnContext(r.Context(), "readiness: "+p.Name+" failed", "error", err.Error())
 				}
 				writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "not ready: " + p.Name})
 				return
