@@ -29,28 +29,28 @@ func newMetrics(rl *rateLimiter) *metrics {
 	m := &metrics{
 		registry: reg,
 		submissions: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "intake_submissions_total",
+			Name: "airlock_intake_submissions_total",
 			Help: "Submissions by form id, channel (html, json, fhir) and HTTP status: 200/201 accepted, anything else rejected.",
 		}, []string{"form", "channel", "status"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "intake_http_request_duration_seconds",
+			Name:    "airlock_intake_http_request_duration_seconds",
 			Help:    "Time to answer a request, by route template, method and status code.",
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
 		}, []string{"route", "method", "code"}),
 		rateLimited: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "intake_rate_limited_total",
+			Name: "airlock_intake_rate_limited_total",
 			Help: "Submissions refused with 429, by the limit that refused them (client or global).",
 		}, []string{"scope"}),
 		honeypot: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "intake_honeypot_total",
+			Name: "airlock_intake_honeypot_total",
 			Help: "HTML submissions refused because the hidden honeypot field was filled in.",
 		}, []string{"form"}),
 		csrf: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "intake_csrf_failures_total",
+			Name: "airlock_intake_csrf_failures_total",
 			Help: "HTML submissions refused with 403 for a missing or wrong CSRF token.",
 		}),
 		sealSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name:    "intake_seal_and_store_seconds",
+			Name:    "airlock_intake_seal_and_store_seconds",
 			Help:    "Time to seal a validated submission and insert it.",
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1},
 		}),
@@ -59,7 +59,7 @@ func newMetrics(rl *rateLimiter) *metrics {
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if rl != nil {
 		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "intake_rate_limit_clients",
+			Name: "airlock_intake_rate_limit_clients",
 			Help: "Client addresses currently tracked by the per-client rate limit (the addresses themselves are never exported).",
 		}, func() float64 { return float64(rl.size()) }))
 	}

@@ -44,7 +44,7 @@ func TestMetricsLabelsAreBounded(t *testing.T) {
 	b, _ := io.ReadAll(resp.Body)
 	series := 0
 	for _, line := range strings.Split(string(b), "\n") {
-		if !strings.HasPrefix(line, "intake_http_request_duration_seconds_count{") {
+		if !strings.HasPrefix(line, "airlock_intake_http_request_duration_seconds_count{") {
 			continue
 		}
 		series++

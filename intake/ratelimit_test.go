@@ -161,12 +161,12 @@ func TestMetrics(t *testing.T) {
 	b, _ := io.ReadAll(resp.Body)
 	body := string(b)
 	for _, want := range []string{
-		`intake_submissions_total{channel="api",form="new-patient",status="201"} 1`,
-		`intake_submissions_total{channel="api",form="new-patient",status="422"} 1`,
-		`intake_submissions_total{channel="api",form="unknown",status="404"} 1`,
-		`intake_submissions_total{channel="html",form="new-patient",status="403"} 1`,
-		`intake_csrf_failures_total 1`,
-		`intake_http_request_duration_seconds_bucket{code="201",method="POST",route="/api/v1/forms/:id/submissions"`,
+		`airlock_intake_submissions_total{channel="api",form="new-patient",status="201"} 1`,
+		`airlock_intake_submissions_total{channel="api",form="new-patient",status="422"} 1`,
+		`airlock_intake_submissions_total{channel="api",form="unknown",status="404"} 1`,
+		`airlock_intake_submissions_total{channel="html",form="new-patient",status="403"} 1`,
+		`airlock_intake_csrf_failures_total 1`,
+		`airlock_intake_http_request_duration_seconds_bucket{code="201",method="POST",route="/api/v1/forms/:id/submissions"`,
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("metrics lack %s", want)

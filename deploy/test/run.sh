@@ -306,7 +306,7 @@ e2e() {
   for n in 1 2; do
     local took
     took=$(in_ns "intake-$n" curl -fsS -m 5 http://127.0.0.1:9101/metrics |
-      awk '/^intake_submissions_total\{/ && /status="201"/ {s += $2} END {print s + 0}')
+      awk '/^airlock_intake_submissions_total\{/ && /status="201"/ {s += $2} END {print s + 0}')
     echo "intake-$n took $took of them"
     [ "$took" -ge 1 ] || { echo "intake-$n took none: the load balancer did not spread them"; return 1; }
   done
