@@ -49,7 +49,7 @@ func TestBrowserReviewJourney(t *testing.T) {
 	base := ts.URL // http://127.0.0.1:port
 
 	downloads := t.TempDir()
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute) // generous: CI machines are loaded
 	defer cancel()
 	alloc, cancelAlloc := chromedp.NewExecAllocator(ctx,
 		chromedp.ExecPath(path),
@@ -172,7 +172,7 @@ func TestBrowserReviewJourney(t *testing.T) {
 		chromedp.Click(css("#export")),
 	)
 	var exported string
-	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline) && exported == ""; time.Sleep(100 * time.Millisecond) {
+	for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline) && exported == ""; time.Sleep(100 * time.Millisecond) {
 		files, _ := filepath.Glob(filepath.Join(downloads, "airlock-export-*.csv"))
 		if len(files) == 1 {
 			b, _ := os.ReadFile(files[0])
