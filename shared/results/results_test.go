@@ -122,6 +122,8 @@ func TestDetectType(t *testing.T) {
 		"\xff\xd8\xff\xe0 jpeg":    "image/jpeg",
 		"Plain words, ünïcode\n":   "text/plain",
 		"<html><script>":           "",
+		"scan\n<script>alert(1)":   "",
+		"value < 5 and x<3":        "text/plain",
 		"GIF89a....":               "",
 		"text with \x00 NUL":       "",
 		"\xff\xfe not utf-8 \xc3(": "",
