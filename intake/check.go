@@ -39,5 +39,14 @@ func runCheck(ctx context.Context, env cli.Env) error {
 	if pool != nil {
 		pool.Close()
 	}
+	if cfg.ACME != nil {
+		problems := checkACME(ctx, cfg.ACME)
+		for _, p := range problems {
+			r.Problem("%v", p)
+		}
+		if len(problems) == 0 {
+			r.OK("ACME: directory %s answers; cache %s writable", cfg.ACME.Directory, cfg.ACME.Cache)
+		}
+	}
 	return r.Err()
 }

@@ -21,6 +21,9 @@ type Config struct {
 	TLSCert     string
 	TLSKey      string
 	PlainHTTP   bool
+	// ACME obtains and renews the certificate instead of TLSCert/TLSKey;
+	// nil when INTAKE_ACME_DOMAINS is unset.
+	ACME *ACMEConfig
 	// Recipients are the clinic's public keys; the first seals new submissions.
 	Recipients []seal.PublicKey
 	RowKey     seal.RowKey `json:"-"`
@@ -79,11 +82,17 @@ func LoadConfig(getenv func(string) string) (*Config, error) {
 	}
 	c.TrustedProxies = parseTrustedProxies(r, r.List("INTAKE_TRUSTED_PROXIES"))
 	c.AttachmentTypes = parseAttachmentTypes(r, r.String("INTAKE_ATTACHMENT_TYPES", strings.Join(DefaultAttachmentTypes, ",")))
+	c.ACME = loadACME(r)
 	switch {
+	case c.ACME != nil && (c.TLSCert != "" || c.TLSKey != ""):
+		r.Fail("INTAKE_ACME_DOMAINS", "set either INTAKE_ACME_DOMAINS or INTAKE_TLS_CERT and INTAKE_TLS_KEY, not both")
+	case c.ACME != nil && c.PlainHTTP:
+		r.Fail("INTAKE_PLAIN_HTTP", "set either INTAKE_ACME_DOMAINS or INTAKE_PLAIN_HTTP=1, not both")
+	case c.ACME != nil:
 	case (c.TLSCert == "") != (c.TLSKey == ""):
 		r.Fail("INTAKE_TLS_CERT", "set both INTAKE_TLS_CERT and INTAKE_TLS_KEY, or neither")
 	case c.TLSCert == "" && !c.PlainHTTP:
-		r.Fail("INTAKE_TLS_CERT", "no TLS certificate: set INTAKE_TLS_CERT and INTAKE_TLS_KEY, or INTAKE_PLAIN_HTTP=1 behind a TLS-terminating proxy")
+		r.Fail("INTAKE_TLS_CERT", "no TLS certificate: set INTAKE_TLS_CERT and INTAKE_TLS_KEY, or INTAKE_ACME_DOMAINS and INTAKE_ACME_CACHE, or INTAKE_PLAIN_HTTP=1 behind a TLS-terminating proxy")
 	case c.TLSCert != "" && c.PlainHTTP:
 		r.Fail("INTAKE_PLAIN_HTTP", "set either TLS files or INTAKE_PLAIN_HTTP=1, not both")
 	case c.TLSCert != "":
@@ -233,5 +242,12 @@ func checkTLSFiles(r *config.Reader, certFile, keyFile string) {
 }
 
 func (c *Config) String() string {
-	return fmt.Sprintf("addr=%s tls=%t recipients=%d metrics=%q", c.Addr, c.TLSCert != "", len(c.Recipients), c.MetricsAddr)
+	tls := "files"
+	switch {
+	case c.ACME != nil:
+		tls = "acme:" + strings.Join(c.ACME.Domains, ",")
+	case c.PlainHTTP:
+		tls = "off"
+	}
+	return fmt.Sprintf("addr=%s tls=%s recipients=%d metrics=%q", c.Addr, tls, len(c.Recipients), c.MetricsAddr)
 }

@@ -37,6 +37,14 @@ Settings (environment; each secret X may be given as X_FILE instead):
                         and airlock_intake_results (one-time result links, docs/results.md)
   INTAKE_ADDR           listen address (default :8443)
   INTAKE_TLS_CERT, INTAKE_TLS_KEY   PEM certificate and key files (TLS 1.2 or later)
+  INTAKE_ACME_DOMAINS   comma-separated DNS names: obtain and renew the certificate by ACME (TLS-ALPN-01
+                        on INTAKE_ADDR itself, which must be reachable on port 443) instead of the files
+  INTAKE_ACME_CACHE     directory kept across restarts for the ACME account key and certificates
+                        (required with INTAKE_ACME_DOMAINS)
+  INTAKE_ACME_DIRECTORY ACME directory URL (default Let's Encrypt production,
+                        https://acme-v02.api.letsencrypt.org/directory)
+  INTAKE_ACME_EMAIL     contact address given to the ACME server (optional)
+  INTAKE_ACME_CA_FILE   PEM roots to trust for the ACME server's HTTPS (a private CA or a test server)
   INTAKE_PLAIN_HTTP=1   serve plain HTTP (only behind a TLS-terminating proxy, or in tests)
   INTAKE_RECIPIENTS     comma-separated public key strings; the first seals new submissions (required)
   INTAKE_ROW_KEY        row key from ` + "`transfer keys row-key`" + ` (required; also keys the CSRF tokens)

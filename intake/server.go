@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"golang.org/x/crypto/acme"
 
 	"github.com/airlockhq/airlock/migrations"
 	"github.com/airlockhq/airlock/shared/forms"
@@ -341,14 +342,25 @@ func Serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
 	if !cfg.PlainHTTP {
-		certs, err := newCertLoader(cfg.TLSCert, cfg.TLSKey, log)
-		if err != nil {
-			ln.Close()
-			return err
+		var getCertificate func(*tls.ClientHelloInfo) (*tls.Certificate, error)
+		var nextProtos []string
+		if cfg.ACME != nil {
+			m := cfg.ACME.manager()
+			getCertificate = acmeGetCertificate(m, cfg.ACME.Domains, log)
+			// acme-tls/1: the ACME server's TLS-ALPN-01 check on this port.
+			nextProtos = []string{"h2", "http/1.1", acme.ALPNProto}
+		} else {
+			certs, err := newCertLoader(cfg.TLSCert, cfg.TLSKey, log)
+			if err != nil {
+				ln.Close()
+				return err
+			}
+			getCertificate = certs.getCertificate
 		}
 		httpSrv.TLSConfig = &tls.Config{
 			MinVersion:     tls.VersionTLS12,
-			GetCertificate: certs.getCertificate,
+			GetCertificate: getCertificate,
+			NextProtos:     nextProtos,
 			// TLS 1.2 suites: forward-secret AEADs only (TLS 1.3 suites are fixed by Go).
 			CipherSuites: []uint16{
 				tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
@@ -374,7 +386,7 @@ func Serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 			ErrorLog:          serverErrorLog(log),
 		}
 	}
-	log.Info("intake listening", "addr", ln.Addr().String(), "tls", !cfg.PlainHTTP,
+	log.Info("intake listening", "addr", ln.Addr().String(), "tls", !cfg.PlainHTTP, "acme", cfg.ACME != nil,
 		"recipient_key_id", cfg.Recipients[0].ID.String(), "forms", len(cfg.Forms.List()),
 		"rate_limit", cfg.RateLimit, "metrics", metricsAddr(metricsLn))
 
