@@ -23,8 +23,9 @@ import (
 	"github.com/airlockhq/airlock/shared/pg"
 )
 
-// auditLockKey serialises appends so the chain stays a chain.
-const auditLockKey int64 = 0x4169726c6f636b02
+// Appends are serialised by the advisory lock 0x4169726c6f636b02
+// (4713424295070755586) that audit_next and audit_append take in migration
+// 000020, so the chain stays a chain; no Go code takes it.
 
 // Audit appends to and verifies the audit log: an HMAC chain keyed by a key
 // derived from CLINICAL_SECRET_KEY. The database owner can read and edit the

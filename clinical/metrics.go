@@ -13,6 +13,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/airlockhq/airlock/shared/ops"
 )
 
 // metrics are the staff app's Prometheus series, served only on
@@ -83,7 +85,7 @@ func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 			route = "unmatched"
 		}
 		method, status := c.Request().Method, c.Response().Status
-		s.metrics.duration.WithLabelValues(route, method, strconv.Itoa(status)).Observe(time.Since(start).Seconds())
+		s.metrics.duration.WithLabelValues(route, ops.MethodLabel(method), strconv.Itoa(status)).Observe(time.Since(start).Seconds())
 		if method != http.MethodPost {
 			return nil
 		}

@@ -10,7 +10,7 @@ import (
 )
 
 // metrics are intake's Prometheus series. Labels are only route templates
-// (or "unmatched"), a fixed set of methods (methodLabel), status codes and
+// (or "unmatched"), a fixed set of methods (ops.MethodLabel), status codes and
 // form ids (which are public and come from the registry,
 // never from the request), so nothing patient-derived or client-derived
 // becomes a series.
@@ -64,18 +64,6 @@ func newMetrics(rl *rateLimiter) *metrics {
 		}, func() float64 { return float64(rl.size()) }))
 	}
 	return m
-}
-
-// methodLabel is the method label of a request: one of the methods intake
-// has a use for, or OTHER. A client may send any token as the method, and
-// each distinct label value is a new set of histogram series: 5,000 made-up
-// methods made 75,045 series and a 558 MB scrape.
-func methodLabel(method string) string {
-	switch method {
-	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodOptions:
-		return method
-	}
-	return "OTHER"
 }
 
 // submission counts one submission attempt against a known form.

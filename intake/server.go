@@ -173,7 +173,7 @@ func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 			route = "unmatched"
 		}
 		method := c.Request().Method
-		s.metrics.duration.WithLabelValues(route, methodLabel(method), strconv.Itoa(status)).Observe(time.Since(start).Seconds())
+		s.metrics.duration.WithLabelValues(route, ops.MethodLabel(method), strconv.Itoa(status)).Observe(time.Since(start).Seconds())
 		if method == http.MethodPost {
 			channel := ""
 			switch route {
