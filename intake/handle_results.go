@@ -107,7 +107,10 @@ func (s *Server) handleResultDownload(c echo.Context) error {
 	birthDate := ""
 	if state == linkLive && r.birthDateRequired {
 		addr := s.clients.clientAddr(req)
-		if s.birthDateLimiter.limiterFor(addr, time.Now()).TokensAt(time.Now()) < 1 {
+		// With the address table full (a flood from many addresses),
+		// limiterFor has no limiter to give: the per-address budget is then
+		// out of reach, and the per-link limit of five still holds.
+		if lim := s.birthDateLimiter.limiterFor(addr, time.Now()); lim != nil && lim.TokensAt(time.Now()) < 1 {
 			c.Response().Header().Set("Retry-After", "60")
 			return s.render(c, http.StatusTooManyRequests, "error", errorPage{page: page{Site: siteName, CSS: cssPath, Title: "Too many attempts"},
 				Message: "Too many wrong dates of birth were sent from your network. Wait a few minutes, then open the link again."})

@@ -6,11 +6,15 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"regexp"
 	"strings"
 	"sync"
 	"testing"
+	"time"
+
+	"golang.org/x/time/rate"
 
 	"github.com/airlockhq/airlock/migrations"
 	"github.com/airlockhq/airlock/shared/forms"
@@ -148,5 +152,24 @@ func TestConcurrentWrongBirthDatesLockOnce(t *testing.T) {
 	}
 	if code := answer("29", "2", "1984"); code != http.StatusGone {
 		t.Errorf("right answer after the link was used up: %d, want 410", code)
+	}
+}
+
+// TestBirthDateWithFullAddressTable: once a flood from many addresses has
+// filled the per-address table, a patient from a new address still gets an
+// answer (the per-link limit holds), not a 500 from a nil limiter.
+func TestBirthDateWithFullAddressTable(t *testing.T) {
+	t.Parallel()
+	ri := newResultsIntake(t)
+	rl := newRateLimiter(1, 10, 0)
+	now := time.Now()
+	for i := range maxClients {
+		a := netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
+		rl.clients[a] = &clientEntry{lim: rate.NewLimiter(rl.perClient, rl.burst), lastSeen: now}
+	}
+	ri.srv.birthDateLimiter = rl
+	tok := ri.put(t, "1984-02-29")
+	if code := ri.answerer(t, tok)("1", "1", "2000"); code != http.StatusForbidden {
+		t.Fatalf("a wrong date of birth with the address table full: %d, want 403", code)
 	}
 }
