@@ -193,6 +193,10 @@ func (rs *Results) ForSubmission(ctx context.Context, submissionID int64) ([]*Re
 // (result.withdraw) commits with the change.
 func (rs *Results) Withdraw(ctx context.Context, submissionID, resultID int64, actor string, audit *Audit) error {
 	err := audit.InTx(ctx, func(tx *AuditTx) error {
+		// A trigger (migration 000081) also marks it in_intake: intake may
+		// hold it even while it is still "published" here (a carry that
+		// crashed between its two steps), so transfer's next pass removes it
+		// there and leaves a tombstone either way.
 		tag, err := tx.Exec(ctx, `UPDATE results SET state = 'withdrawn', state_at = $3, sealed = NULL
 WHERE id = $1 AND submission_id = $2 AND state IN ('published', 'delivered')`, resultID, submissionID, rs.now())
 		if err != nil {

@@ -49,10 +49,11 @@ func (m *Mover) passResults(ctx context.Context, sum *Summary) error {
 	if err != nil {
 		errs = append(errs, err)
 	}
+	// observeResults reads a result gone from intake without a tombstone as
+	// downloaded, so it runs only once every withdrawal has its tombstone.
 	if err := m.withdrawResults(ctx); err != nil {
 		errs = append(errs, err)
-	}
-	if err := m.observeResults(ctx); err != nil {
+	} else if err := m.observeResults(ctx); err != nil {
 		errs = append(errs, err)
 	}
 	if _, err := m.Intake.Exec(ctx, `DELETE FROM result_tombstones WHERE at < $1`, m.Now().Add(-TombstoneRetention)); err != nil {
@@ -155,23 +156,50 @@ ON CONFLICT (token_hash) DO NOTHING`, m.Now(), expireChunk)
 
 // withdrawResults deletes from intake the results a clinician withdrew
 // after delivery, leaving a tombstone. One the patient got first stays
-// gone with its own tombstone; observeResults reports which.
+// gone with its own tombstone; observeResults reports which. Clinical marks
+// every withdrawn result in_intake, because a carry that crashed between
+// its INSERT here and its UPDATE there may have left it in intake unrecorded:
+// so every withdrawn hash gets its tombstone, whether or not intake held
+// it. The link then answers 410, no later carry can put it back, and
+// observeResults never reads its absence as a download.
 func (m *Mover) withdrawResults(ctx context.Context) error {
-	rows, err := m.Clinical.Query(ctx, `SELECT token_hash FROM results WHERE state = 'withdrawn' AND in_intake ORDER BY id LIMIT $1`, observeBatch)
-	if err != nil {
-		return fmt.Errorf("clinical database: read withdrawn results: %w", err)
+	type withdrawn struct {
+		id   int64
+		hash []byte
 	}
-	hashes, err := pgx.CollectRows(rows, pgx.RowTo[[]byte])
-	if err != nil || len(hashes) == 0 {
-		return err
-	}
-	_, err = m.Intake.Exec(ctx, `WITH gone AS (DELETE FROM results WHERE token_hash = ANY($1) RETURNING token_hash)
-INSERT INTO result_tombstones (token_hash, reason) SELECT token_hash, 'withdrawn' FROM gone
+	var after int64
+	for ctx.Err() == nil {
+		rows, err := m.Clinical.Query(ctx, `SELECT id, token_hash FROM results WHERE state = 'withdrawn' AND in_intake AND id > $1
+ORDER BY id LIMIT $2`, after, observeBatch)
+		if err != nil {
+			return fmt.Errorf("clinical database: read withdrawn results: %w", err)
+		}
+		list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (withdrawn, error) {
+			var w withdrawn
+			return w, r.Scan(&w.id, &w.hash)
+		})
+		if err != nil {
+			return fmt.Errorf("clinical database: read withdrawn results: %w", err)
+		}
+		if len(list) == 0 {
+			return nil
+		}
+		hashes := make([][]byte, len(list))
+		for i, w := range list {
+			hashes[i] = w.hash
+		}
+		after = list[len(list)-1].id
+		_, err = m.Intake.Exec(ctx, `WITH gone AS (DELETE FROM results WHERE token_hash = ANY($1))
+INSERT INTO result_tombstones (token_hash, reason) SELECT h, 'withdrawn' FROM unnest($1::bytea[]) AS h
 ON CONFLICT (token_hash) DO NOTHING`, hashes)
-	if err != nil {
-		return fmt.Errorf("intake database: withdraw results: %w", err)
+		if err != nil {
+			return fmt.Errorf("intake database: withdraw results: %w", err)
+		}
+		if len(list) < observeBatch {
+			return nil
+		}
 	}
-	return nil
+	return ctx.Err()
 }
 
 // observeResults checks the results clinical believes intake holds. One
