@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"golang.org/x/time/rate"
 
 	"github.com/airlockhq/airlock/shared/results"
 )
@@ -105,15 +106,32 @@ func (s *Server) handleResultDownload(c echo.Context) error {
 		return err
 	}
 	birthDate := ""
+	// A date-of-birth answer spends one token of its address's budget
+	// before it is tried, so concurrent answers from one address, to one
+	// link or many, cannot try more than the budget; an answer that turns
+	// out not to be wrong gets its token back.
+	var spent *rate.Reservation
+	wrong := false
+	defer func() {
+		if spent != nil && !wrong {
+			spent.CancelAt(time.Now())
+		}
+	}()
 	if state == linkLive && r.birthDateRequired {
 		addr := s.clients.clientAddr(req)
+		now := time.Now()
 		// With the address table full (a flood from many addresses),
 		// limiterFor has no limiter to give: the per-address budget is then
 		// out of reach, and the per-link limit of five still holds.
-		if lim := s.birthDateLimiter.limiterFor(addr, time.Now()); lim != nil && lim.TokensAt(time.Now()) < 1 {
-			c.Response().Header().Set("Retry-After", "60")
-			return s.render(c, http.StatusTooManyRequests, "error", errorPage{page: page{Site: siteName, CSS: cssPath, Title: "Too many attempts"},
-				Message: "Too many wrong dates of birth were sent from your network. Wait a few minutes, then open the link again."})
+		if lim := s.birthDateLimiter.limiterFor(addr, now); lim != nil {
+			res := lim.ReserveN(now, 1)
+			if !res.OK() || res.DelayFrom(now) > 0 {
+				res.CancelAt(now)
+				c.Response().Header().Set("Retry-After", "60")
+				return s.render(c, http.StatusTooManyRequests, "error", errorPage{page: page{Site: siteName, CSS: cssPath, Title: "Too many attempts"},
+					Message: "Too many wrong dates of birth were sent from your network. Wait a few minutes, then open the link again."})
+			}
+			spent = res
 		}
 		d, ok := results.BirthDateFromParts(req.FormValue("dob-day"), req.FormValue("dob-month"), req.FormValue("dob-year"))
 		if !ok {
@@ -127,7 +145,7 @@ func (s *Server) handleResultDownload(c echo.Context) error {
 	})
 	switch {
 	case err == errWrongBirthDate:
-		s.birthDateLimiter.allow(s.clients.clientAddr(req), time.Now())
+		wrong = true // the token spent above stays spent
 		if locked {
 			return s.render(c, http.StatusForbidden, "error", errorPage{page: page{Site: siteName, CSS: cssPath, Title: "This link no longer works"},
 				Message: "The date of birth did not match too many times, so the link has stopped working. Contact the clinic that sent it for a new one."})

@@ -173,3 +173,32 @@ func TestBirthDateWithFullAddressTable(t *testing.T) {
 		t.Fatalf("a wrong date of birth with the address table full: %d, want 403", code)
 	}
 }
+
+// TestConcurrentWrongBirthDatesAcrossLinksKeepTheAddressBudget: wrong
+// dates of birth sent at once from one address to many links (each link's
+// own limit untouched) are tried no more often than the address's budget:
+// each answer spends its token before it is tried.
+func TestConcurrentWrongBirthDatesAcrossLinksKeepTheAddressBudget(t *testing.T) {
+	t.Parallel()
+	ri := newResultsIntake(t)
+	ri.srv.birthDateLimiter = newRateLimiter(1, 3, 0) // a burst of 3, then one a minute
+	const n = 12
+	answers := make([]func(day, month, year string) int, n)
+	for i := range answers {
+		answers[i] = ri.answerer(t, ri.put(t, "1984-02-29"))
+	}
+	codes := make(chan int, n)
+	var wg sync.WaitGroup
+	for _, answer := range answers {
+		wg.Go(func() { codes <- answer("1", "1", "2000") })
+	}
+	wg.Wait()
+	close(codes)
+	tried := map[int]int{}
+	for c := range codes {
+		tried[c]++
+	}
+	if tried[http.StatusForbidden] > 3 || tried[http.StatusForbidden]+tried[http.StatusTooManyRequests] != n {
+		t.Fatalf("answers %v: want at most 3 tried (403) and the rest refused (429)", tried)
+	}
+}
