@@ -2,7 +2,6 @@ package clinical
 
 import (
 	"crypto/tls"
-	"net"
 	"net/netip"
 	"os"
 	"strings"
@@ -69,7 +68,7 @@ func LoadServeConfig(getenv func(string) string) (*ServeConfig, error) {
 		r.Fail("CLINICAL_TLS_CERT", "set both CLINICAL_TLS_CERT and CLINICAL_TLS_KEY, or neither")
 	case c.TLSCert != "" && c.PlainHTTP:
 		r.Fail("CLINICAL_PLAIN_HTTP", "set either TLS files or CLINICAL_PLAIN_HTTP=1, not both")
-	case c.TLSCert == "" && !c.PlainHTTP && !loopback(c.Addr):
+	case c.TLSCert == "" && !c.PlainHTTP && !config.Loopback(c.Addr):
 		r.Fail("CLINICAL_TLS_CERT", "no TLS certificate: set CLINICAL_TLS_CERT and CLINICAL_TLS_KEY, listen on a loopback CLINICAL_ADDR, or set CLINICAL_PLAIN_HTTP=1 behind a TLS-terminating proxy")
 	case c.TLSCert != "":
 		c.Certificate = loadTLSPair(r, c.TLSCert, c.TLSKey)
@@ -127,18 +126,4 @@ func readRetention(r *config.Reader) time.Duration {
 		r.Fail("CLINICAL_RETENTION", "must be at least 24h (or off)")
 	}
 	return d
-}
-
-// loopback reports whether addr listens only on the loopback interface,
-// where plain HTTP never leaves the machine.
-func loopback(addr string) bool {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return false
-	}
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }

@@ -137,17 +137,3 @@ type addrError string
 func (e addrError) Error() string { return string(e) }
 
 const errBadAddress = addrError("not a single email address")
-
-// loopbackHost reports whether host:port names a loopback address, where a
-// local relay may speak plain SMTP.
-func loopbackHost(hostport string) bool {
-	host, _, err := net.SplitHostPort(hostport)
-	if err != nil {
-		return false
-	}
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}

@@ -449,14 +449,3 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 		t.Fatal("notices are on with nothing set")
 	}
 }
-
-func TestLoopbackHost(t *testing.T) {
-	for hp, want := range map[string]bool{
-		"127.0.0.1:25": true, "[::1]:25": true, "localhost:25": true,
-		"10.0.0.1:25": false, "mail.example:25": false, "bad": false,
-	} {
-		if got := loopbackHost(hp); got != want {
-			t.Errorf("loopbackHost(%q) = %v", hp, got)
-		}
-	}
-}

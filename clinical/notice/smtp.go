@@ -14,6 +14,8 @@ import (
 	"net/smtp"
 	"strings"
 	"time"
+
+	"github.com/airlockhq/airlock/shared/config"
 )
 
 // Message is one notice: a subject and a plain-text body.
@@ -68,7 +70,7 @@ func (c *Config) Send(ctx context.Context, m Message, now time.Time) error {
 			if err := client.StartTLS(tlsConf); err != nil {
 				return fmt.Errorf("SMTP STARTTLS: %w", err)
 			}
-		} else if !loopbackHost(c.Server) {
+		} else if !config.Loopback(c.Server) {
 			return errNoStartTLS
 		}
 	}

@@ -234,3 +234,17 @@ func (r *Reader) Forms(name string) *forms.Registry {
 	}
 	return reg
 }
+
+// Loopback reports whether host:port names a loopback address (localhost,
+// 127.0.0.0/8, ::1): where plain HTTP or plain SMTP is acceptable.
+func Loopback(hostport string) bool {
+	host, _, err := net.SplitHostPort(hostport)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

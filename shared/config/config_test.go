@@ -419,3 +419,14 @@ func TestFirstErrorWins(t *testing.T) {
 		t.Errorf("Fail message %q, want %q", got, "V: bad thing 7")
 	}
 }
+
+func TestLoopback(t *testing.T) {
+	for hp, want := range map[string]bool{
+		"127.0.0.1:25": true, "[::1]:25": true, "localhost:25": true,
+		"10.0.0.1:25": false, "mail.example:25": false, "bad": false,
+	} {
+		if got := config.Loopback(hp); got != want {
+			t.Errorf("config.Loopback(%q) = %v", hp, got)
+		}
+	}
+}
