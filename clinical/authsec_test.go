@@ -406,3 +406,65 @@ func TestTrustedProxies(t *testing.T) {
 		t.Errorf("another client behind the same proxy: %d, want 303", code)
 	}
 }
+
+// TestThrottledFloodAddsOneAuditEntry: once an account is locked out, a
+// flood of further attempts is refused without growing the audit log. The
+// failure that reaches the limit is audited once as login.throttled.
+func TestThrottledFloodAddsOneAuditEntry(t *testing.T) {
+	t.Parallel()
+	a := newApp(t)
+	u := a.newUser(t, "doc@clinic.example", true, true, RoleClinician)
+	a.srv.accounts.AddrLimit = 1000
+	wrong := url.Values{"email": {u.email}, "password": {"wrong password " + u.password}}
+	for i := 0; i < a.srv.accounts.AccountLimit; i++ {
+		if rec := a.client().post("/login", wrong); rec.Code != http.StatusUnauthorized {
+			t.Fatalf("failure %d: %d", i, rec.Code)
+		}
+	}
+	var before int
+	a.owner.QueryRow(t.Context(), `SELECT count(*) FROM audit_log`).Scan(&before)
+	const flood = 40
+	for i := 0; i < flood; i++ {
+		if rec := a.client().post("/login", wrong); rec.Code != http.StatusTooManyRequests {
+			t.Fatalf("attempt %d after the limit: %d, want 429", i, rec.Code)
+		}
+	}
+	if got := a.countAudit(t, "login.throttled"); got != 1 {
+		t.Errorf("login.throttled entries: %d, want exactly 1 (the failure that reached the limit)", got)
+	}
+	if got := a.countAudit(t, "login.failure"); got != a.srv.accounts.AccountLimit {
+		t.Errorf("login.failure entries: %d, want %d", got, a.srv.accounts.AccountLimit)
+	}
+	var total int
+	a.owner.QueryRow(t.Context(), `SELECT count(*) FROM audit_log`).Scan(&total)
+	if grown := total - before; grown != 0 {
+		t.Errorf("%d refused attempts added %d audit entries, want 0", flood, grown)
+	}
+}
+
+// TestThrottledLoginsHoldNoHashSlot: a refused (throttled) attempt is
+// answered 429 even when every hashing slot is taken; it never waits for,
+// nor takes, a slot that a real login needs.
+func TestThrottledLoginsHoldNoHashSlot(t *testing.T) {
+	t.Parallel()
+	a := newApp(t)
+	u := a.newUser(t, "doc@clinic.example", true, true, RoleClinician)
+	a.srv.accounts.AddrLimit = 1000
+	wrong := url.Values{"email": {u.email}, "password": {"wrong password " + u.password}}
+	for i := 0; i < a.srv.accounts.AccountLimit; i++ {
+		a.client().post("/login", wrong)
+	}
+	for i := 0; i < cap(a.srv.accounts.slots); i++ {
+		a.srv.accounts.slots <- struct{}{}
+	}
+	rec := a.client().post("/login", wrong)
+	for i := 0; i < cap(a.srv.accounts.slots); i++ {
+		<-a.srv.accounts.slots
+	}
+	if rec.Code != http.StatusTooManyRequests {
+		t.Fatalf("throttled attempt with every slot taken: %d, want 429 (it must not need a slot)", rec.Code)
+	}
+	if got := a.srv.accounts.Shed.Load(); got != 0 {
+		t.Errorf("shed count %d: a throttled attempt competed for a slot", got)
+	}
+}

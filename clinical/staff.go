@@ -337,10 +337,9 @@ func lockKey(k []byte) int32 { return int32(binary.BigEndian.Uint32(k[:4])) }
 // secret within the window, however they are timed. It returns the
 // attempt's row, which a successful login deletes again (only that row:
 // a success clears neither the account's nor the address's other failures).
-func (a *Accounts) countAttempt(ctx context.Context, accountKey, addrKey []byte) (int64, error) {
+func (a *Accounts) countAttempt(ctx context.Context, accountKey, addrKey []byte) (id int64, limitReached string, err error) {
 	since := a.now().Add(-a.ThrottleWindow)
-	var id int64
-	err := pg.InTx(ctx, a.pool, func(tx pgx.Tx) error {
+	err = pg.InTx(ctx, a.pool, func(tx pgx.Tx) error {
 		// Always account first, then address: one order, no deadlock.
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, $2)`, lockClassAccount, lockKey(accountKey)); err != nil {
 			return fmt.Errorf("lock login attempts: %w", err)
@@ -358,10 +357,60 @@ func (a *Accounts) countAttempt(ctx context.Context, accountKey, addrKey []byte)
 		if byAccount >= a.AccountLimit || byAddr >= a.AddrLimit {
 			return errorf(CodeThrottled, "Too many failed logins. Wait %d minutes, then try again.", int(a.ThrottleWindow.Minutes()))
 		}
+		// This attempt is the one that reaches a limit: the caller audits
+		// that once, so a flood of refused attempts adds nothing to the log.
+		switch {
+		case byAccount+1 >= a.AccountLimit:
+			limitReached = "account"
+		case byAddr+1 >= a.AddrLimit:
+			limitReached = "address"
+		}
 		return tx.QueryRow(ctx, `INSERT INTO login_failures (account_key, addr_key, at) VALUES ($1, $2, $3) RETURNING id`,
 			accountKey, addrKey, a.now()).Scan(&id)
 	})
-	return id, err
+	return id, limitReached, err
+}
+
+// admitted is an attempt that was counted and holds a hash slot.
+type admitted struct {
+	id           int64  // its login_failures row, deleted if it succeeds
+	limitReached string // "account" or "address" when this attempt reached a limit
+	release      func() // gives the hash slot back
+}
+
+// admit counts an attempt (refusing it when throttled) and then takes a
+// hash slot for it. A throttled attempt never holds a slot, so a flood of
+// refused attempts cannot crowd out real ones, and it is not audited (the
+// metrics count it), so a flood does not grow the audit log either. An
+// attempt shed for want of a slot is forgiven: it was never checked.
+func (a *Accounts) admit(ctx context.Context, accountKey, addrKey []byte) (admitted, error) {
+	id, limitReached, err := a.countAttempt(ctx, accountKey, addrKey)
+	if err != nil {
+		return admitted{}, err
+	}
+	release, err := a.hashSlot()
+	if err != nil {
+		if ferr := a.forgiveAttempt(ctx, id); ferr != nil {
+			return admitted{}, ferr
+		}
+		return admitted{}, err
+	}
+	return admitted{id: id, limitReached: limitReached, release: release}, nil
+}
+
+// failed audits a failed attempt (action+".failure" with its reason) and,
+// when this failure is the one that reached a limit, action+".throttled"
+// once: the log shows where a lock-out begins, not every refusal after it.
+func (a *Accounts) failed(ctx context.Context, at admitted, action, actor, target, reason string) error {
+	if _, err := a.audit.Append(ctx, actor, action+".failure", target, map[string]any{"reason": reason}); err != nil {
+		return err
+	}
+	if at.limitReached != "" {
+		if _, err := a.audit.Append(ctx, actor, action+".throttled", target, map[string]any{"limit": at.limitReached}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // forgiveAttempt deletes the row of an attempt that succeeded.
@@ -399,25 +448,16 @@ type LoginAttempt struct {
 // stage of the session to create (StageFull: an account that has not
 // enrolled cannot log in, it enrols through StartEnrol).
 func (a *Accounts) Login(ctx context.Context, in LoginAttempt) (*Staff, string, error) {
-	release, err := a.hashSlot()
-	if err != nil {
-		return nil, "", err
-	}
-	defer release()
 	email := strings.ToLower(strings.TrimSpace(in.Email))
 	accountKey, addrKey := a.throttleKey("account", email), a.throttleKey("addr", throttleAddr(in.Addr))
-	attempt, err := a.countAttempt(ctx, accountKey, addrKey)
-	if codeOf(err) == CodeThrottled {
-		if _, aerr := a.audit.Append(ctx, "anonymous", "login.throttled", "", map[string]any{}); aerr != nil {
-			return nil, "", aerr
-		}
-	}
+	attempt, err := a.admit(ctx, accountKey, addrKey)
 	if err != nil {
 		return nil, "", err
 	}
+	defer attempt.release()
 	// From here the attempt is counted as a failure; only success forgives it.
 	fail := func(target, reason string, shown error) (*Staff, string, error) {
-		if _, err := a.audit.Append(ctx, "anonymous", "login.failure", target, map[string]any{"reason": reason}); err != nil {
+		if err := a.failed(ctx, attempt, "login", "anonymous", target, reason); err != nil {
 			return nil, "", err
 		}
 		return nil, "", shown
@@ -462,7 +502,7 @@ func (a *Accounts) Login(ctx context.Context, in LoginAttempt) (*Staff, string, 
 		return fail(s.Actor(), reused, errBadLogin)
 	}
 	stage := StageFull
-	if err := a.forgiveAttempt(ctx, attempt); err != nil {
+	if err := a.forgiveAttempt(ctx, attempt.id); err != nil {
 		return nil, "", err
 	}
 	if _, err := a.audit.Append(ctx, s.Actor(), "login.success", s.Actor(), map[string]any{"stage": stage}); err != nil {
@@ -519,29 +559,25 @@ func (a *Accounts) Enrol(ctx context.Context, s *Staff, password, confirm, code,
 	if err := CheckPassword(password, s.Email); err != nil {
 		return &Error{Code: CodeInvalid, Msg: capitalise(err.Error()) + "."}
 	}
-	release, err := a.hashSlot()
-	if err != nil {
-		return err
-	}
-	defer release()
 	// Every attempt counts as a failed login until it succeeds, so the
-	// one-time password alone does not buy unlimited guesses at the code.
+	// enrolment session alone does not buy unlimited guesses at the code.
 	accountKey, addrKey := a.throttleKey("account", s.Email), a.throttleKey("addr", throttleAddr(addr))
-	attempt, err := a.countAttempt(ctx, accountKey, addrKey)
+	attempt, err := a.admit(ctx, accountKey, addrKey)
 	if err != nil {
 		return err
 	}
+	defer attempt.release()
 	reason, err := a.useTOTP(ctx, s, code, true)
 	if err != nil {
 		return err
 	}
 	if reason != "" {
-		if _, err := a.audit.Append(ctx, s.Actor(), "enrol.failure", s.Actor(), map[string]any{"reason": reason}); err != nil {
+		if err := a.failed(ctx, attempt, "enrol", s.Actor(), s.Actor(), reason); err != nil {
 			return err
 		}
 		return errorf(CodeInvalid, "That authenticator code is not right. Wait for the next code and try again.")
 	}
-	if err := a.forgiveAttempt(ctx, attempt); err != nil {
+	if err := a.forgiveAttempt(ctx, attempt.id); err != nil {
 		return err
 	}
 	hash, err := a.passwords.Hash(password)
@@ -576,24 +612,15 @@ var errCodesGone = errors.New("enrolment codes used meanwhile")
 // secret is generated and stored sealed; the caller opens an enrolment
 // session, which can only show that secret and call Enrol.
 func (a *Accounts) StartEnrol(ctx context.Context, email, createCode, approveCode, addr string) (*Staff, error) {
-	release, err := a.hashSlot()
-	if err != nil {
-		return nil, err
-	}
-	defer release()
 	email = strings.ToLower(strings.TrimSpace(email))
 	accountKey, addrKey := a.throttleKey("account", email), a.throttleKey("addr", throttleAddr(addr))
-	attempt, err := a.countAttempt(ctx, accountKey, addrKey)
-	if codeOf(err) == CodeThrottled {
-		if _, aerr := a.audit.Append(ctx, "anonymous", "enrol.throttled", "", map[string]any{}); aerr != nil {
-			return nil, aerr
-		}
-	}
+	attempt, err := a.admit(ctx, accountKey, addrKey)
 	if err != nil {
 		return nil, err
 	}
+	defer attempt.release()
 	fail := func(target, reason string) (*Staff, error) {
-		if _, err := a.audit.Append(ctx, "anonymous", "enrol.failure", target, map[string]any{"reason": reason}); err != nil {
+		if err := a.failed(ctx, attempt, "enrol", "anonymous", target, reason); err != nil {
 			return nil, err
 		}
 		return nil, errBadEnrolment
@@ -671,7 +698,7 @@ WHERE id = $1 AND status = 'active' AND NOT totp_enrolled`, s.ID, sealed)
 	if err != nil {
 		return nil, err
 	}
-	if err := a.forgiveAttempt(ctx, attempt); err != nil {
+	if err := a.forgiveAttempt(ctx, attempt.id); err != nil {
 		return nil, err
 	}
 	s.TOTPSecretEnc = sealed
