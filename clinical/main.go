@@ -50,6 +50,11 @@ Usage:
                                     exit 0 when the audit chain is intact and holds every given head
                                     (the "head" of serve's "audit chain head" log lines), 1 naming
                                     the first broken entry or missing head
+  clinical audit export --format ndjson [--since RFC3339]
+                                    write the audit entries (recorded at or after --since) to stdout,
+                                    one JSON object a line, oldest first, for a log system: id, seq,
+                                    at, actor, action, target, detail and mac as stored (ids and
+                                    actions, no patient data); audited, its own entry the last line
   clinical results publish --receipt R --file F [--title T] [--expires DURATION] [--require-birth-date]
                                     publish a result (PDF, PNG, JPEG or text, at most 5 MiB) for the
                                     submission with receipt R; prints the one-time link, shown only now
@@ -149,10 +154,13 @@ func Run(ctx context.Context, env cli.Env) error {
 	case "results":
 		return runResults(ctx, env)
 	case "audit":
-		if len(env.Args) < 2 || env.Args[1] != "verify" {
-			return cli.Usagef("clinical audit: want `clinical audit verify [--head ID:MACHEX]...`")
+		switch {
+		case len(env.Args) >= 2 && env.Args[1] == "verify":
+			return runAuditVerify(ctx, env)
+		case len(env.Args) >= 2 && env.Args[1] == "export":
+			return runAuditExport(ctx, env)
 		}
-		return runAuditVerify(ctx, env)
+		return cli.Usagef("clinical audit: want `clinical audit verify [--head ID:MACHEX]...` or `clinical audit export --format ndjson [--since RFC3339]`")
 	default:
 		return cli.Usagef("clinical: unknown command %q; see clinical --help", env.Args[0])
 	}
@@ -231,6 +239,52 @@ func runExport(ctx context.Context, env cli.Env) error {
 		return err
 	}
 	env.Logger().Info("export written", "format", *format, "count", n)
+	return nil
+}
+
+// runAuditExport is `clinical audit export --format ndjson [--since RFC3339]`.
+func runAuditExport(ctx context.Context, env cli.Env) error {
+	fs := flag.NewFlagSet("clinical audit export", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	format := fs.String("format", "", "ndjson")
+	since := fs.String("since", "", "only entries recorded at or after this RFC 3339 time")
+	if err := fs.Parse(env.Args[2:]); err != nil {
+		return cli.Usagef("clinical audit export: %v", err)
+	}
+	if fs.NArg() > 0 {
+		return cli.Usagef("clinical audit export: unexpected argument %q", fs.Arg(0))
+	}
+	if *format != "ndjson" {
+		return cli.Usagef("--format: must be ndjson")
+	}
+	var from time.Time
+	if *since != "" {
+		t, err := time.Parse(time.RFC3339, *since)
+		if err != nil {
+			return cli.Usagef("--since: must be an RFC 3339 time such as 2026-01-31T00:00:00Z")
+		}
+		from = t
+	}
+	cfg, err := LoadConfig(env.Getenv)
+	if err != nil {
+		return err
+	}
+	pool, err := connect(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	// Entries stream from the database to stdout through one 64 KiB
+	// buffer, so memory stays the same however long the log is.
+	out := bufio.NewWriterSize(env.Stdout, 64<<10)
+	n, err := newCommandAudit(pool, cfg.SecretKey, env.Logger()).ExportAudit(ctx, out, cliActor(), from)
+	if ferr := out.Flush(); err == nil && ferr != nil {
+		err = fmt.Errorf("write audit export: %w", ferr)
+	}
+	if err != nil {
+		return err
+	}
+	env.Logger().Info("audit export written", "count", n)
 	return nil
 }
 
