@@ -2,12 +2,14 @@ package seal
 
 import (
 	"bytes"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
 
 	"golang.org/x/crypto/nacl/box"
+	"golang.org/x/crypto/salsa20/salsa"
 )
 
 func TestSealOpenRoundTrip(t *testing.T) {
@@ -283,5 +285,66 @@ func TestSwappedEnvelope(t *testing.T) {
 	}
 	if _, err := DecodePayload(plain, a); err != nil {
 		t.Fatalf("envelope of row a under row a: %v", err)
+	}
+}
+
+// TestEnvelopeIsNaClSealedBox pins Seal and Open (crypto/ecdh underneath) to
+// x/crypto's box.SealAnonymous and box.OpenAnonymous, both ways: the format
+// is NaCl's sealed box, whoever computes it.
+func TestEnvelopeIsNaClSealedBox(t *testing.T) {
+	t.Parallel()
+	k := fixedKey(t, "nacl sealed box")
+	raw := k.Bytes()
+	plaintext := []byte(`{"v":1,"answers":{"family-name":[{"valueString":"Ngata"}]}}`)
+	for range 20 {
+		env, err := Seal(k.Public, plaintext)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, ok := box.OpenAnonymous(nil, env[envelopeHeader:], &k.Public.Key, &raw)
+		if !ok || !bytes.Equal(got, plaintext) {
+			t.Fatalf("box.OpenAnonymous of Seal's envelope: %v %q", ok, got)
+		}
+		theirs, err := box.SealAnonymous(bytes.Clone(env[:envelopeHeader]), plaintext, &k.Public.Key, rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e, err := ParseEnvelope(theirs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err := k.Open(e); err != nil || !bytes.Equal(got, plaintext) {
+			t.Fatalf("Open of box.SealAnonymous's envelope: %v %q", err, got)
+		}
+	}
+}
+
+// TestOpenRefusesLowOrderEphemeralKey: an ephemeral key of low order makes
+// the shared secret all zeros, a key anyone can compute; such a box never
+// opens (x/crypto's box would open one sealed under the zero key).
+func TestOpenRefusesLowOrderEphemeralKey(t *testing.T) {
+	t.Parallel()
+	k := fixedKey(t, "low order")
+	var zeroKey, ephPub [32]byte // ephPub: the point 0, of low order
+	salsa.HSalsa20(&zeroKey, new([16]byte), &zeroKey, &salsa.Sigma)
+	n := anonymousNonce(&ephPub, &k.Public.Key)
+	b := box.SealAfterPrecomputation(ephPub[:], []byte("forged"), &n, &zeroKey)
+	if _, err := k.Open(Envelope{Version: EnvelopeV1, KeyID: k.Public.ID, Box: b}); !errors.Is(err, ErrOpen) {
+		t.Fatalf("Open of a box under a low-order ephemeral key: %v, want ErrOpen", err)
+	}
+}
+
+// TestWipedKeyOpensNothing: after Wipe the key opens nothing.
+func TestWipedKeyOpensNothing(t *testing.T) {
+	t.Parallel()
+	k := fixedKey(t, "wiped")
+	env, err := Seal(k.Public, []byte("x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, _ := ParseEnvelope(env)
+	k.Wipe()
+	if _, err := k.Open(e); !errors.Is(err, ErrOpen) {
+		t.Fatalf("Open with a wiped key: %v, want ErrOpen", err)
 	}
 }
