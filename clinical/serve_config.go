@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/airlockhq/airlock/clinical/notice"
+	"github.com/airlockhq/airlock/shared/clientip"
 	"github.com/airlockhq/airlock/shared/config"
 )
 
@@ -61,7 +62,7 @@ func LoadServeConfig(getenv func(string) string) (*ServeConfig, error) {
 		AuditHeadInterval: r.Duration("CLINICAL_AUDIT_HEAD_INTERVAL", 10*time.Minute),
 		ShutdownTimeout:   20 * time.Second,
 		Argon2:            DefaultArgon2,
-		TrustedProxies:    readTrustedProxies(r),
+		TrustedProxies:    clientip.ReadTrusted(r, "CLINICAL_TRUSTED_PROXIES"),
 	}
 	switch {
 	case (c.TLSCert == "") != (c.TLSKey == ""):

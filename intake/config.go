@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/airlockhq/airlock/shared/clientip"
 	"github.com/airlockhq/airlock/shared/config"
 	"github.com/airlockhq/airlock/shared/forms"
 	"github.com/airlockhq/airlock/shared/seal"
@@ -80,7 +81,7 @@ func LoadConfig(getenv func(string) string) (*Config, error) {
 			r.Fail("INTAKE_METRICS_ADDR", "must differ from INTAKE_ADDR: metrics are never served on the public listener")
 		}
 	}
-	c.TrustedProxies = parseTrustedProxies(r, r.List("INTAKE_TRUSTED_PROXIES"))
+	c.TrustedProxies = clientip.ReadTrusted(r, "INTAKE_TRUSTED_PROXIES")
 	c.AttachmentTypes = parseAttachmentTypes(r, r.String("INTAKE_ATTACHMENT_TYPES", strings.Join(DefaultAttachmentTypes, ",")))
 	c.ACME = loadACME(r)
 	switch {
@@ -173,23 +174,6 @@ func parseAttachmentTypes(r *config.Reader, v string) []string {
 	}
 	if len(out) == 0 {
 		r.Fail("INTAKE_ATTACHMENT_TYPES", "lists no type")
-	}
-	return out
-}
-
-func parseTrustedProxies(r *config.Reader, entries []string) []netip.Prefix {
-	var out []netip.Prefix
-	for i, e := range entries {
-		p, err := netip.ParsePrefix(e)
-		if err != nil {
-			a, aerr := netip.ParseAddr(e)
-			if aerr != nil {
-				r.Fail("INTAKE_TRUSTED_PROXIES", "entry %d is not an IP address or CIDR prefix such as 10.0.0.0/8", i+1)
-				return nil
-			}
-			p = netip.PrefixFrom(a, a.BitLen())
-		}
-		out = append(out, p.Masked())
 	}
 	return out
 }

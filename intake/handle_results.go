@@ -118,7 +118,7 @@ func (s *Server) handleResultDownload(c echo.Context) error {
 		}
 	}()
 	if state == linkLive && r.birthDateRequired {
-		addr := s.clients.clientAddr(req)
+		addr := clientAddr(s.clients, req)
 		now := time.Now()
 		// With the address table full (a flood from many addresses),
 		// limiterFor has no limiter to give: the per-address budget is then

@@ -2,13 +2,12 @@ package intake
 
 import (
 	"math"
-	"net"
 	"net/http"
 	"net/netip"
-	"strings"
 	"sync"
 	"time"
 
+	"github.com/airlockhq/airlock/shared/clientip"
 	"golang.org/x/time/rate"
 )
 
@@ -137,75 +136,8 @@ func retryAfterSeconds(d time.Duration) int {
 	return max(1, int(math.Ceil(d.Seconds())))
 }
 
-// clientResolver finds the client address of a request: the TCP peer, or,
-// when the peer is a trusted proxy, the rightmost address in
-// X-Forwarded-For that is not itself a trusted proxy. Entries to the left
-// of that are written by the client and ignored.
-type clientResolver struct {
-	trusted []netip.Prefix
-}
-
-func (cr clientResolver) isTrusted(a netip.Addr) bool {
-	for _, p := range cr.trusted {
-		if p.Contains(a) {
-			return true
-		}
-	}
-	return false
-}
-
-// clientAddr returns the rate-limit key of a request: the client address,
-// with IPv6 reduced to its /64.
-func (cr clientResolver) clientAddr(r *http.Request) netip.Addr {
-	peer := peerAddr(r.RemoteAddr)
-	addr := peer
-	if peer.IsValid() && len(cr.trusted) > 0 && cr.isTrusted(peer) {
-		addr = cr.forwardedClient(r.Header.Values("X-Forwarded-For"), peer)
-	}
-	return limitKey(addr)
-}
-
-func (cr clientResolver) forwardedClient(values []string, peer netip.Addr) netip.Addr {
-	client := peer
-	for i := len(values) - 1; i >= 0; i-- {
-		hops := strings.Split(values[i], ",")
-		for j := len(hops) - 1; j >= 0; j-- {
-			a, err := netip.ParseAddr(strings.TrimSpace(hops[j]))
-			if err != nil {
-				// Not written by a proxy we trust: stop at the last good hop.
-				return client
-			}
-			a = a.Unmap()
-			client = a
-			if !cr.isTrusted(a) {
-				return a
-			}
-		}
-	}
-	return client
-}
-
-func peerAddr(remote string) netip.Addr {
-	if ap, err := netip.ParseAddrPort(remote); err == nil {
-		return ap.Addr().Unmap()
-	}
-	host, _, err := net.SplitHostPort(remote)
-	if err != nil {
-		host = remote
-	}
-	a, err := netip.ParseAddr(host)
-	if err != nil {
-		return netip.Addr{}
-	}
-	return a.Unmap()
-}
-
-// limitKey groups IPv6 addresses by /64: one subscriber usually holds a
-// whole /64, so a per-address limit would be no limit.
-func limitKey(a netip.Addr) netip.Addr {
-	if a.Is6() {
-		p, _ := a.Prefix(64)
-		return p.Addr()
-	}
-	return a.WithZone("")
+// clientAddr returns the rate-limit key of a request: the client address
+// (shared/clientip's rule), with IPv6 reduced to its /64.
+func clientAddr(clients clientip.Resolver, r *http.Request) netip.Addr {
+	return clientip.LimitKey(clients.Client(r))
 }

@@ -19,6 +19,7 @@ import (
 	"golang.org/x/crypto/acme"
 
 	"github.com/airlockhq/airlock/migrations"
+	"github.com/airlockhq/airlock/shared/clientip"
 	"github.com/airlockhq/airlock/shared/forms"
 	"github.com/airlockhq/airlock/shared/ops"
 	"github.com/airlockhq/airlock/shared/pg"
@@ -34,7 +35,7 @@ type Server struct {
 	maxBody     int64
 	log         *slog.Logger
 	limiter     *rateLimiter // nil when INTAKE_RATE_LIMIT is 0
-	clients     clientResolver
+	clients     clientip.Resolver
 	metrics     *metrics
 	csrf        csrfGuard
 	attachments attachmentPolicy
@@ -66,7 +67,7 @@ func NewServer(cfg *Config, store *Store, log *slog.Logger) *Server {
 		maxBody:     cfg.MaxBody,
 		log:         log,
 		limiter:     newRateLimiter(cfg.RateLimit, RateBurst, cfg.RateLimitGlobal),
-		clients:     clientResolver{trusted: cfg.TrustedProxies},
+		clients:     clientip.Resolver{Trusted: cfg.TrustedProxies},
 		csrf:        csrfGuard{key: csrfKey(cfg.RowKey)},
 		attachments: attachmentPolicy{maxSize: min(maxAttachment, cfg.MaxBody), allowed: types},
 		pages:       loadPages(),
@@ -205,7 +206,7 @@ func (s *Server) limitRate(next echo.HandlerFunc) echo.HandlerFunc {
 		if s.limiter == nil || c.Request().Method != http.MethodPost {
 			return next(c)
 		}
-		ok, wait, by := s.limiter.allow(s.clients.clientAddr(c.Request()), time.Now())
+		ok, wait, by := s.limiter.allow(clientAddr(s.clients, c.Request()), time.Now())
 		if !ok {
 			s.metrics.rateLimited.WithLabelValues(string(by)).Inc()
 			c.Response().Header().Set("Retry-After", strconv.Itoa(retryAfterSeconds(wait)))
