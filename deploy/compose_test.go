@@ -2,6 +2,8 @@ package deploy
 
 import (
 	"bytes"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,16 +14,25 @@ import (
 	"testing"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/airlockhq/airlock/shared/ops/opstest"
 )
 
 type composeFile struct {
 	Services map[string]struct {
-		Image       string   `yaml:"image"`
-		Networks    []string `yaml:"networks"`
-		Ports       []string `yaml:"ports"`
-		Secrets     []string `yaml:"secrets"`
-		ReadOnly    bool     `yaml:"read_only"`
-		SecurityOpt []string `yaml:"security_opt"`
+		Image       string            `yaml:"image"`
+		Networks    []string          `yaml:"networks"`
+		Ports       []string          `yaml:"ports"`
+		Secrets     []string          `yaml:"secrets"`
+		ReadOnly    bool              `yaml:"read_only"`
+		SecurityOpt []string          `yaml:"security_opt"`
+		Command     []string          `yaml:"command"`
+		Environment map[string]string `yaml:"environment"`
+		Healthcheck *struct {
+			// A list ["CMD", ...] (exec) or ["CMD-SHELL", "..."], or a
+			// string (run by a shell).
+			Test any `yaml:"test"`
+		} `yaml:"healthcheck"`
 	} `yaml:"services"`
 	Networks map[string]struct {
 		Internal bool `yaml:"internal"`
@@ -244,6 +255,113 @@ func TestDockerfileHasOCILabels(t *testing.T) {
 	for _, l := range []string{"title", "source", "version", "revision", "created"} {
 		if !strings.Contains(string(b), "org.opencontainers.image."+l+"=") {
 			t.Errorf("Dockerfile lacks the label org.opencontainers.image.%s", l)
+		}
+	}
+}
+
+// imageBinaries are the programs deploy/Dockerfile puts in the Airlock image: what its `go build`
+// builds, at the path its COPY puts them.
+func imageBinaries(t *testing.T) map[string]string {
+	t.Helper()
+	b, err := os.ReadFile("Dockerfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	build := regexp.MustCompile(`(?m)^RUN .*go build .*-o /out/ (.+)$`).FindStringSubmatch(string(b))
+	copyTo := regexp.MustCompile(`(?m)^COPY --from=build /out/ (/\S+/)$`).FindStringSubmatch(string(b))
+	if build == nil || copyTo == nil {
+		t.Fatal("Dockerfile: cannot find `go build ... -o /out/ PKGS` and `COPY --from=build /out/ DIR/`")
+	}
+	bins := map[string]string{} // path in the image -> package
+	for _, pkg := range strings.Fields(build[1]) {
+		bins[copyTo[1]+filepath.Base(pkg)] = "github.com/airlockhq/airlock/" + strings.TrimPrefix(pkg, "./")
+	}
+	return bins
+}
+
+// The Airlock image is distroless: no shell, no curl. A healthcheck there must be exec form and run
+// a binary the image holds, with a subcommand it has. Every long-running Airlock service has one,
+// and it really runs: with the service's compose environment it GETs /readyz on the address there
+// (exit 0 or 1, never 2: the subcommand exists and its setting is there), and against a listener
+// answering 200 it exits 0.
+func TestComposeHealthchecksRunTheBinariesThemselves(t *testing.T) {
+	c := loadCompose(t)
+	bins := imageBinaries(t)
+	// Programs the other images hold (the postgres image has a shell, but exec form needs none).
+	otherImages := map[string][]string{"${POSTGRES_IMAGE:-postgres:15}": {"pg_isready"}}
+	built := map[string]string{}
+	for name, s := range c.Services {
+		airlock := s.Image == "airlock:local"
+		longRunning := airlock && len(s.Command) == 2 && (s.Command[1] == "serve" || s.Command[1] == "run")
+		if s.Healthcheck == nil {
+			if longRunning {
+				t.Errorf("service %s (%v) has no healthcheck", name, s.Command)
+			}
+			continue
+		}
+		list, ok := s.Healthcheck.Test.([]any)
+		if !ok || len(list) < 2 || list[0] != "CMD" {
+			t.Errorf("service %s: healthcheck test %v is not exec form [\"CMD\", program, args...]: a string or CMD-SHELL needs a shell", name, s.Healthcheck.Test)
+			continue
+		}
+		argv := make([]string, 0, len(list)-1)
+		for _, a := range list[1:] {
+			argv = append(argv, a.(string))
+		}
+		switch base := filepath.Base(argv[0]); {
+		case base == "sh" || base == "bash" || base == "dash" || base == "busybox" || base == "curl" || base == "wget":
+			t.Errorf("service %s: healthcheck runs %s, which the distroless image lacks", name, argv[0])
+			continue
+		case !airlock:
+			if !slices.Contains(otherImages[s.Image], argv[0]) {
+				t.Errorf("service %s: healthcheck runs %s; the image %s is not known to hold it", name, argv[0], s.Image)
+			}
+			continue
+		}
+		pkg, ok := bins[argv[0]]
+		if !ok {
+			t.Errorf("service %s: healthcheck runs %s, which the Airlock image does not hold (it holds %v)", name, argv[0], slices.Sorted(func(y func(string) bool) {
+				for k := range bins {
+					if !y(k) {
+						return
+					}
+				}
+			}))
+			continue
+		}
+		if !longRunning || filepath.Base(argv[0]) != s.Command[0] || len(argv) != 2 || argv[1] != "healthcheck" {
+			t.Errorf("service %s runs %v; want its healthcheck to be [%s healthcheck]", name, s.Command, argv[0])
+			continue
+		}
+		if built[pkg] == "" {
+			built[pkg] = opstest.Build(t, pkg)
+		}
+		env := map[string]string{}
+		addrVar := ""
+		for k, v := range s.Environment {
+			env[k] = interpolate(v)
+			if strings.HasSuffix(k, "_METRICS_ADDR") {
+				addrVar = k
+			}
+		}
+		if addrVar == "" {
+			t.Errorf("service %s sets no *_METRICS_ADDR: its healthcheck has no /readyz to ask", name)
+			continue
+		}
+		res := opstest.Run(t, built[pkg], env, argv[1:]...)
+		if res.Code != 0 && res.Code != 1 {
+			t.Errorf("service %s: `%s healthcheck` with its compose environment exits %d: %s%s", name, s.Command[0], res.Code, res.Stdout, res.Stderr)
+			continue
+		}
+		var asked []string
+		ready := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			asked = append(asked, r.Method+" "+r.URL.Path)
+		}))
+		env[addrVar] = strings.TrimPrefix(ready.URL, "http://")
+		res = opstest.Run(t, built[pkg], env, argv[1:]...)
+		ready.Close()
+		if res.Code != 0 || !slices.Equal(asked, []string{"GET /readyz"}) {
+			t.Errorf("service %s: healthcheck against a ready listener exits %d (%s%s) after %v; want 0 after GET /readyz", name, res.Code, res.Stdout, res.Stderr, asked)
 		}
 	}
 }
