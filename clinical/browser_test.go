@@ -1,23 +1,18 @@
 package clinical
 
 import (
-	"context"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/chromedp"
 
+	"github.com/airlockhq/airlock/internal/browsertest"
 	"github.com/airlockhq/airlock/shared/forms"
 )
-
-// chromiumPath is Debian's Chromium, which CI installs (.ci/run).
-const chromiumPath = "/usr/bin/chromium"
 
 // TestBrowserReviewJourney drives the staff app in headless Chromium over
 // plain HTTP on loopback (a secure context, so the Secure __Host- cookies
@@ -25,17 +20,6 @@ const chromiumPath = "/usr/bin/chromium"
 // out and log in again with a fresh code, find a submission by name, open
 // it, change its status, and export.
 func TestBrowserReviewJourney(t *testing.T) {
-	if os.Getenv("AIRLOCK_SKIP_BROWSER") == "1" {
-		t.Skip("AIRLOCK_SKIP_BROWSER=1")
-	}
-	path := chromiumPath
-	if _, err := os.Stat(path); err != nil {
-		p, lerr := exec.LookPath("chromium")
-		if lerr != nil {
-			t.Fatalf("chromium is not installed (apt-get install chromium), or set AIRLOCK_SKIP_BROWSER=1: %v", err)
-		}
-		path = p
-	}
 	t.Parallel()
 	a := newApp(t)
 	u := a.newUser(t, "doc@clinic.example", true, false, RoleClinician)
@@ -49,43 +33,11 @@ func TestBrowserReviewJourney(t *testing.T) {
 	base := ts.URL // http://127.0.0.1:port
 
 	downloads := t.TempDir()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute) // generous: CI machines are loaded
-	defer cancel()
-	alloc, cancelAlloc := chromedp.NewExecAllocator(ctx,
-		chromedp.ExecPath(path),
-		chromedp.Flag("headless", true),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.Flag("disable-quic", true),
-		chromedp.NoFirstRun,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(t.TempDir()),
-	)
-	defer cancelAlloc()
-	bctx, cancelBrowser := chromedp.NewContext(alloc)
-	defer cancelBrowser()
-
-	fail := func(name string, err error) {
-		t.Helper()
-		loc, _ := chromedp.Run(bctx, chromedp.Location())
-		body, _ := chromedp.Run(bctx, chromedp.Text(chromedp.CSS("body")))
-		t.Fatalf("%s: %v (at %s: %.500s)", name, err, loc, body)
-	}
-	step := func(name string, actions ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		if err := chromedp.Do(bctx, actions...); err != nil {
-			fail(name, err)
-		}
-	}
+	b := browsertest.New(t, 5*time.Minute) // generous: CI machines are loaded
+	step := b.Do
 	read := func(name string, a chromedp.Action[string]) string {
 		t.Helper()
-		v, err := chromedp.Run(bctx, a)
-		if err != nil {
-			fail(name, err)
-		}
-		return v
+		return browsertest.Run(b, name, a)
 	}
 	css := func(s string) chromedp.CSS { return chromedp.CSS(s) }
 
@@ -93,10 +45,7 @@ func TestBrowserReviewJourney(t *testing.T) {
 		chromedp.Navigate(base+"/login"),
 		chromedp.WaitVisible(css("#email")),
 	)
-	if _, err := chromedp.CallBrowser(bctx, browser.SetDownloadBehavior,
-		browser.SetDownloadBehaviorParams{Behavior: browser.SetDownloadBehaviorBehaviorAllow, DownloadPath: downloads}); err != nil {
-		t.Fatalf("allow downloads: %v", err)
-	}
+	b.AllowDownloads(downloads)
 	step("enrol with the two codes",
 		chromedp.Navigate(base+"/enrol"),
 		chromedp.WaitVisible(css("#create_code")),

@@ -1,10 +1,8 @@
 package clinical
 
 import (
-	"context"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -12,6 +10,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/airlockhq/airlock/internal/browsertest"
 	"github.com/airlockhq/airlock/shared/forms"
 	"github.com/airlockhq/airlock/shared/results"
 )
@@ -21,17 +20,6 @@ import (
 // expiry and the date-of-birth factor, see the one-time link and its QR
 // code once, go back and see the result's state, then withdraw it.
 func TestBrowserPublishResult(t *testing.T) {
-	if os.Getenv("AIRLOCK_SKIP_BROWSER") == "1" {
-		t.Skip("AIRLOCK_SKIP_BROWSER=1")
-	}
-	path := chromiumPath
-	if _, err := os.Stat(path); err != nil {
-		p, lerr := exec.LookPath("chromium")
-		if lerr != nil {
-			t.Fatalf("chromium is not installed (apt-get install chromium), or set AIRLOCK_SKIP_BROWSER=1: %v", err)
-		}
-		path = p
-	}
 	t.Parallel()
 	a := newApp(t)
 	a.srv.intakeURL = "https://forms.example.org"
@@ -46,42 +34,11 @@ func TestBrowserPublishResult(t *testing.T) {
 
 	ts := httptest.NewServer(a.srv.Echo)
 	defer ts.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	alloc, cancelAlloc := chromedp.NewExecAllocator(ctx,
-		chromedp.ExecPath(path),
-		chromedp.Flag("headless", true),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.Flag("disable-quic", true),
-		chromedp.NoFirstRun,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(t.TempDir()),
-	)
-	defer cancelAlloc()
-	bctx, cancelBrowser := chromedp.NewContext(alloc)
-	defer cancelBrowser()
-	fail := func(name string, err error) {
-		t.Helper()
-		loc, _ := chromedp.Run(bctx, chromedp.Location())
-		body, _ := chromedp.Run(bctx, chromedp.Text(chromedp.CSS("body")))
-		t.Fatalf("%s: %v (at %s: %.500s)", name, err, loc, body)
-	}
-	step := func(name string, actions ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		if err := chromedp.Do(bctx, actions...); err != nil {
-			fail(name, err)
-		}
-	}
+	b := browsertest.New(t, 90*time.Second)
+	step := b.Do
 	read := func(name string, act chromedp.Action[string]) string {
 		t.Helper()
-		v, err := chromedp.Run(bctx, act)
-		if err != nil {
-			fail(name, err)
-		}
-		return v
+		return browsertest.Run(b, name, act)
 	}
 	css := func(s string) chromedp.CSS { return chromedp.CSS(s) }
 
@@ -118,7 +75,7 @@ func TestBrowserPublishResult(t *testing.T) {
 	}
 	var expires, published time.Time
 	var dob bool
-	if err := a.owner.QueryRow(ctx, `SELECT expires_at, published_at, birth_date_required FROM results WHERE token_hash = $1`, tok.Hash()).
+	if err := a.owner.QueryRow(b.Ctx, `SELECT expires_at, published_at, birth_date_required FROM results WHERE token_hash = $1`, tok.Hash()).
 		Scan(&expires, &published, &dob); err != nil {
 		t.Fatalf("the link's token hash is not stored: %v", err)
 	}

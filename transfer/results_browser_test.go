@@ -3,14 +3,14 @@ package transfer_test
 import (
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/chromedp"
+
+	"github.com/airlockhq/airlock/internal/browsertest"
 )
 
 // TestBrowserPatientDownloadsResult opens a one-time link in headless
@@ -19,17 +19,6 @@ import (
 // error shown, the right one downloads the document, and the link then
 // tells the patient it was used.
 func TestBrowserPatientDownloadsResult(t *testing.T) {
-	if os.Getenv("AIRLOCK_SKIP_BROWSER") == "1" {
-		t.Skip("AIRLOCK_SKIP_BROWSER=1")
-	}
-	path := "/usr/bin/chromium"
-	if _, err := os.Stat(path); err != nil {
-		p, lerr := exec.LookPath("chromium")
-		if lerr != nil {
-			t.Fatalf("chromium is not installed (apt-get install chromium), or set AIRLOCK_SKIP_BROWSER=1: %v", err)
-		}
-		path = p
-	}
 	ctx := context.Background()
 	s := newStack(t)
 	s.clinical.env["CLINICAL_INTAKE_URL"] = s.intakeURL
@@ -50,43 +39,11 @@ func TestBrowserPatientDownloadsResult(t *testing.T) {
 	passOnce(t, s)
 
 	downloads := t.TempDir()
-	bctxTimeout, cancel := context.WithTimeout(ctx, 90*time.Second)
-	defer cancel()
-	alloc, cancelAlloc := chromedp.NewExecAllocator(bctxTimeout,
-		chromedp.ExecPath(path),
-		chromedp.Flag("headless", true),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.Flag("disable-quic", true),
-		chromedp.NoFirstRun,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(360, 800),
-	)
-	defer cancelAlloc()
-	bctx, cancelBrowser := chromedp.NewContext(alloc)
-	defer cancelBrowser()
-	fail := func(name string, err error) {
-		t.Helper()
-		loc, _ := chromedp.Run(bctx, chromedp.Location())
-		text, _ := chromedp.Run(bctx, chromedp.Text(chromedp.CSS("body")))
-		t.Fatalf("%s: %v (at %s: %.500s)", name, err, loc, text)
-	}
-	step := func(name string, actions ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		if err := chromedp.Do(bctx, actions...); err != nil {
-			fail(name, err)
-		}
-	}
+	b := browsertest.New(t, 90*time.Second, chromedp.WindowSize(360, 800))
+	step := b.Do
 	read := func(name string, act chromedp.Action[string]) string {
 		t.Helper()
-		v, err := chromedp.Run(bctx, act)
-		if err != nil {
-			fail(name, err)
-		}
-		return v
+		return browsertest.Run(b, name, act)
 	}
 	css := func(s string) chromedp.CSS { return chromedp.CSS(s) }
 
@@ -95,14 +52,11 @@ func TestBrowserPatientDownloadsResult(t *testing.T) {
 		chromedp.Navigate(link),
 		chromedp.WaitVisible(css("#download")),
 	)
-	if _, err := chromedp.CallBrowser(bctx, browser.SetDownloadBehavior,
-		browser.SetDownloadBehaviorParams{Behavior: browser.SetDownloadBehaviorBehaviorAllow, DownloadPath: downloads}); err != nil {
-		t.Fatalf("allow downloads: %v", err)
-	}
+	b.AllowDownloads(downloads)
 	if title := read("title", chromedp.Text(css("#result-title"))); title != "Blood test results" {
 		t.Errorf("the page names %q", title)
 	}
-	if w, err := chromedp.Run(bctx, chromedp.Evaluate[int](`document.documentElement.scrollWidth`)); err != nil || w > 360 {
+	if w, err := chromedp.Run(b.Ctx, chromedp.Evaluate[int](`document.documentElement.scrollWidth`)); err != nil || w > 360 {
 		t.Errorf("page is %d px wide on a 360 px screen (%v)", w, err)
 	}
 	step("a wrong date of birth",
