@@ -11,6 +11,10 @@
 #   staff          10.213.4.0/24  clinical, staff (a staff browser)
 # These are deploy/compose.yaml's networks; backup is the host that runs pg_dump.
 #
+# Proofs, one line each: every service's `check` in its own namespace with its production settings;
+# /readyz through haproxy; each binary's `healthcheck`; the isolation of each side; a submission end
+# to end; a backup restored and its audit chain verified.
+#
 # DEPLOY_TEST_LEAK="ns:network ..." attaches a namespace to a network it must not be on (a route
 # it should not have), such as intake-1:clinical-data; the isolation lines must then fail.
 set -euo pipefail
@@ -194,22 +198,21 @@ in_ns clinical-db env PGHOST=127.0.0.1 PGUSER=postgres PGDATABASE=airlock_clinic
   sh deploy/logins.sh >>"$T/log/logins.log"
 
 # --- the services ---------------------------------------------------------------------------
-for n in 1 2; do
-  addr=10.213.1.1$n
-  in_ns "intake-$n" env INTAKE_DATABASE_URL_FILE="$S/intake-writer-url" INTAKE_ADDR="$addr:8080" \
-    INTAKE_PLAIN_HTTP=1 INTAKE_TRUSTED_PROXIES=$LB INTAKE_RECIPIENTS="$INTAKE_RECIPIENTS" \
-    INTAKE_ROW_KEY_FILE="$S/intake-row-key" INTAKE_METRICS_ADDR=127.0.0.1:9101 \
-    "$T/bin/intake" serve >"$T/log/intake-$n.log" 2>&1 &
-  in_ns "transfer-$n" env INTAKE_DATABASE_URL_FILE="$S/intake-transfer-url" \
-    CLINICAL_DATABASE_URL_FILE="$S/clinical-transfer-url" TRANSFER_KEYS="$S/clinic-key.json" \
-    TRANSFER_PASSPHRASE_FILE="$S/transfer-passphrase" TRANSFER_ROW_KEYS_FILE="$S/intake-row-key" \
-    TRANSFER_SCHEDULE="@every 2s" TRANSFER_METRICS_ADDR=127.0.0.1:9464 \
-    "$T/bin/transfer" run >"$T/log/transfer-$n.log" 2>&1 &
-done
+# Each service's settings, as serve/run get them and as `check` gets them below.
+intake_env=(INTAKE_DATABASE_URL_FILE="$S/intake-writer-url" INTAKE_PLAIN_HTTP=1 INTAKE_TRUSTED_PROXIES=$LB
+  INTAKE_RECIPIENTS="$INTAKE_RECIPIENTS" INTAKE_ROW_KEY_FILE="$S/intake-row-key" INTAKE_METRICS_ADDR=127.0.0.1:9101)
+transfer_env=(INTAKE_DATABASE_URL_FILE="$S/intake-transfer-url" CLINICAL_DATABASE_URL_FILE="$S/clinical-transfer-url"
+  TRANSFER_KEYS="$S/clinic-key.json" TRANSFER_PASSPHRASE_FILE="$S/transfer-passphrase"
+  TRANSFER_ROW_KEYS_FILE="$S/intake-row-key" TRANSFER_SCHEDULE="@every 2s" TRANSFER_METRICS_ADDR=127.0.0.1:9464)
 clinical_env=(CLINICAL_DATABASE_URL_FILE="$S/clinical-app-url" CLINICAL_SECRET_KEY_FILE="$S/clinical-secret-key")
-in_ns clinical env "${clinical_env[@]}" CLINICAL_ADDR="$CLINICAL:8444" \
-  CLINICAL_TLS_CERT="$S/clinical.crt" CLINICAL_TLS_KEY="$S/clinical.key" \
-  "$T/bin/clinical" serve >"$T/log/clinical.log" 2>&1 &
+clinical_serve_env=("${clinical_env[@]}" CLINICAL_ADDR="$CLINICAL:8444" CLINICAL_TLS_CERT="$S/clinical.crt"
+  CLINICAL_TLS_KEY="$S/clinical.key" CLINICAL_METRICS_ADDR=127.0.0.1:9102)
+for n in 1 2; do
+  in_ns "intake-$n" env "${intake_env[@]}" INTAKE_ADDR="10.213.1.1$n:8080" \
+    "$T/bin/intake" serve >"$T/log/intake-$n.log" 2>&1 &
+  in_ns "transfer-$n" env "${transfer_env[@]}" "$T/bin/transfer" run >"$T/log/transfer-$n.log" 2>&1 &
+done
+in_ns clinical env "${clinical_serve_env[@]}" "$T/bin/clinical" serve >"$T/log/clinical.log" 2>&1 &
 
 # The load balancer: TLS ends here, X-Forwarded-For appended, round robin over both replicas.
 cat "$S/intake.crt" "$S/intake.key" >"$T/lb.pem"
@@ -227,7 +230,7 @@ frontend public
   default_backend intake
 backend intake
   balance roundrobin
-  option httpchk GET /healthz
+  option httpchk GET /readyz
   server intake-1 $INTAKE1:8080 check inter 500ms rise 1
   server intake-2 $INTAKE2:8080 check inter 500ms rise 1
 EOF
@@ -244,12 +247,65 @@ wait_http() { # wait_http NS URL [curl args]
 wait_http pub "http://$INTAKE1:8080/healthz"
 wait_http pub "http://$INTAKE2:8080/healthz"
 wait_http staff "https://$CLINICAL:8444/healthz" --cacert "$S/clinical.crt"
-for n in 1 2; do wait_http "transfer-$n" http://127.0.0.1:9464/healthz; done
+for n in 1 2; do wait_http "transfer-$n" http://127.0.0.1:9464/readyz; done
 sleep 1.2 # two haproxy health checks: both replicas up
-wait_http pub "https://$LB:8443/healthz" --cacert "$S/intake.crt"
+wait_http pub "https://$LB:8443/readyz" --cacert "$S/intake.crt"
 echo "deploy-test: topology up in $((SECONDS - start))s (namespaces al$id-*, Postgres ${pgbin#/usr/lib/postgresql/}, haproxy)"
 
 # --- proofs -----------------------------------------------------------------------------------
+# own_check HOST PROGRAM ENV...: `PROGRAM check` in HOST's namespace with the service's settings
+# (its own database logins, secrets and keys) exits 0; prints its ok lines.
+own_check() {
+  local host=$1 prog=$2 rc=0; shift 2
+  in_ns "$host" env "$@" "$T/bin/$prog" check >"$T/own-check.out" 2>&1 || rc=$?
+  sed "s/^/$host: /" "$T/own-check.out"
+  [ "$rc" -eq 0 ] || { echo "$host: $prog check exited $rc"; return 1; }
+  echo "$host: $prog check exited 0 ($(grep -c '^ok' "$T/own-check.out") checks)"
+}
+intake_checks() {
+  own_check intake-1 intake "${intake_env[@]}" INTAKE_ADDR=$INTAKE1:8080 &&
+    own_check intake-2 intake "${intake_env[@]}" INTAKE_ADDR=$INTAKE2:8080
+}
+transfer_checks() {
+  own_check transfer-1 transfer "${transfer_env[@]}" && own_check transfer-2 transfer "${transfer_env[@]}"
+}
+clinical_checks() { own_check clinical clinical "${clinical_serve_env[@]}"; }
+desc="intake check exits 0 in intake-1 and intake-2 (settings; its login reaches the intake database, schema version, grants)"
+check intake_checks
+desc="transfer check exits 0 in transfer-1 and transfer-2 (both logins, schema versions, grants; the keys unlock)"
+check transfer_checks
+desc="clinical check exits 0 in clinical (settings; its login reaches the clinical database, schema version, grants)"
+check clinical_checks
+
+# /readyz through the load balancer (each request to the next replica), and clinical's from staff.
+readyz() {
+  local n code
+  for n in 1 2; do
+    code=$(in_ns pub curl -sS -m 5 -o "$T/readyz.out" -w '%{http_code}' --cacert "$S/intake.crt" "https://$LB:8443/readyz")
+    echo "GET https://$LB:8443/readyz from pub (request $n): HTTP $code $(head -c 200 "$T/readyz.out")"
+    [ "$code" = 200 ] && grep -q '"status":"ok"' "$T/readyz.out" || return 1
+  done
+  code=$(in_ns staff curl -sS -m 5 -o "$T/readyz.out" -w '%{http_code}' --cacert "$S/clinical.crt" "https://$CLINICAL:8444/readyz")
+  echo "GET https://$CLINICAL:8444/readyz from staff: HTTP $code $(head -c 200 "$T/readyz.out")"
+  [ "$code" = 200 ]
+}
+desc="/readyz answers 200 through haproxy from the public side (both replicas), and clinical's from staff"
+check readyz
+
+# The container healthcheck (deploy/compose.yaml): each binary's own `healthcheck`, GET /readyz on
+# its metrics listener, in its namespace.
+healthchecks() {
+  local host prog
+  for host in intake-1 intake-2 transfer-1 transfer-2 clinical; do
+    prog=${host%-[12]}
+    in_ns "$host" env INTAKE_METRICS_ADDR=127.0.0.1:9101 TRANSFER_METRICS_ADDR=127.0.0.1:9464 \
+      CLINICAL_METRICS_ADDR=127.0.0.1:9102 "$T/bin/$prog" healthcheck | sed "s/^/$host: $prog healthcheck: /"
+    [ "${PIPESTATUS[0]}" -eq 0 ] || { echo "$host: $prog healthcheck failed"; return 1; }
+  done
+}
+desc="each service's own healthcheck subcommand (compose's) exits 0 in its namespace"
+check healthchecks
+
 # connects NS HOST PORT: a TCP connection from NS opens (3 s at most).
 connects() { in_ns "$1" timeout 3 bash -c "exec 3<>/dev/tcp/$2/$3" 2>/dev/null; }
 # isolated NS ALLOWED... -- DENIED...: every ALLOWED host:port opens from NS, no DENIED one does.
