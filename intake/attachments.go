@@ -97,21 +97,21 @@ func (p attachmentPolicy) check(data []byte) (string, string) {
 // detected type, size and hash on each, which is what gets sealed.
 func (p attachmentPolicy) apply(q *forms.Questionnaire, answers forms.Answers) forms.FieldErrors {
 	var errs forms.FieldErrors
-	for _, it := range q.Questions() {
-		if it.Type != forms.TypeAttachment {
-			continue
+	q.WalkAnswers(answers, func(x forms.Answered) {
+		if x.Item.Type != forms.TypeAttachment {
+			return
 		}
-		for i, v := range answers[it.LinkID] {
+		for i, v := range x.Values {
 			att := v.ValueAttachment
 			if att == nil {
 				continue
 			}
 			ct, msg := p.check(att.Data)
 			if msg != "" {
-				if len(answers[it.LinkID]) > 1 {
+				if len(x.Values) > 1 {
 					msg = fmt.Sprintf("answer %d: %s", i+1, msg)
 				}
-				errs = append(errs, forms.FieldError{Field: it.LinkID, Message: msg})
+				errs = append(errs, forms.FieldError{Field: x.Field, Message: msg})
 				break
 			}
 			sum := sha1.Sum(att.Data)
@@ -119,7 +119,7 @@ func (p attachmentPolicy) apply(q *forms.Questionnaire, answers forms.Answers) f
 			att.Size = int64(len(att.Data))
 			att.Hash = sum[:]
 		}
-	}
+	})
 	return errs
 }
 

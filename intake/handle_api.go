@@ -171,7 +171,7 @@ func decodeQuestionnaireResponse(body io.Reader, q *forms.Questionnaire) (map[st
 	if qr.Questionnaire != "" && !q.NamedBy(qr.Questionnaire) {
 		return nil, echo.NewHTTPError(http.StatusUnprocessableEntity, map[string]any{"errors": forms.FieldErrors{{Field: "questionnaire", Message: "does not name this form"}}})
 	}
-	raw, err := forms.AnswersFromResponseItems(qr.Item)
+	raw, err := q.AnswersFromResponseItems(qr.Item)
 	if err != nil {
 		// The message describes the item tree's shape, never an answer.
 		return nil, echo.NewHTTPError(http.StatusBadRequest, err.Error())

@@ -67,6 +67,21 @@ func TestCorpusMovedAndExported(t *testing.T) {
 		if problems := q.CheckResponse(r.Item); len(problems) > 0 {
 			t.Errorf("%s: export does not fit the form: %v", q.ID, problems)
 		}
+		// Repeating groups moved with both instances, one group item each.
+		for _, it := range q.Members() {
+			if !it.RepeatingGroup() {
+				continue
+			}
+			n := 0
+			for _, ri := range r.Item {
+				if ri.LinkID == it.LinkID {
+					n++
+				}
+			}
+			if n != formstest.Instances {
+				t.Errorf("%s: repeating group %q exported %d times, want %d", q.ID, it.LinkID, n, formstest.Instances)
+			}
+		}
 		if q.ID == "lforms-phq9" {
 			// The sample picks "Not at all" (0) for every question.
 			if total := answers["/44261-6"]; len(total) != 1 || total[0].String() != "0" {

@@ -648,7 +648,7 @@ func revalidate(q *forms.Questionnaire, sealed json.RawMessage) (forms.Answers, 
 	if err := json.Unmarshal(sealed, &a); err != nil {
 		return nil, err
 	}
-	raw, err := forms.AnswersFromResponseItems(q.ResponseItems(a))
+	raw, err := q.AnswersFromResponseItems(q.ResponseItems(a))
 	if err != nil {
 		return nil, err
 	}

@@ -73,19 +73,11 @@ func (q *Questionnaire) Calculate(a Answers) (Answers, error) {
 		}
 	}
 	// Drop values of calculated items that do not apply.
-	v := &validation{
-		q:        q,
-		answers:  out,
-		present:  make([]bool, len(q.all)),
-		failed:   make([]bool, len(q.all)),
-		messages: make([]string, len(q.all)),
-		state:    make([]enabledState, len(q.all)),
-	}
-	for _, it := range q.questions {
-		v.present[it.index] = len(out[it.LinkID]) > 0
-	}
+	// Calculated items sit at the top level (Parse refuses them inside a
+	// repeating group); their conditions may look into instances.
+	r := newValidation(q, ValidateOptions{}).runFromAnswers(out, nil, nil, "")
 	for _, it := range q.calculated {
-		if v.enabled(it) != stateYes {
+		if r.enabled(it) != stateYes {
 			delete(out, it.LinkID)
 		}
 	}

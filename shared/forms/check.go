@@ -9,7 +9,8 @@ import (
 // CheckResponse checks a QuestionnaireResponse item tree strictly against the
 // form it answers: every item exists in the form and sits where the form puts
 // it (group children in the group, question children in the answer), in the
-// form's order and at most once; groups hold items and no answers, display
+// form's order and at most once (a repeating group once per instance, each
+// holding that instance's items); groups hold items and no answers, display
 // items never appear, questions have at least one answer and more only if
 // they repeat; each answer has exactly one value[x] of the type the item
 // takes (a coding or string that is one of the options, a quantity in one of
@@ -37,7 +38,8 @@ func (q *Questionnaire) checkItems(items []ResponseItem, allowed []*Item, where 
 			}
 			continue
 		}
-		if idx <= last {
+		if idx < last || idx == last && !allowed[idx].RepeatingGroup() {
+			// Only a repeating group appears again: once per instance.
 			add("%s: out of the form's order or repeated", at)
 		}
 		last = idx

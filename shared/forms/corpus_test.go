@@ -50,7 +50,7 @@ func TestCorpus(t *testing.T) {
 			if problems := q.CheckResponse(items); len(problems) > 0 {
 				t.Fatalf("response does not fit the form: %v", problems)
 			}
-			raw, err := forms.AnswersFromResponseItems(items)
+			raw, err := q.AnswersFromResponseItems(items)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -69,6 +69,21 @@ func TestCorpus(t *testing.T) {
 			}
 			if problems := q.CheckResponse(q.ResponseItems(calculated)); len(problems) > 0 {
 				t.Fatalf("calculated response does not fit the form: %v", problems)
+			}
+			// Each repeating group answered twice appears twice, each
+			// occurrence holding its own instance's answers.
+			for _, it := range q.Members() {
+				if it.RepeatingGroup() && len(answers[it.LinkID]) > 0 {
+					n := 0
+					for _, ri := range q.ResponseItems(answers) {
+						if ri.LinkID == it.LinkID {
+							n++
+						}
+					}
+					if n != formstest.Instances {
+						t.Errorf("repeating group %q: %d response items, want %d", it.LinkID, n, formstest.Instances)
+					}
+				}
 			}
 			if !q.NamedBy(q.Canonical(q.FormVersion())) {
 				t.Errorf("the form does not accept its own canonical %s", q.Canonical(q.FormVersion()))

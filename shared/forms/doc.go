@@ -19,6 +19,8 @@
 //     extensions. A modifierExtension is rejected, as FHIR requires.
 //   - item.type: group, display, string, text, integer, decimal, date,
 //     dateTime, boolean, choice, open-choice, attachment, quantity.
+//   - Repeating groups (repeats=true on a group), nested if need be: each
+//     instance holds its own answers (see Answers below and Item.Scope).
 //   - item.text is optional: Item.Label falls back to the code's display,
 //     then the linkId. Child items may sit under groups and under questions
 //     that do not repeat (their answers nest under the answer on export).
@@ -52,7 +54,10 @@
 // Validate takes the answers as a JSON object keyed by linkId, whose values
 // are JSON strings, numbers, booleans, FHIR Attachment objects, or arrays of
 // these for repeating items, and returns them normalised as FHIR
-// QuestionnaireResponse answer values. It is written for hostile input: it
+// QuestionnaireResponse answer values. A repeating group takes an array of
+// objects, one per instance, each keyed by linkId in the same way; its
+// normalised answers are one Value per instance with Instance set. Field
+// names inside an instance are prefixed by it: "meds[2]/dose". It is written for hostile input: it
 // does not panic, bounds its work (MaxAnswersPerItem, DefaultMaxLength), and
 // never repeats a submitted value in an error message, because those messages
 // end up in logs and on screens.

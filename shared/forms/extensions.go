@@ -253,8 +253,8 @@ func (p *parser) extensions(it *Item, exts []wireExtension, fail func(string, ..
 				fail("itemControl %q is not supported", clip(code))
 			}
 		case extMinOccurs, extMaxOccurs:
-			if !it.Answerable() {
-				fail("%s is only supported on questions (repeating groups are not supported)", ext.URL)
+			if !it.Answerable() && it.Type != TypeGroup {
+				fail("%s is only supported on questions and repeating groups", ext.URL)
 				continue
 			}
 			if ext.ValueInteger == nil || *ext.ValueInteger < 0 || *ext.ValueInteger > MaxAnswersPerItem {

@@ -105,7 +105,7 @@ func FuzzValidate(f *testing.F) {
 		if _, err := json.Marshal(a); err != nil {
 			t.Fatalf("accepted answers do not marshal: %v", err)
 		}
-		raw2, err := AnswersFromResponseItems(q.ResponseItems(a))
+		raw2, err := q.AnswersFromResponseItems(q.ResponseItems(a))
 		if err != nil {
 			t.Fatalf("AnswersFromResponseItems: %v", err)
 		}

@@ -56,7 +56,7 @@ func TestNestedAnswersSurvive(t *testing.T) {
 	if err := json.Unmarshal([]byte(qr), &items); err != nil {
 		t.Fatal(err)
 	}
-	raw, err := forms.AnswersFromResponseItems(items)
+	raw, err := q.AnswersFromResponseItems(items)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -88,6 +88,7 @@ type Questionnaire struct {
 	byLinkID     map[string]*Item // every item by linkId
 	variables    []Variable       // Questionnaire-level variable extensions
 	calculated   []*Item          // items with a calculatedExpression, document order
+	members      []*Item          // items answered at the top level (see Item.Scope)
 }
 
 // Item is one question, group or display text of a form.
@@ -127,9 +128,11 @@ type Item struct {
 	MustBeTrue         bool
 	Items              []*Item // children (under groups and, in FHIR, under questions)
 
-	parent *Item
-	index  int    // position in Questionnaire.all
-	path   string // linkIds from the root, joined by "/"
+	parent  *Item
+	scope   *Item   // the nearest repeating group above the item, nil at the top level
+	members []*Item // of a repeating group: the items answered within each instance
+	index   int     // position in Questionnaire.all
+	path    string  // linkIds from the root, joined by "/"
 }
 
 // Option is one permitted answer: a coding (System, Code, Display), a plain
@@ -261,6 +264,33 @@ func (it *Item) Answerable() bool {
 // answers and is neither read-only, hidden nor calculated.
 func (it *Item) PatientAnswers() bool {
 	return it.Answerable() && !it.ReadOnly && !it.Hidden && it.Calculated == nil
+}
+
+// RepeatingGroup reports whether the item is a group with repeats=true: each
+// instance of it holds its own answers to the items inside (see Answers).
+func (it *Item) RepeatingGroup() bool {
+	return it.Type == TypeGroup && it.Repeats
+}
+
+// Scope is the nearest repeating group the item sits in, or nil when the
+// item is answered at the top level. An item's answers are keyed by its
+// linkId in the answers of its scope: at the top level, or in each
+// instance of its repeating group (Value.Instance).
+func (it *Item) Scope() *Item {
+	return it.scope
+}
+
+// Members are the items answered directly within each instance of a
+// repeating group (its questions and the repeating groups nested in it, but
+// not what those hold), in document order; nil for other items.
+func (it *Item) Members() []*Item {
+	return it.members
+}
+
+// Members are the items answered at the top level of a submission (see
+// Item.Scope), in document order.
+func (q *Questionnaire) Members() []*Item {
+	return q.members
 }
 
 // Parent returns the item the item sits in, or nil for a top-level item.
@@ -587,6 +617,12 @@ func (p *parser) item(raw json.RawMessage, parent *Item, parentPath string, inde
 		fail("duplicate linkId")
 		return nil
 	}
+	if parent != nil {
+		it.scope = parent.scope
+		if parent.RepeatingGroup() {
+			it.scope = parent
+		}
+	}
 	p.q.byLinkID[it.LinkID] = it
 	p.q.all = append(p.q.all, it)
 
@@ -628,6 +664,13 @@ func (p *parser) item(raw json.RawMessage, parent *Item, parentPath string, inde
 	if it.Answerable() {
 		p.q.questions = append(p.q.questions, it)
 	}
+	if it.Answerable() || it.RepeatingGroup() {
+		if it.scope == nil {
+			p.q.members = append(p.q.members, it)
+		} else {
+			it.scope.members = append(it.scope.members, it)
+		}
+	}
 	if len(w.ModifierExtension) > 0 {
 		fail("modifierExtension is not supported (FHIR requires refusing what is not understood)")
 	}
@@ -636,9 +679,6 @@ func (p *parser) item(raw json.RawMessage, parent *Item, parentPath string, inde
 	}
 	switch it.Type {
 	case TypeGroup:
-		if it.Repeats {
-			fail("repeating groups are not supported yet")
-		}
 		if len(w.Item) == 0 {
 			fail("group has no items")
 		}
@@ -679,6 +719,11 @@ func (p *parser) item(raw json.RawMessage, parent *Item, parentPath string, inde
 	}
 
 	p.extensions(it, w.Extension, fail)
+	if it.Calculated != nil && it.scope != nil {
+		// Each instance would need its own value, computed with the
+		// instance as %context; refused rather than computed wrongly.
+		fail("calculatedExpression inside a repeating group is not supported")
+	}
 	p.options(it, &w, fail)
 	p.initial(it, w.Initial, fail)
 
@@ -740,10 +785,13 @@ func (it *Item) DefinitionPath() string {
 }
 
 // Identity returns the form's identity items: the first question whose
-// definition names each element.
+// definition names each element, outside repeating groups.
 func (q *Questionnaire) Identity() Identity {
 	var id Identity
 	for _, it := range q.questions {
+		if it.scope != nil {
+			continue // one of many instances: not the patient's own
+		}
 		switch p := it.DefinitionPath(); {
 		case p == DefinitionFamily && id.Family == "":
 			id.Family = it.LinkID

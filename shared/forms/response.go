@@ -13,13 +13,69 @@ import (
 // reaches stage 2, so what the clinic stores is minimised by the form itself.
 // Answers to linkIds the form does not know are dropped as well.
 func (q *Questionnaire) Carried(a Answers) Answers {
+	return carried(q.members, a)
+}
+
+func carried(members []*Item, a Answers) Answers {
 	out := make(Answers, len(a))
-	for _, it := range q.questions {
-		if values, ok := a[it.LinkID]; ok && it.Carried && len(values) > 0 {
-			out[it.LinkID] = slices.Clone(values)
+	for _, it := range members {
+		values, ok := a[it.LinkID]
+		if !ok || !it.Carried || len(values) == 0 {
+			continue
 		}
+		if it.RepeatingGroup() {
+			var insts []Value
+			for _, v := range values {
+				if inst := carried(it.members, v.Instance); len(inst) > 0 {
+					insts = append(insts, Value{Instance: inst})
+				}
+			}
+			if len(insts) > 0 {
+				out[it.LinkID] = insts
+			}
+			continue
+		}
+		out[it.LinkID] = slices.Clone(values)
 	}
 	return out
+}
+
+// Answered is one answered question of a submission, as WalkAnswers visits
+// it: the item, its field name (the linkId, within an instance of a
+// repeating group prefixed by the instance: "meds[2]/dose") and its answers.
+type Answered struct {
+	Item   *Item
+	Field  string
+	Values []Value
+}
+
+// WalkAnswers calls fn for every answered question in document order,
+// going into each instance of a repeating group in turn.
+func (q *Questionnaire) WalkAnswers(a Answers, fn func(Answered)) {
+	walkAnswers(q.members, a, "", fn)
+}
+
+func walkAnswers(members []*Item, a Answers, prefix string, fn func(Answered)) {
+	for _, it := range members {
+		values := a[it.LinkID]
+		if len(values) == 0 {
+			continue
+		}
+		if it.RepeatingGroup() {
+			for i, v := range values {
+				walkAnswers(it.members, v.Instance, InstanceField(prefix, it.LinkID, i+1), fn)
+			}
+			continue
+		}
+		fn(Answered{Item: it, Field: prefix + it.LinkID, Values: values})
+	}
+}
+
+// InstanceField is the prefix of the fields within instance n (from 1) of
+// the repeating group linkID, inside the instance prefix (or "" at the top
+// level): "meds[2]/".
+func InstanceField(prefix, linkID string, n int) string {
+	return prefix + linkID + "[" + strconv.Itoa(n) + "]/"
 }
 
 // ResponseItem is a FHIR QuestionnaireResponse.item, so a submission can be
@@ -35,6 +91,7 @@ type ResponseItem struct {
 // form's order: groups contain their children, and only answered items (and
 // groups with at least one answered descendant) appear, as FHIR expects of a
 // completed response.
+// A repeating group gives one item per instance, in order.
 func (q *Questionnaire) ResponseItems(a Answers) []ResponseItem {
 	return responseItems(q.Items, a)
 }
@@ -45,6 +102,14 @@ func responseItems(items []*Item, a Answers) []ResponseItem {
 		switch it.Type {
 		case TypeDisplay:
 		case TypeGroup:
+			if it.Repeats {
+				for _, inst := range a[it.LinkID] {
+					if children := responseItems(it.Items, inst.Instance); len(children) > 0 {
+						out = append(out, ResponseItem{LinkID: it.LinkID, Text: it.Text, Item: children})
+					}
+				}
+				continue
+			}
 			if children := responseItems(it.Items, a); len(children) > 0 {
 				out = append(out, ResponseItem{LinkID: it.LinkID, Text: it.Text, Item: children})
 			}
@@ -74,17 +139,62 @@ const maxResponseDepth = 64
 // suitable for Validate, so intake can accept a FHIR QuestionnaireResponse
 // body and check it by the same rules as any other submission. valueCoding
 // becomes its code string; valueAttachment becomes the attachment object.
-// The tree's shape is not checked against a form: Validate checks the
+// Each occurrence of a repeating group of the form becomes one instance
+// (an object of its own answers, flattened the same way). Otherwise the
+// tree's shape is not checked against the form: Validate checks the
 // answers, and the form's own structure is used again on export.
-func AnswersFromResponseItems(items []ResponseItem) (map[string]json.RawMessage, error) {
-	raw := make(map[string]json.RawMessage)
-	if err := flattenResponseItems(items, raw, 1); err != nil {
+func (q *Questionnaire) AnswersFromResponseItems(items []ResponseItem) (map[string]json.RawMessage, error) {
+	f := flattener{q: q}
+	top := newRawScope()
+	if err := f.flatten(items, top, 1); err != nil {
 		return nil, err
+	}
+	return top.encode()
+}
+
+// flattener turns response items into raw answers, counting group
+// instances against maxInstances.
+type flattener struct {
+	q     *Questionnaire
+	count int
+}
+
+// rawScope collects the raw answers of the top level or of one instance:
+// answers by linkId, and the instances of each repeating group.
+type rawScope struct {
+	vals   map[string]json.RawMessage
+	groups map[string][]*rawScope
+	order  []string // group linkIds, first seen first
+}
+
+func newRawScope() *rawScope {
+	return &rawScope{vals: map[string]json.RawMessage{}, groups: map[string][]*rawScope{}}
+}
+
+// encode is the scope as Validate takes it: each repeating group an array
+// of instance objects.
+func (sc *rawScope) encode() (map[string]json.RawMessage, error) {
+	raw := sc.vals
+	for _, id := range sc.order {
+		list := make([]map[string]json.RawMessage, 0, len(sc.groups[id]))
+		for _, inst := range sc.groups[id] {
+			m, err := inst.encode()
+			if err != nil {
+				return nil, err
+			}
+			list = append(list, m)
+		}
+		b, err := json.Marshal(list)
+		if err != nil {
+			return nil, fmt.Errorf("response item %q: %w", id, err)
+		}
+		raw[id] = b
 	}
 	return raw, nil
 }
 
-func flattenResponseItems(items []ResponseItem, raw map[string]json.RawMessage, depth int) error {
+func (f *flattener) flatten(items []ResponseItem, sc *rawScope, depth int) error {
+	raw := sc.vals
 	if depth > maxResponseDepth {
 		return fmt.Errorf("response items nested more than %d deep", maxResponseDepth)
 	}
@@ -97,6 +207,23 @@ func flattenResponseItems(items []ResponseItem, raw map[string]json.RawMessage, 
 		}
 		if item.LinkID == "" {
 			return fmt.Errorf("response item %s has no linkId", name())
+		}
+		if it := f.q.Item(item.LinkID); it != nil && it.RepeatingGroup() {
+			if len(item.Answer) > 0 {
+				return fmt.Errorf("response item %s is a group and has no answers", name())
+			}
+			if f.count++; f.count > maxInstances {
+				return fmt.Errorf("response has more than %d group instances", maxInstances)
+			}
+			inst := newRawScope()
+			if err := f.flatten(item.Item, inst, depth+1); err != nil {
+				return err
+			}
+			if _, seen := sc.groups[item.LinkID]; !seen {
+				sc.order = append(sc.order, item.LinkID)
+			}
+			sc.groups[item.LinkID] = append(sc.groups[item.LinkID], inst)
+			continue
 		}
 		if _, dup := raw[item.LinkID]; dup {
 			return fmt.Errorf("response item %s appears more than once", name())
@@ -113,7 +240,7 @@ func flattenResponseItems(items []ResponseItem, raw map[string]json.RawMessage, 
 				}
 				values = append(values, b)
 				// Answers to questions nested under this answer.
-				if err := flattenResponseItems(v.Item, raw, depth+1); err != nil {
+				if err := f.flatten(v.Item, sc, depth+1); err != nil {
 					return err
 				}
 			}
@@ -127,12 +254,15 @@ func flattenResponseItems(items []ResponseItem, raw map[string]json.RawMessage, 
 				raw[item.LinkID] = b
 			}
 		}
-		if err := flattenResponseItems(item.Item, raw, depth+1); err != nil {
+		if err := f.flatten(item.Item, sc, depth+1); err != nil {
 			return err
 		}
 	}
 	return nil
 }
+
+// maxInstances bounds the group instances of one response.
+const maxInstances = MaxAnswersPerItem
 
 // answerJSON turns one answer into the plain JSON value Validate expects.
 // Its errors describe the shape, never the content.

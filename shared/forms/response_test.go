@@ -123,7 +123,7 @@ func TestResponseRoundTrip(t *testing.T) {
 		if err := json.Unmarshal(body, &qr); err != nil {
 			t.Fatal(err)
 		}
-		raw, err := AnswersFromResponseItems(qr.Item)
+		raw, err := q.AnswersFromResponseItems(qr.Item)
 		if err != nil {
 			t.Fatalf("AnswersFromResponseItems: %v", err)
 		}
@@ -136,7 +136,11 @@ func TestResponseRoundTrip(t *testing.T) {
 func TestAnswersFromResponseItems(t *testing.T) {
 	t.Parallel()
 	s, n, d, b := "text", int64(7), json.Number("1.50"), true
-	got, err := AnswersFromResponseItems([]ResponseItem{
+	q, err := Parse([]byte(`{"resourceType":"Questionnaire","id":"x","item":[{"linkId":"z","type":"string"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := q.AnswersFromResponseItems([]ResponseItem{
 		{LinkID: "g", Item: []ResponseItem{
 			{LinkID: "s", Answer: []Value{{ValueString: &s}}},
 			{LinkID: "many", Answer: []Value{{ValueInteger: &n}, {ValueDecimal: &d}, {ValueBoolean: &b}}},
@@ -178,7 +182,7 @@ func TestAnswersFromResponseItems(t *testing.T) {
 		"too deep":       {deep, "nested more than"},
 		"too many":       {[]ResponseItem{{LinkID: "x", Answer: make([]Value, MaxAnswersPerItem+1)}}, "more than 1000 answers"},
 	} {
-		_, err := AnswersFromResponseItems(tt.items)
+		_, err := q.AnswersFromResponseItems(tt.items)
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%s: error = %v, want %q", name, err, tt.want)
 		}

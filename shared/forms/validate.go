@@ -66,6 +66,12 @@ const (
 	MsgNotAnswerable = "is not a question and takes no answer"
 	// MsgMustBeTrue rejects false for an item marked MustBeTrueExtensionURL.
 	MsgMustBeTrue = "must be accepted to continue"
+	// MsgNotInThisGroup is for an answer given where its item is not: a
+	// top-level question inside an instance of a repeating group.
+	MsgNotInThisGroup = "is not an item of this group"
+	// MsgInRepeatingGroup (with the group's linkId) is for an answer to an
+	// item of a repeating group given outside the group's instances.
+	MsgInRepeatingGroup = "belongs in the instances of the repeating group %q"
 )
 
 // maxUnknownFields bounds the errors reported for unknown keys, so a body
@@ -88,135 +94,406 @@ const (
 	stateUnknown
 )
 
+// validation is one run of Validate: the form, the options, and the
+// checks of the top level, which holds the checks of every instance.
 type validation struct {
-	q        *Questionnaire
-	answers  map[string][]Value // valid answers, before enableWhen
-	present  []bool             // by item index: something was answered
-	failed   []bool             // by item index: the answer itself is invalid
-	messages []string           // by item index: the first problem
-	state    []enabledState     // by item index: memoised enabled state
+	q       *Questionnaire
+	opts    ValidateOptions
+	inScope map[*Item][]*Item // by scope (nil: top level): every item in it, document order
+}
+
+// scopeRun checks the answers of one scope: the top level of a submission,
+// or one instance of a repeating group. Items are tracked by pointer, so
+// each instance has its own state.
+type scopeRun struct {
+	v         *validation
+	scope     *Item     // nil at the top level
+	parent    *scopeRun // the run holding the instance; nil at the top level
+	prefix    string    // field names: "" at the top, "meds[2]/" in an instance
+	answers   map[string][]Value
+	present   map[*Item]bool // something was answered
+	failed    map[*Item]bool // the answer itself is invalid
+	messages  map[*Item]string
+	state     map[*Item]enabledState
+	instances map[*Item][]*scopeRun // by repeating group: one run per instance given
+	stray     []FieldError          // keys that are unknown or belong elsewhere
+}
+
+func (v *validation) newRun(scope *Item, parent *scopeRun, prefix string) *scopeRun {
+	return &scopeRun{
+		v: v, scope: scope, parent: parent, prefix: prefix,
+		answers:   make(map[string][]Value),
+		present:   make(map[*Item]bool),
+		failed:    make(map[*Item]bool),
+		messages:  make(map[*Item]string),
+		state:     make(map[*Item]enabledState),
+		instances: make(map[*Item][]*scopeRun),
+	}
+}
+
+func newValidation(q *Questionnaire, opts ValidateOptions) *validation {
+	v := &validation{q: q, opts: opts, inScope: make(map[*Item][]*Item)}
+	for _, it := range q.all {
+		v.inScope[it.scope] = append(v.inScope[it.scope], it)
+	}
+	return v
+}
+
+// ValidateOptions change how ValidateWith treats a submission.
+type ValidateOptions struct {
+	// DropNotApplicable drops answers to items that do not apply (their
+	// enableWhen does not hold) instead of refusing them with
+	// MsgNotApplicable. An HTML form without script shows every question,
+	// so a patient may fill in one that turns out not to apply; FHIR asks
+	// that such answers not be kept.
+	DropNotApplicable bool
 }
 
 // Validate checks raw JSON answers (linkId -> JSON value) against the form
 // and returns them normalised, or every problem found. Each value is a JSON
 // string, number, boolean, a FHIR Attachment object for attachment items,
 // or an array of these for a repeating item; null, an empty string and an
-// empty array count as unanswered.
+// empty array count as unanswered. A repeating group takes an array of
+// objects, one per instance, each mapping the linkIds of the items within
+// the instance to their answers in the same way (a single object is one
+// instance; an empty object an instance left blank, which is dropped).
 //
 // Rules, by item type: string and text take a string, trimmed, at most
 // EffectiveMaxLength characters, without control characters (text allows
 // newlines and tabs, and CRLF becomes LF); integer a JSON integer in FHIR's
 // 32-bit range; decimal a JSON number; both within minValue/maxValue; date
-// a real calendar date as YYYY-MM-DD; dateTime RFC 3339 with a zone; boolean
+// a real calendar date as YYYY-MM-DD; dateTime RFC 3339 with a zone; time
+// HH:MM or HH:MM:SS; url an absolute http or https URL; boolean
 // true or false; choice the Key of an option (stored as its Coding, or as
 // valueString for string options); open-choice an option key or free text;
 // attachment an object {contentType, data (base64), title} with optional
 // size and hash that must match the data. Required items must be answered
-// when enabled; disabled items must not be answered. Answers is nil whenever
+// when enabled, within each instance of a repeating group; disabled items
+// must not be answered. enableWhen inside an instance looks at the answers
+// of the same instance first, as FHIR defines (ancestor axis, then the
+// nearest preceding, then following, occurrence). An error's Field is the
+// linkId, within an instance prefixed by the instance, e.g. "meds[2]/dose"
+// (instances numbered from 1 in the order given). Answers is nil whenever
 // FieldErrors is not empty.
 func (q *Questionnaire) Validate(raw map[string]json.RawMessage) (Answers, FieldErrors) {
-	v := &validation{
-		q:        q,
-		answers:  make(map[string][]Value),
-		present:  make([]bool, len(q.all)),
-		failed:   make([]bool, len(q.all)),
-		messages: make([]string, len(q.all)),
-		state:    make([]enabledState, len(q.all)),
-	}
+	return q.ValidateWith(raw, ValidateOptions{})
+}
 
-	var unknown []string
+// ValidateWith is Validate with options.
+func (q *Questionnaire) ValidateWith(raw map[string]json.RawMessage, opts ValidateOptions) (Answers, FieldErrors) {
+	v := newValidation(q, opts)
+	top := v.newRun(nil, nil, "")
+	top.decode(raw)
+	top.check()
+	var errs FieldErrors
+	top.collect(&errs)
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	return top.output(), nil
+}
+
+// decode reads the raw answers of the run's scope, and those of every
+// instance of the repeating groups in it.
+func (r *scopeRun) decode(raw map[string]json.RawMessage) {
+	q := r.v.q
+	var unknown, elsewhere []string
 	for key := range raw {
 		it := q.byLinkID[key]
 		switch {
 		case it == nil:
 			unknown = append(unknown, key)
-		case !it.Answerable():
-			v.messages[it.index] = MsgNotAnswerable
+		case it.scope != r.scope:
+			elsewhere = append(elsewhere, key)
+		case !it.Answerable() && !it.RepeatingGroup():
+			r.messages[it] = MsgNotAnswerable
 		}
 	}
+	slices.Sort(unknown)
+	for i, key := range unknown {
+		if i == maxUnknownFields {
+			r.stray = append(r.stray, FieldError{Field: strings.TrimSuffix(r.prefix, "/"), Message: fmt.Sprintf("more than %d unknown fields", maxUnknownFields)})
+			break
+		}
+		r.stray = append(r.stray, FieldError{Field: r.prefix + displayKey(key), Message: MsgUnknownField})
+	}
+	slices.Sort(elsewhere)
+	for _, key := range elsewhere {
+		msg := MsgNotInThisGroup
+		if it := q.byLinkID[key]; it.scope != nil && it.scope != r.scope && isAncestorScope(r.scope, it.scope) {
+			msg = fmt.Sprintf(MsgInRepeatingGroup, q.outermostBelow(r.scope, it).LinkID)
+		}
+		r.stray = append(r.stray, FieldError{Field: r.prefix + key, Message: msg})
+	}
 
-	for _, it := range q.questions {
-		r, ok := raw[it.LinkID]
+	for _, it := range r.members() {
+		rv, ok := raw[it.LinkID]
+		if it.RepeatingGroup() {
+			if ok {
+				r.decodeInstances(it, rv)
+			}
+			continue
+		}
 		if !it.PatientAnswers() {
 			// Read-only, hidden and calculated items are never typed by the
 			// patient: a submitted value is ignored (FHIR clients send the
 			// values they displayed), the form's initial value stands, and
 			// transfer computes calculated ones.
 			if len(it.Initial) > 0 && it.Calculated == nil {
-				v.answers[it.LinkID] = slices.Clone(it.Initial)
-				v.present[it.index] = true
+				r.answers[it.LinkID] = slices.Clone(it.Initial)
+				r.present[it] = true
 			}
 			continue
 		}
 		if !ok {
 			continue
 		}
-		values, present, msg := decodeAnswers(it, r)
-		v.present[it.index] = present
+		values, present, msg := decodeAnswers(it, rv)
+		r.present[it] = present
 		switch {
 		case msg != "":
-			v.messages[it.index] = msg
-			v.failed[it.index] = true
+			r.messages[it] = msg
+			r.failed[it] = true
 		case present:
-			v.answers[it.LinkID] = values
+			r.answers[it.LinkID] = values
 		}
 	}
+}
 
-	for _, it := range q.all {
-		if v.messages[it.index] == MsgNotAnswerable {
+// members are the items answered in the run's scope.
+func (r *scopeRun) members() []*Item {
+	if r.scope == nil {
+		return r.v.q.members
+	}
+	return r.scope.members
+}
+
+// isAncestorScope reports whether scope outer (nil: the top level) holds
+// scope inner, or is it.
+func isAncestorScope(outer, inner *Item) bool {
+	for s := inner; s != nil; s = s.scope {
+		if s == outer {
+			return true
+		}
+	}
+	return outer == nil
+}
+
+// outermostBelow is the repeating group directly within scope (nil: the
+// top level) that holds it.
+func (q *Questionnaire) outermostBelow(scope, it *Item) *Item {
+	g := it.scope
+	for g != nil && g.scope != scope {
+		g = g.scope
+	}
+	if g == nil {
+		return it
+	}
+	return g
+}
+
+// decodeInstances reads the instances of a repeating group: an array of
+// objects (or one object), each checked as a scope of its own.
+func (r *scopeRun) decodeInstances(g *Item, raw json.RawMessage) {
+	raw = bytes.TrimSpace(raw)
+	const bad = "must be a list of objects, one per instance, each mapping linkId to answer"
+	fail := func(msg string) {
+		r.messages[g] = msg
+		r.failed[g] = true
+		r.present[g] = true
+	}
+	var elems []json.RawMessage
+	switch {
+	case len(raw) == 0 || string(raw) == "null":
+		return
+	case raw[0] == '{':
+		elems = []json.RawMessage{raw}
+	case raw[0] == '[':
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		if _, err := dec.Token(); err != nil {
+			fail(bad)
+			return
+		}
+		for n := 0; dec.More(); n++ {
+			if n == MaxAnswersPerItem {
+				fail(fmt.Sprintf("takes at most %d instances", MaxAnswersPerItem))
+				return
+			}
+			var elem json.RawMessage
+			if err := dec.Decode(&elem); err != nil {
+				fail(bad)
+				return
+			}
+			elems = append(elems, bytes.TrimSpace(elem))
+		}
+		if _, err := dec.Token(); err != nil || dec.InputOffset() != int64(len(raw)) {
+			fail(bad)
+			return
+		}
+	default:
+		fail(bad)
+		return
+	}
+	for i, elem := range elems {
+		child := r.v.newRun(g, r, fmt.Sprintf("%s%s[%d]/", r.prefix, g.LinkID, i+1))
+		r.instances[g] = append(r.instances[g], child)
+		if string(elem) == "null" {
+			continue // a blank instance, kept so the numbering holds
+		}
+		var m map[string]json.RawMessage
+		if len(elem) == 0 || elem[0] != '{' || json.Unmarshal(elem, &m) != nil {
+			fail(bad)
+			return
+		}
+		child.decode(m)
+		if child.anyPresent() {
+			r.present[g] = true
+		}
+	}
+}
+
+// anyPresent reports whether anything was answered (or attempted) in the
+// run, its instances included.
+func (r *scopeRun) anyPresent() bool {
+	for _, p := range r.present {
+		if p {
+			return true
+		}
+	}
+	return len(r.stray) > 0
+}
+
+// given is how many instances of a repeating group hold an answer.
+func (r *scopeRun) given(g *Item) int {
+	n := 0
+	for _, c := range r.instances[g] {
+		if c.anyPresent() {
+			n++
+		}
+	}
+	return n
+}
+
+// check works out each item's message in the run and its instances.
+func (r *scopeRun) check() {
+	drop := r.v.opts.DropNotApplicable
+	for _, it := range r.v.inScope[r.scope] {
+		if r.messages[it] == MsgNotAnswerable {
 			continue
 		}
-		st := v.enabled(it)
+		st := r.enabled(it)
 		if !it.PatientAnswers() && it.Answerable() {
 			if st != stateYes {
-				delete(v.answers, it.LinkID)
+				delete(r.answers, it.LinkID)
 			}
 			continue
 		}
 		switch {
 		case it.Type == TypeDisplay:
-		case it.Type == TypeGroup:
-			if it.Required && st == stateYes && !v.anyAnswered(it) {
-				v.messages[it.index] = MsgRequired
+		case it.RepeatingGroup():
+			n := r.given(it)
+			switch {
+			case r.failed[it]:
+			case st == stateNo && n > 0 && drop:
+				delete(r.instances, it)
+			case st == stateNo && n > 0:
+				r.messages[it] = MsgNotApplicable
+			case st == stateYes && (it.Required || it.MinOccurs > 0) && n == 0:
+				r.messages[it] = MsgRequired
+			case st == stateYes && it.MinOccurs > 1 && n < it.MinOccurs:
+				r.messages[it] = fmt.Sprintf("needs at least %d instances", it.MinOccurs)
+			case it.MaxOccurs > 0 && n > it.MaxOccurs:
+				r.messages[it] = fmt.Sprintf("takes at most %d instances", it.MaxOccurs)
 			}
-		case st == stateNo && v.present[it.index]:
+			if st != stateNo {
+				for _, c := range r.instances[it] {
+					if c.anyPresent() {
+						c.check()
+					}
+				}
+			}
+		case it.Type == TypeGroup:
+			if it.Required && st == stateYes && !r.anyAnswered(it) {
+				r.messages[it] = MsgRequired
+			}
+		case st == stateNo && r.present[it] && drop:
+			delete(r.answers, it.LinkID)
+			delete(r.messages, it)
+			r.present[it], r.failed[it] = false, false
+		case st == stateNo && r.present[it]:
 			// Say this rather than any type error: the answer should not
 			// be there at all.
-			v.messages[it.index] = MsgNotApplicable
-		case st == stateYes && (it.Required || it.MinOccurs > 0) && !v.present[it.index]:
-			v.messages[it.index] = MsgRequired
-		case st == stateYes && v.messages[it.index] == "" && it.MinOccurs > 1 && len(v.answers[it.LinkID]) < it.MinOccurs:
-			v.messages[it.index] = fmt.Sprintf("needs at least %d answers", it.MinOccurs)
-		case v.messages[it.index] == "" && it.MaxOccurs > 0 && len(v.answers[it.LinkID]) > it.MaxOccurs:
-			v.messages[it.index] = fmt.Sprintf("takes at most %d answers", it.MaxOccurs)
+			r.messages[it] = MsgNotApplicable
+		case st == stateYes && (it.Required || it.MinOccurs > 0) && !r.present[it]:
+			r.messages[it] = MsgRequired
+		case st == stateYes && r.messages[it] == "" && it.MinOccurs > 1 && len(r.answers[it.LinkID]) < it.MinOccurs:
+			r.messages[it] = fmt.Sprintf("needs at least %d answers", it.MinOccurs)
+		case r.messages[it] == "" && it.MaxOccurs > 0 && len(r.answers[it.LinkID]) > it.MaxOccurs:
+			r.messages[it] = fmt.Sprintf("takes at most %d answers", it.MaxOccurs)
 		}
 	}
+}
 
-	var errs FieldErrors
-	for _, it := range q.all {
-		if msg := v.messages[it.index]; msg != "" {
-			errs = append(errs, FieldError{Field: it.LinkID, Message: msg})
+// collect appends the run's errors in document order, each instance's
+// right after its group's own.
+func (r *scopeRun) collect(errs *FieldErrors) {
+	for _, it := range r.v.inScope[r.scope] {
+		if msg := r.messages[it]; msg != "" {
+			*errs = append(*errs, FieldError{Field: r.prefix + it.LinkID, Message: msg})
+		}
+		if it.RepeatingGroup() && r.messages[it] != MsgNotApplicable {
+			for _, c := range r.instances[it] {
+				c.collect(errs)
+			}
 		}
 	}
-	slices.Sort(unknown)
-	for i, key := range unknown {
-		if i == maxUnknownFields {
-			errs = append(errs, FieldError{Field: "", Message: fmt.Sprintf("more than %d unknown fields", maxUnknownFields)})
-			break
-		}
-		errs = append(errs, FieldError{Field: displayKey(key), Message: MsgUnknownField})
-	}
-	if len(errs) > 0 {
-		return nil, errs
-	}
+	*errs = append(*errs, r.stray...)
+}
 
-	out := make(Answers, len(v.answers))
-	for _, it := range q.questions {
-		if values, ok := v.answers[it.LinkID]; ok {
+// output is the run's valid answers, each repeating group's answered
+// instances as Values with Instance set.
+func (r *scopeRun) output() Answers {
+	out := make(Answers, len(r.answers))
+	for _, it := range r.members() {
+		if it.RepeatingGroup() {
+			var insts []Value
+			for _, c := range r.instances[it] {
+				if a := c.output(); len(a) > 0 {
+					insts = append(insts, Value{Instance: a})
+				}
+			}
+			if len(insts) > 0 {
+				out[it.LinkID] = insts
+			}
+			continue
+		}
+		if values, ok := r.answers[it.LinkID]; ok && len(values) > 0 {
 			out[it.LinkID] = values
 		}
 	}
-	return out, nil
+	return out
+}
+
+// runFromAnswers is a run over answers already validated (Calculate works
+// out enableWhen on them).
+func (v *validation) runFromAnswers(a Answers, scope *Item, parent *scopeRun, prefix string) *scopeRun {
+	r := v.newRun(scope, parent, prefix)
+	for _, it := range r.members() {
+		values := a[it.LinkID]
+		if it.RepeatingGroup() {
+			for i, inst := range values {
+				c := v.runFromAnswers(inst.Instance, it, r, fmt.Sprintf("%s%s[%d]/", prefix, it.LinkID, i+1))
+				r.instances[it] = append(r.instances[it], c)
+				r.present[it] = true
+			}
+			continue
+		}
+		if len(values) > 0 {
+			r.answers[it.LinkID] = values
+			r.present[it] = true
+		}
+	}
+	return r
 }
 
 // displayKey returns an unknown key fit to appear in an error, or a
@@ -235,43 +512,54 @@ func displayKey(key string) string {
 	return key
 }
 
-// enabled works out whether an item applies, given the submitted answers.
-// Parse has ruled out cycles, so the recursion ends.
-func (v *validation) enabled(it *Item) enabledState {
-	if st := v.state[it.index]; st != stateUnset {
+// enabled works out whether an item applies in this run, given the
+// submitted answers. Parse has ruled out cycles, so the recursion ends.
+func (r *scopeRun) enabled(it *Item) enabledState {
+	if st, ok := r.state[it]; ok {
 		return st
+	}
+	if it.scope != r.scope {
+		// The repeating group of an instance lives in the run above.
+		if r.parent != nil {
+			return r.parent.enabled(it)
+		}
+		return stateNo
 	}
 	st := stateYes
 	if p := it.parent; p != nil {
-		st = v.enabled(p)
+		pr := r
+		if p == r.scope {
+			pr = r.parent
+		}
+		st = pr.enabled(p)
 		if st == stateYes && p.Answerable() {
 			// An item under a question belongs to the question's answer:
 			// it applies only once the question is answered.
 			switch {
-			case v.failed[p.index]:
+			case pr.failed[p]:
 				st = stateUnknown
-			case len(v.answers[p.LinkID]) == 0:
+			case len(pr.answers[p.LinkID]) == 0:
 				st = stateNo
 			}
 		}
 	}
 	if st != stateNo && len(it.EnableWhen) > 0 {
-		switch own := v.conditions(it); {
+		switch own := r.conditions(it); {
 		case own == stateNo:
 			st = stateNo
 		case own == stateUnknown:
 			st = stateUnknown
 		}
 	}
-	v.state[it.index] = st
+	r.state[it] = st
 	return st
 }
 
-func (v *validation) conditions(it *Item) enabledState {
+func (r *scopeRun) conditions(it *Item) enabledState {
 	anyOf := it.EnableBehavior == "any"
 	unknown := false
 	for _, ew := range it.EnableWhen {
-		switch v.condition(ew) {
+		switch r.condition(it, ew) {
 		case stateYes:
 			if anyOf {
 				return stateYes
@@ -293,36 +581,74 @@ func (v *validation) conditions(it *Item) enabledState {
 	return stateYes
 }
 
-func (v *validation) condition(ew EnableWhen) enabledState {
-	target := v.q.byLinkID[ew.Question]
+func (r *scopeRun) condition(it *Item, ew EnableWhen) enabledState {
+	target := r.v.q.byLinkID[ew.Question]
 	if target == nil {
 		return stateNo // Parse guarantees this does not happen
 	}
 	var answers []Value
-	switch v.enabled(target) {
-	case stateUnknown:
-		return stateUnknown
-	case stateYes:
-		if v.failed[target.index] {
+	if tr := r.runFor(it, target); tr != nil {
+		switch tr.enabled(target) {
+		case stateUnknown:
 			return stateUnknown
+		case stateYes:
+			if tr.failed[target] {
+				return stateUnknown
+			}
+			answers = tr.answers[target.LinkID]
 		}
-		answers = v.answers[target.LinkID]
 	}
-	// A disabled question counts as unanswered.
+	// A disabled (or absent) question counts as unanswered.
 	if conditionHolds(ew, answers) {
 		return stateYes
 	}
 	return stateNo
 }
 
+// runFor finds the occurrence of target that a condition of item it (in
+// run r) refers to, as FHIR defines it: the nearest one on the ancestor
+// axis (the same instance, or one that holds it), else, for a question in
+// a repeating group that does not hold the item, the nearest preceding
+// instance, else the first following one. nil: no instance holds one.
+func (r *scopeRun) runFor(it, target *Item) *scopeRun {
+	a := r
+	for a != nil && !isAncestorScope(a.scope, target.scope) {
+		a = a.parent
+	}
+	if a == nil {
+		return nil
+	}
+	var chain []*Item // repeating groups between a's scope and target's, outermost first
+	for g := target.scope; g != a.scope; g = g.scope {
+		chain = append([]*Item{g}, chain...)
+	}
+	for _, g := range chain {
+		var given []*scopeRun
+		for _, c := range a.instances[g] {
+			if c.anyPresent() {
+				given = append(given, c)
+			}
+		}
+		if len(given) == 0 {
+			return nil
+		}
+		if g.index < it.index {
+			a = given[len(given)-1]
+		} else {
+			a = given[0]
+		}
+	}
+	return a
+}
+
 // anyAnswered reports whether a question below the group was answered (or
 // attempted: a failed answer has its own error already).
-func (v *validation) anyAnswered(group *Item) bool {
+func (r *scopeRun) anyAnswered(group *Item) bool {
 	for _, child := range group.Items {
-		if child.Answerable() && v.present[child.index] {
+		if (child.Answerable() || child.RepeatingGroup()) && r.present[child] {
 			return true
 		}
-		if len(child.Items) > 0 && v.anyAnswered(child) {
+		if len(child.Items) > 0 && !child.RepeatingGroup() && r.anyAnswered(child) {
 			return true
 		}
 	}

@@ -24,6 +24,12 @@ type Value struct {
 	// (QuestionnaireResponse.item.answer.item). Answers keyed by linkId
 	// never set it; ResponseItems does, and the FHIR decoder reads it.
 	Item []ResponseItem `json:"item,omitempty"`
+	// Instance is set instead of a value[x] on the answers to a repeating
+	// group, one Value per instance: the answers given within that instance,
+	// keyed by linkId like Answers. It is how a submission keeps each
+	// instance's answers together when sealed and stored; ResponseItems turns
+	// each instance into its own group item, so it never appears in FHIR.
+	Instance Answers `json:"instance,omitempty"`
 }
 
 // Quantity is a FHIR Quantity: the answer to a quantity item, with its unit

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -29,24 +30,21 @@ type Answer struct {
 	File       []byte
 }
 
+// Instances is how many instances Sample gives each repeating group (fewer
+// when the group's maxOccurs says so).
+const Instances = 2
+
 // Sample answers every question the patient answers that applies, with a
 // value valid for its type and constraints, and returns the answers that
-// Validate accepts, keyed by linkId. It fails (error) when an item that must
-// be answered cannot be given a valid sample value.
+// Validate accepts, keyed by field name: the linkId, or within an instance
+// of a repeating group the instance's field prefix and the linkId
+// ("meds[2]/dose", see forms.InstanceField); each repeating group gets
+// Instances instances. It fails (error) when an item that must be answered
+// cannot be given a valid sample value.
 func Sample(q *forms.Questionnaire) (map[string]Answer, error) {
 	out := map[string]Answer{}
-	for _, it := range q.Questions() {
-		if !it.PatientAnswers() {
-			continue
-		}
-		a, ok := sample(it)
-		if !ok {
-			if it.Required {
-				return nil, fmt.Errorf("item %q: no valid sample value (regex %q)", it.LinkID, it.RegexSource)
-			}
-			continue
-		}
-		out[it.LinkID] = a
+	if err := sampleScope(q.Members(), "", out); err != nil {
+		return nil, err
 	}
 	// Drop answers to questions that turn out not to apply, as the HTML
 	// form does, until Validate is satisfied.
@@ -59,7 +57,11 @@ func Sample(q *forms.Questionnaire) (map[string]Answer, error) {
 		dropped := false
 		for _, fe := range errs {
 			if fe.Message == forms.MsgNotApplicable {
-				delete(out, fe.Field)
+				for k := range out {
+					if k == fe.Field || strings.HasPrefix(k, fe.Field+"[") {
+						delete(out, k)
+					}
+				}
 				dropped = true
 			}
 		}
@@ -70,16 +72,90 @@ func Sample(q *forms.Questionnaire) (map[string]Answer, error) {
 	return nil, fmt.Errorf("sample answers do not settle")
 }
 
-// RawJSON is the answers as the JSON API takes them.
-func RawJSON(a map[string]Answer) map[string]json.RawMessage {
-	raw := make(map[string]json.RawMessage, len(a))
-	for k, v := range a {
-		raw[k] = v.JSON
+func sampleScope(members []*forms.Item, prefix string, out map[string]Answer) error {
+	for _, it := range members {
+		if it.RepeatingGroup() {
+			n := Instances
+			if it.MaxOccurs > 0 && it.MaxOccurs < n {
+				n = it.MaxOccurs
+			}
+			for i := 1; i <= n; i++ {
+				if err := sampleScope(it.Members(), forms.InstanceField(prefix, it.LinkID, i), out); err != nil {
+					return err
+				}
+			}
+			continue
+		}
+		if !it.PatientAnswers() {
+			continue
+		}
+		a, ok := sample(it)
+		if !ok {
+			if it.Required {
+				return fmt.Errorf("item %q: no valid sample value (regex %q)", it.LinkID, it.RegexSource)
+			}
+			continue
+		}
+		out[prefix+it.LinkID] = a
 	}
-	return raw
+	return nil
 }
 
-// FormValues is the answers as HTML form fields (files apart).
+// instanceSplit finds the first instance prefix in a field name: "g[2]/".
+var instanceSplit = regexp.MustCompile(`\[([1-9][0-9]*)\]/`)
+
+// RawJSON is the answers as the JSON API takes them: fields within an
+// instance of a repeating group go into that instance's object.
+func RawJSON(a map[string]Answer) map[string]json.RawMessage {
+	type node struct {
+		vals   map[string]json.RawMessage
+		groups map[string]map[int]*node
+	}
+	newNode := func() *node { return &node{vals: map[string]json.RawMessage{}, groups: map[string]map[int]*node{}} }
+	top := newNode()
+	for k, v := range a {
+		n, rest := top, k
+		for {
+			loc := instanceSplit.FindStringSubmatchIndex(rest)
+			if loc == nil {
+				break
+			}
+			g := rest[:loc[0]]
+			i, _ := strconv.Atoi(rest[loc[2]:loc[3]])
+			if n.groups[g] == nil {
+				n.groups[g] = map[int]*node{}
+			}
+			if n.groups[g][i] == nil {
+				n.groups[g][i] = newNode()
+			}
+			n, rest = n.groups[g][i], rest[loc[1]:]
+		}
+		n.vals[rest] = v.JSON
+	}
+	var encode func(n *node) map[string]json.RawMessage
+	encode = func(n *node) map[string]json.RawMessage {
+		raw := n.vals
+		for g, insts := range n.groups {
+			last := 0
+			for i := range insts {
+				last = max(last, i)
+			}
+			list := make([]map[string]json.RawMessage, last)
+			for i := range list {
+				list[i] = map[string]json.RawMessage{}
+				if inst := insts[i+1]; inst != nil {
+					list[i] = encode(inst)
+				}
+			}
+			raw[g], _ = json.Marshal(list)
+		}
+		return raw
+	}
+	return encode(top)
+}
+
+// FormValues is the answers as HTML form fields (files apart), named as the
+// HTML form names them (the keys of Sample).
 func FormValues(a map[string]Answer) url.Values {
 	v := url.Values{}
 	for k, x := range a {
