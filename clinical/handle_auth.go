@@ -10,21 +10,36 @@ import (
 	"github.com/pquerna/otp"
 )
 
+// renderLogin shows the login page with an error (a refused login).
 func (s *Server) renderLogin(c echo.Context, status int, msg string) {
-	if err := s.render(c, status, "login", nil, &page{Title: "Log in", Error: msg}); err != nil {
+	s.renderLoginPage(c, status, msg, "")
+}
+
+// renderLoginPage shows the login page with an error or a neutral message.
+func (s *Server) renderLoginPage(c echo.Context, status int, errMsg, info string) {
+	if err := s.render(c, status, "login", nil, &page{Title: "Log in", Error: errMsg, Info: info}); err != nil {
 		s.log.ErrorContext(c.Request().Context(), "write login page", "error", err.Error())
 	}
+}
+
+// loggedOut is what the login page confirms after a logout, by the
+// ?done= value the logout redirects with (fixed texts: the URL carries
+// nothing else).
+var loggedOut = map[string]string{
+	"logout":     "You are logged out.",
+	"everywhere": "You are logged out on every device: all your sessions have ended.",
 }
 
 func (s *Server) handleLoginPage(c echo.Context, sess *Session) error {
 	if sess != nil {
 		return c.Redirect(http.StatusSeeOther, "/")
 	}
-	msg := ""
+	info := loggedOut[c.QueryParam("done")]
 	if c.Get("expired") == true {
-		msg = errSessionExpired.Msg
+		info = errSessionExpired.Msg
 	}
-	return s.render(c, http.StatusOK, "login", nil, &page{Title: "Log in", Error: msg})
+	s.renderLoginPage(c, http.StatusOK, "", info)
+	return nil
 }
 
 func (s *Server) handleLogin(c echo.Context, old *Session) error {
@@ -94,6 +109,7 @@ func (s *Server) handleEnrolStart(c echo.Context, old *Session) error {
 type enrolView struct {
 	Secret string // grouped in fours for typing
 	URI    string
+	Advice string // the password rule (PasswordAdvice)
 }
 
 func (s *Server) enrolPage(c echo.Context, sess *Session, status int, msg string) error {
@@ -106,7 +122,7 @@ func (s *Server) enrolPage(c echo.Context, sess *Session, status int, msg string
 		groups = append(groups, secret[i:min(i+4, len(secret))])
 	}
 	return s.render(c, status, "enrol", sess, &page{Title: "Set up your account", Error: msg,
-		Data: enrolView{Secret: strings.Join(groups, " "), URI: TOTPURI(sess.Staff.Email, secret)}})
+		Data: enrolView{Secret: strings.Join(groups, " "), URI: TOTPURI(sess.Staff.Email, secret), Advice: PasswordAdvice}})
 }
 
 // handleEnrolPage is the enrolment page: without a session the form for
@@ -176,7 +192,7 @@ func (s *Server) handleLogout(c echo.Context, sess *Session) error {
 		return err
 	}
 	clearCookie(c, sessionCookie)
-	return c.Redirect(http.StatusSeeOther, "/login")
+	return c.Redirect(http.StatusSeeOther, "/login?done=logout")
 }
 
 func (s *Server) handleLogoutEverywhere(c echo.Context, sess *Session) error {
@@ -189,7 +205,7 @@ func (s *Server) handleLogoutEverywhere(c echo.Context, sess *Session) error {
 		return err
 	}
 	clearCookie(c, sessionCookie)
-	return c.Redirect(http.StatusSeeOther, "/login")
+	return c.Redirect(http.StatusSeeOther, "/login?done=everywhere")
 }
 
 func (s *Server) handleHome(c echo.Context, sess *Session) error {

@@ -123,9 +123,25 @@ var runs = []string{
 // leet undoes common character substitutions before the list look-up.
 var leet = strings.NewReplacer("@", "a", "4", "a", "3", "e", "1", "i", "!", "i", "0", "o", "$", "s", "5", "s", "7", "t", "+", "t")
 
+// PasswordAdvice is the hint the enrolment page shows beside the password
+// field. It states the rule CheckPassword applies, in the same words as its
+// refusal, and its example passes the rule (TestPasswordAdviceMatchesRule).
+const PasswordAdvice = "Use at least 12 characters; spaces count. Three or four unrelated words, " +
+	"such as \u201cviolet tram orbit lantern\u201d, make a strong password that is easy to type. " +
+	"Not accepted: a common password or phrase (also with digits or symbols added), one or two common words, " +
+	"a repeated word, a keyboard run, or your email address."
+
+// errWeakPassword refuses a password on the common list or built like one.
+var errWeakPassword = errors.New("that password is too common or easy to guess: " +
+	"a common password or phrase, one or two common words, a repetition or a keyboard run; " +
+	"three or four unrelated words work well")
+
 // CheckPassword applies the password policy: at least MinPasswordLength
-// characters, and not a common password, a run of keys, a repetition, or
-// built from the account's own email. The message is safe to show.
+// characters, and not a common password or phrase, one or two common words,
+// a run of keys, a repetition, or built from the account's own email
+// (PasswordAdvice says the same to staff). Words of the list are fine
+// inside a longer phrase of unrelated words: that is the style the advice
+// recommends. The message is safe to show.
 func CheckPassword(password, email string) error {
 	n := utf8.RuneCountInString(password)
 	switch {
@@ -143,13 +159,23 @@ func CheckPassword(password, email string) error {
 		}
 		return r
 	}, lower)
-	weak := errors.New("that password is too common or too easy to guess; a phrase of several unrelated words works well")
+	weak := errWeakPassword
 	list := commonPasswords()
 	// The password itself, or a listed word padded with digits and symbols
 	// ("Password2024!!", "iloveyou123456"), with common substitutions undone.
+	// Digits and symbols between words ("Summer 2024 winter!") add as
+	// little: the letters alone are tried too.
 	core := strings.TrimFunc(squashed, func(r rune) bool { return !unicode.IsLetter(r) })
-	for _, cand := range []string{squashed, leet.Replace(squashed), core, leet.Replace(core)} {
-		if cand != "" && (list[cand] || isRepetition(cand)) {
+	letters := func(s string) string {
+		return strings.Map(func(r rune) rune {
+			if unicode.IsLetter(r) {
+				return r
+			}
+			return -1
+		}, s)
+	}
+	for _, cand := range []string{squashed, leet.Replace(squashed), core, leet.Replace(core), letters(squashed), letters(leet.Replace(squashed))} {
+		if cand != "" && (list[cand] || isRepetition(cand) || twoListed(list, cand)) {
 			return weak
 		}
 	}
@@ -165,6 +191,18 @@ func CheckPassword(password, email string) error {
 		return errors.New("the password must not contain your email address")
 	}
 	return nil
+}
+
+// twoListed reports whether s is two entries of the list run together
+// ("iloveyouforever", "sunshinerainbow"): a guesser tries those pairs
+// right after the list itself.
+func twoListed(list map[string]bool, s string) bool {
+	for i := 1; i < len(s); i++ {
+		if list[s[:i]] && list[s[i:]] {
+			return true
+		}
+	}
+	return false
 }
 
 // isRepetition reports whether s is one shorter string repeated

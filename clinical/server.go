@@ -387,10 +387,15 @@ func (s *Server) handleError(err error, c echo.Context) {
 		return
 	}
 	if status == http.StatusUnauthorized {
-		if c.Get("expired") == true && de == errSessionExpired {
-			msg = errSessionExpired.Msg
-		} else if de == errSessionExpired {
-			msg = "Please log in."
+		if de == errSessionExpired {
+			// No session, or one that ended: nothing went wrong, so the
+			// login page says it in the neutral style.
+			info := "Please log in."
+			if c.Get("expired") == true {
+				info = errSessionExpired.Msg
+			}
+			s.renderLoginPage(c, status, "", info)
+			return
 		}
 		s.renderLogin(c, status, msg)
 		return
@@ -447,9 +452,14 @@ type page struct {
 	Title  string
 	Staff  *Staff
 	CSRF   string
-	Error  string
+	Error  string // what went wrong, in the error style
+	Info   string // a neutral message ("You are logged out.")
 	Notice string
 	Data   any
+	// Enrolling is an enrolment session: the header offers no navigation
+	// and no logout, since every other page sends the user back to /enrol
+	// (the enrolment codes are used up, so leaving would need new ones).
+	Enrolling bool
 }
 
 func (s *Server) render(c echo.Context, status int, name string, sess *Session, p *page) error {
@@ -459,6 +469,7 @@ func (s *Server) render(c echo.Context, status int, name string, sess *Session, 
 	}
 	if sess != nil {
 		p.Staff = sess.Staff
+		p.Enrolling = sess.Stage == StageEnrol
 	}
 	p.CSRF = s.csrfToken(c, sess)
 	var b strings.Builder
