@@ -69,6 +69,7 @@ func (s *Server) logAuditHead(ctx context.Context) {
 	}
 	for _, what := range wentBack {
 		s.log.Error("audit chain head went backwards", "reason", what, "head", head.String())
+		s.metrics.auditWentBack.Inc()
 	}
 	logHead(s.log, head)
 }

@@ -26,6 +26,9 @@ type metrics struct {
 	logins       *prometheus.CounterVec   // result
 	exports      *prometheus.CounterVec   // format
 	auditAppends prometheus.Counter
+	// auditWentBack counts what serve's head check found: the entry it last
+	// appended or saw gone or replaced, or entries missing below the head.
+	auditWentBack prometheus.Counter
 }
 
 // Login outcomes, the only values of the result label.
@@ -57,6 +60,10 @@ func newMetrics(pool *pgxpool.Pool, log *slog.Logger) *metrics {
 			Name: "airlock_clinical_audit_appends_total",
 			Help: "Audit entries this process appended.",
 		}),
+		auditWentBack: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "airlock_clinical_audit_head_went_back_total",
+			Help: "Times the audit chain head check found the chain gone backwards: the entry this process last appended or saw is gone or replaced, or entries below the head are missing (each logged as \"audit chain head went backwards\").",
+		}),
 	}
 	for _, r := range []string{loginSuccess, loginFailure, loginThrottled, loginRefused, loginError} {
 		m.logins.WithLabelValues(r) // every series exists from the start, so rate() sees the first one
@@ -64,7 +71,7 @@ func newMetrics(pool *pgxpool.Pool, log *slog.Logger) *metrics {
 	for _, f := range []string{"csv", "ndjson"} {
 		m.exports.WithLabelValues(f)
 	}
-	m.registry.MustRegister(m.duration, m.logins, m.exports, m.auditAppends,
+	m.registry.MustRegister(m.duration, m.logins, m.exports, m.auditAppends, m.auditWentBack,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if pool != nil {
 		m.registry.MustRegister(&auditHeadCollector{pool: pool, log: log})

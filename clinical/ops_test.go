@@ -15,6 +15,7 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -335,6 +336,13 @@ func TestAuditHeadGoingBackwardsIsLogged(t *testing.T) {
 			a.srv.logAuditHead(t.Context())
 			if n := strings.Count(a.logs.String(), alarm); n != strings.Count(logged, alarm) {
 				t.Errorf("the alarm was logged again at the next check (%d times)", n)
+			}
+			// And counted once, for the AirlockAuditHeadWentBackwards alert.
+			rec := httptest.NewRecorder()
+			a.srv.MetricsHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+			want := fmt.Sprintf("airlock_clinical_audit_head_went_back_total %d\n", strings.Count(logged, alarm))
+			if !strings.Contains(rec.Body.String(), want) || (tc.alarm && strings.Contains(want, " 0\n")) {
+				t.Errorf("/metrics lacks %q", want)
 			}
 		})
 	}

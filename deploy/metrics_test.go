@@ -151,3 +151,61 @@ func TestDashboardUsesExportedMetrics(t *testing.T) {
 	}
 	checkNames(t, "grafana/airlock.json", exprs, exportedSource(t))
 }
+
+// Whoever is paged by an alert finds what it watches on the dashboard: every metric an alert rule
+// uses is in some panel's query.
+func TestEveryAlertedMetricIsOnTheDashboard(t *testing.T) {
+	b, err := os.ReadFile("prometheus/alerts.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f struct {
+		Groups []struct {
+			Rules []struct {
+				Alert string `yaml:"alert"`
+				Expr  string `yaml:"expr"`
+			} `yaml:"rules"`
+		} `yaml:"groups"`
+	}
+	if err := yaml.Unmarshal(b, &f); err != nil {
+		t.Fatal(err)
+	}
+	dash, err := os.ReadFile("grafana/airlock.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d struct {
+		Panels []struct {
+			Targets []struct {
+				Expr string `json:"expr"`
+			} `json:"targets"`
+		} `json:"panels"`
+	}
+	if err := json.Unmarshal(dash, &d); err != nil {
+		t.Fatal(err)
+	}
+	onDashboard := map[string]bool{}
+	for _, p := range d.Panels {
+		for _, tg := range p.Targets {
+			for _, n := range metricName.FindAllString(tg.Expr, -1) {
+				onDashboard[n] = true
+			}
+			if strings.Contains(tg.Expr, "up{") {
+				onDashboard["up"] = true
+			}
+		}
+	}
+	for _, g := range f.Groups {
+		for _, r := range g.Rules {
+			names := metricName.FindAllString(r.Expr, -1)
+			if strings.HasPrefix(strings.TrimSpace(r.Expr), "up{") {
+				names = append(names, "up")
+			}
+			for _, n := range names {
+				if !onDashboard[n] {
+					t.Errorf("alert %s watches %s, which no panel of grafana/airlock.json shows", r.Alert, n)
+				}
+			}
+		}
+	}
+}
