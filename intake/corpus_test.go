@@ -87,7 +87,7 @@ func TestCorpusForms(t *testing.T) {
 			} else {
 				r = request{method: "POST", path: "/forms/" + q.ID, contentType: formType, body: s.formBody(fields), header: s.header()}
 			}
-			resp = ti.do(t, r)
+			resp = ti.followReceipt(t, ti.do(t, r))
 			if resp.status != http.StatusOK || !receiptHTML.Match(resp.body) {
 				t.Fatalf("HTML: status %d: %.2000s", resp.status, resp.body)
 			}

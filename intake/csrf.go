@@ -12,11 +12,14 @@ import (
 
 // CSRF protection for the HTML form is a signed double-submit token: the
 // browser holds a random value in a cookie (HttpOnly, SameSite=Lax,
-// Secure, __Host- prefixed so no subdomain can plant one), and the form
-// carries an HMAC of that value under a key derived from the row key. A
-// cross-site page can neither read the cookie nor compute the token, and
-// every intake replica derives the same key, so the pair works behind a
-// load balancer without shared state.
+// Secure, __Host- prefixed so no subdomain can plant one), and each rendered
+// form carries a fresh random nonce with an HMAC of the cookie and that
+// nonce under a key derived from the row key. A cross-site page can neither
+// read the cookie nor compute a token, and every intake replica derives the
+// same key, so the pair works behind a load balancer without shared state.
+//
+// The nonce makes every rendered form distinct: it is what lets a form be
+// stored at most once however often it is posted (replay.go).
 const (
 	csrfCookie = "__Host-airlock-csrf"
 	csrfField  = "_csrf"
@@ -38,11 +41,30 @@ func csrfKey(rowKey seal.RowKey) []byte {
 
 type csrfGuard struct{ key []byte }
 
-// token returns the form token for a cookie value.
+// tokenNonceSize is the random part of a form token: 128 bits.
+const tokenNonceSize = 16
+
+// formToken is a verified form token: the browser's CSRF cookie and the
+// nonce of the rendered form it came from.
+type formToken struct {
+	cookie string
+	nonce  []byte
+}
+
+// token returns a new form token for a cookie value: a fresh nonce from
+// crypto/rand and the HMAC of cookie and nonce.
 func (g csrfGuard) token(cookie string) string {
+	nonce := make([]byte, tokenNonceSize, tokenNonceSize+sha256.Size)
+	rand.Read(nonce) // crypto/rand.Read never fails (Go 1.24+)
+	return base64.RawURLEncoding.EncodeToString(append(nonce, g.mac(cookie, nonce)...))
+}
+
+func (g csrfGuard) mac(cookie string, nonce []byte) []byte {
 	m := hmac.New(sha256.New, g.key)
 	m.Write([]byte(cookie))
-	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+	m.Write([]byte{0})
+	m.Write(nonce)
+	return m.Sum(nil)
 }
 
 // cookieValue returns the request's CSRF cookie when it is well formed, or
@@ -73,11 +95,20 @@ func validCookieValue(v string) bool {
 	return err == nil && len(b) == 32
 }
 
-// check reports whether the submitted token matches the request's cookie.
-func (g csrfGuard) check(r *http.Request, submitted string) bool {
+// check reports whether the submitted token was made for the request's
+// cookie, and returns the token's parts.
+func (g csrfGuard) check(r *http.Request, submitted string) (formToken, bool) {
 	c, err := r.Cookie(csrfCookie)
 	if err != nil || !validCookieValue(c.Value) || submitted == "" {
-		return false
+		return formToken{}, false
 	}
-	return hmac.Equal([]byte(g.token(c.Value)), []byte(submitted))
+	b, err := base64.RawURLEncoding.DecodeString(submitted)
+	if err != nil || len(b) != tokenNonceSize+sha256.Size {
+		return formToken{}, false
+	}
+	nonce, mac := b[:tokenNonceSize], b[tokenNonceSize:]
+	if !hmac.Equal(g.mac(c.Value, nonce), mac) {
+		return formToken{}, false
+	}
+	return formToken{cookie: c.Value, nonce: nonce}, true
 }

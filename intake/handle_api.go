@@ -50,6 +50,10 @@ func (s *Server) handleSubmitJSON(c echo.Context) error {
 	if err != nil {
 		mt = ""
 	}
+	key, err := parseIdempotencyKey(c.Request().Header)
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, err.Error())
+	}
 	var raw map[string]json.RawMessage
 	switch mt {
 	case "application/json":
@@ -70,7 +74,17 @@ func (s *Server) handleSubmitJSON(c echo.Context) error {
 	if ferrs = append(ferrs, cerrs...); len(ferrs) > 0 {
 		return c.JSON(http.StatusUnprocessableEntity, map[string]any{"errors": ferrs})
 	}
-	issued, err := s.accept(c.Request().Context(), q, answers, corrects)
+	var replayKey []byte
+	if key != "" {
+		replayKey = s.replay.apiReplayKey(q.ID, key)
+	}
+	issued, err := s.accept(c.Request().Context(), q, answers, corrects, replayKey)
+	if errors.Is(err, ErrReplayKeyUsed) {
+		// draft-ietf-httpapi-idempotency-key-header: a key reused with
+		// another payload is 422.
+		return c.JSON(http.StatusUnprocessableEntity, map[string]any{"errors": forms.FieldErrors{{Field: idempotencyHeader,
+			Message: "was already used for a different submission to this form: send new answers with a new key"}}})
+	}
 	if err != nil {
 		return err
 	}
@@ -79,11 +93,24 @@ func (s *Server) handleSubmitJSON(c echo.Context) error {
 
 // accept seals validated answers (and the correction they claim to be, if
 // any) and stores them, returning the receipt and correction code to show.
-func (s *Server) accept(ctx context.Context, q *forms.Questionnaire, answers forms.Answers, corrects *seal.Correction) (Issued, error) {
+// With a replay key (replay.go) the submission's identity is derived, so a
+// repeat returns the same receipt and code and stores nothing; the same
+// replay key with other answers is ErrReplayKeyUsed.
+func (s *Server) accept(ctx context.Context, q *forms.Questionnaire, answers forms.Answers, corrects *seal.Correction, replayKey []byte) (Issued, error) {
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, storeTimeout)
 	defer cancel()
-	row, issued, err := s.sealer.Seal(q, answers, corrects)
+	var ident identity
+	var err error
+	if replayKey != nil {
+		ident, err = s.replay.derive(replayKey, answers, corrects)
+	} else {
+		ident, err = randomIdentity()
+	}
+	if err != nil {
+		return Issued{}, err
+	}
+	row, err := s.sealer.sealAs(q, answers, corrects, ident)
 	if err != nil {
 		return Issued{}, err
 	}
@@ -92,11 +119,17 @@ func (s *Server) accept(ctx context.Context, q *forms.Questionnaire, answers for
 		// 000040): answers that escape into much more JSON than they took.
 		return Issued{}, errTooLarge
 	}
-	if err := s.store.StoreSubmission(ctx, row); err != nil {
+	switch err := s.store.StoreSubmission(ctx, row); {
+	case errors.Is(err, ErrAlreadyStored):
+		s.metrics.repeats.WithLabelValues(q.ID).Inc()
+	case errors.Is(err, ErrReplayKeyUsed):
+		s.metrics.replayKeyUsed.WithLabelValues(q.ID).Inc()
+		return Issued{}, err
+	case err != nil:
 		return Issued{}, err
 	}
 	s.metrics.sealSeconds.Observe(time.Since(start).Seconds())
-	return issued, nil
+	return ident.Issued, nil
 }
 
 // decodeAnswers reads exactly one JSON object of linkId -> raw answer.

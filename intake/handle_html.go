@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -576,7 +577,8 @@ func (s *Server) handleFormSubmit(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if !s.csrf.check(req, values.Get(csrfField)) {
+	tok, ok := s.csrf.check(req, values.Get(csrfField))
+	if !ok {
 		s.metrics.csrf.Inc()
 		return errCSRF
 	}
@@ -625,15 +627,86 @@ func (s *Server) handleFormSubmit(c echo.Context) error {
 		}
 		return s.render(c, http.StatusUnprocessableEntity, "form", s.formPage(c, q, st, notice))
 	}
-	issued, err := s.accept(req.Context(), q, answers, corrects)
+	// Each rendered form stores at most one submission (replay.go): a
+	// repeat of this post derives the same receipt and stores nothing.
+	replayKey := s.replay.formReplayKey(q.ID, tok)
+	issued, err := s.accept(req.Context(), q, answers, corrects, replayKey)
+	if errors.Is(err, ErrReplayKeyUsed) {
+		// This rendered form was sent before with other answers (Back,
+		// change, send). If this browser still holds that receipt, show
+		// it; otherwise say what happened.
+		if t, ok := s.receipts.get(req, time.Now()); ok && t.Form == q.ID && t.matches(replayKey) {
+			return c.Redirect(http.StatusSeeOther, receiptPath(q))
+		}
+		return s.render(c, http.StatusUnprocessableEntity, "error", errorPage{
+			page: page{Site: siteName, Title: "This form was already sent", CSS: cssPath},
+			Message: "This page of the form was already sent, with other answers, and its receipt was shown then. Nothing new was stored. " +
+				"To change what you sent, open the form again and fill it in as a correction, with the receipt and correction code you were given.",
+			Back: "/forms/" + q.ID, BackText: "Open the form again",
+		})
+	}
 	if err != nil {
 		return err
 	}
-	return s.render(c, http.StatusOK, "receipt", struct {
-		page
-		Receipt, CorrectionCode string
-		Corrects                bool
-	}{page{Site: siteName, Title: "Form sent", CSS: cssPath}, issued.Receipt, issued.CorrectionCode, corrects != nil})
+	// Post/redirect/get: the receipt travels in a sealed cookie, so a
+	// reload shows it again and sends nothing, and no URL carries it.
+	s.receipts.set(c.Response(), receiptTicket{
+		Form: q.ID, Receipt: issued.Receipt, Code: issued.CorrectionCode, Corrects: corrects != nil,
+		Expires: time.Now().Add(receiptCookieTTL).Unix(), ReplayTag: replayTag(replayKey),
+	})
+	return c.Redirect(http.StatusSeeOther, receiptPath(q))
+}
+
+// receiptPath is where a sent form's receipt is shown.
+func receiptPath(q *forms.Questionnaire) string { return "/forms/" + url.PathEscape(q.ID) + "/sent" }
+
+// receiptPage is the page that shows a receipt and its correction code.
+type receiptPage struct {
+	page
+	Receipt, CorrectionCode string
+	Corrects                bool
+	Minutes                 int
+	Action                  string
+	CSRF, CSRFField         string
+}
+
+// handleReceiptPage shows the receipt of the form this browser sent last,
+// from the sealed receipt cookie, for receiptCookieTTL after sending.
+func (s *Server) handleReceiptPage(c echo.Context) error {
+	q, err := s.form(c)
+	if err != nil {
+		return err
+	}
+	t, ok := s.receipts.get(c.Request(), time.Now())
+	if !ok || t.Form != q.ID {
+		return s.render(c, http.StatusNotFound, "error", errorPage{
+			page: page{Site: siteName, Title: "No receipt to show", CSS: cssPath},
+			Message: fmt.Sprintf("A receipt is shown only on the device that sent the form, for %d minutes after sending, until you choose Done. "+
+				"If you sent the form, the clinic has it; nothing needs to be sent again.", int(receiptCookieTTL/time.Minute)),
+			Back: "/", BackText: "See the list of forms",
+		})
+	}
+	cookie := s.csrf.cookieValue(c.Response(), c.Request())
+	return s.render(c, http.StatusOK, "receipt", receiptPage{
+		page:    page{Site: siteName, Title: "Form sent", CSS: cssPath},
+		Receipt: t.Receipt, CorrectionCode: t.Code, Corrects: t.Corrects,
+		Minutes: int(receiptCookieTTL / time.Minute),
+		Action:  receiptPath(q), CSRF: s.csrf.token(cookie), CSRFField: csrfField,
+	})
+}
+
+// handleReceiptDone forgets the receipt at once ("Done"), so the next
+// person at a shared device cannot open it.
+func (s *Server) handleReceiptDone(c echo.Context) error {
+	if _, err := s.form(c); err != nil {
+		return err
+	}
+	if _, ok := s.csrf.check(c.Request(), c.Request().FormValue(csrfField)); !ok {
+		s.metrics.csrf.Inc()
+		return errCSRF
+	}
+	s.receipts.clear(c.Response())
+	return c.Redirect(http.StatusSeeOther, "/")
 }
 
 // dropNotApplicable removes answers Validate found not applicable and

@@ -89,7 +89,7 @@ func (s *Server) renderResultPage(c echo.Context, status int, tok results.Token,
 
 func (s *Server) handleResultDownload(c echo.Context) error {
 	req := c.Request()
-	if !s.csrf.check(req, req.FormValue(csrfField)) {
+	if _, ok := s.csrf.check(req, req.FormValue(csrfField)); !ok {
 		return s.render(c, http.StatusForbidden, "error", errorPage{page: page{Site: siteName, CSS: cssPath, Title: "The download did not start"},
 			Message: "The page had expired or did not come from this site, so nothing was downloaded and the link still works. Open the link again.",
 			Back:    "/r/" + c.Param("token"), BackText: "Open the link again"})

@@ -164,7 +164,7 @@ func (ti *testIntake) do(t *testing.T, r request) response {
 	if r.contentType != "" {
 		req.Header.Set("Content-Type", r.contentType)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := noRedirects.Do(req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", r.method, r.path, err)
 	}
@@ -175,6 +175,10 @@ func (ti *testIntake) do(t *testing.T, r request) response {
 	}
 	return response{status: resp.StatusCode, header: resp.Header, body: b}
 }
+
+// noRedirects answers with a redirect itself, so tests see the 303 of a
+// sent form (and follow it with followReceipt, as a browser would).
+var noRedirects = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 
 // checkSecurityHeaders asserts the headers the brief requires on every response.
 func checkSecurityHeaders(t *testing.T, h http.Header) {

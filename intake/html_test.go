@@ -22,10 +22,11 @@ import (
 )
 
 const (
-	formPath     = "/forms/new-patient"
-	symptomsForm = "/forms/symptoms"
-	formType     = "application/x-www-form-urlencoded"
-	csrfCookie   = "__Host-airlock-csrf"
+	formPath      = "/forms/new-patient"
+	symptomsForm  = "/forms/symptoms"
+	formType      = "application/x-www-form-urlencoded"
+	csrfCookie    = "__Host-airlock-csrf"
+	receiptCookie = "__Host-airlock-receipt"
 )
 
 var (
@@ -176,14 +177,16 @@ func TestFormPage(t *testing.T) {
 		}
 	}
 
-	// A second visit keeps the cookie (and so the token of an open tab).
+	// A second visit keeps the cookie (and so the token of an open tab
+	// stays valid), and renders a form with a token of its own: each
+	// rendered form is sent at most once.
 	s, _ := ti.openForm(t, formPath)
 	resp := ti.do(t, request{method: "GET", path: formPath, header: s.header()})
 	if len(resp.header.Values("Set-Cookie")) != 0 {
 		t.Errorf("a valid cookie was replaced: %q", resp.header.Values("Set-Cookie"))
 	}
-	if m := csrfFieldRE.FindSubmatch(resp.body); m == nil || string(m[1]) != s.token {
-		t.Errorf("token changed for the same cookie")
+	if m := csrfFieldRE.FindSubmatch(resp.body); m == nil || string(m[1]) == s.token {
+		t.Errorf("two rendered forms share a token")
 	}
 
 	// The stylesheet, the index, and HTML errors.
@@ -245,7 +248,12 @@ func checkLabels(t *testing.T, path, body string) {
 func TestFormSubmit(t *testing.T) {
 	t.Parallel()
 	accepting, rejecting := newTestIntake(t), newTestIntake(t)
+	// Each accepted case sends its own rendered form: a rendered form
+	// stores at most one submission.
 	acc, _ := accepting.openForm(t, formPath)
+	acc2, _ := accepting.openForm(t, formPath)
+	acc3, _ := accepting.openForm(t, formPath)
+	acc4, _ := accepting.openForm(t, symptomsForm)
 	rej, _ := rejecting.openForm(t, formPath)
 	// The same cookie with a token from another cookie, and the reverse.
 	other, _ := rejecting.openForm(t, formPath)
@@ -261,20 +269,20 @@ func TestFormSubmit(t *testing.T) {
 		check      func(t *testing.T, ti *testIntake, resp response)
 	}
 	cases := []formCase{
-		{name: "valid", session: acc, body: acc.formBody(validForm()), wantStatus: http.StatusOK, wantStored: 1, check: checkReceiptPage},
+		{name: "valid", session: acc, body: acc.formBody(validForm()), wantStatus: http.StatusSeeOther, wantStored: 1, check: checkReceiptPage},
 		{
-			name: "a follow-up answered that no longer applies is dropped", session: acc, wantStatus: http.StatusOK, wantStored: 1, check: checkReceiptPage,
-			body: acc.formBody(withFields(validForm(), map[string]string{"allergies": "false", "allergy-details": secretDetails})),
+			name: "a follow-up answered that no longer applies is dropped", session: acc2, wantStatus: http.StatusSeeOther, wantStored: 1, check: checkReceiptPage,
+			body: acc2.formBody(withFields(validForm(), map[string]string{"allergies": "false", "allergy-details": secretDetails})),
 		},
 		{
-			name: "every question, decimal comma", session: acc, wantStatus: http.StatusOK, wantStored: 1, check: checkReceiptPage,
-			body: acc.formBody(withFields(validForm(), map[string]string{
+			name: "every question, decimal comma", session: acc3, wantStatus: http.StatusSeeOther, wantStored: 1, check: checkReceiptPage,
+			body: acc3.formBody(withFields(validForm(), map[string]string{
 				"email": "a@example.org", "address": "1 Road\r\nTown", "allergies": "true", "allergy-details": "dust",
 				"smoker": "former", "alcohol-units": "+4", "height": "171,5", "corrects-receipt": "ABCD-EFGH-JKLM-NPQR-STUV-WXYZ",
 			})),
 		},
 		{
-			name: "multipart with a document", session: acc, path: symptomsForm, wantStatus: http.StatusOK, wantStored: 1,
+			name: "multipart with a document", session: acc4, path: symptomsForm, wantStatus: http.StatusSeeOther, wantStored: 1,
 			check: func(t *testing.T, ti *testIntake, resp response) {
 				checkReceiptPage(t, ti, resp)
 				answers := ti.lastAnswers(t)
@@ -329,7 +337,7 @@ func TestFormSubmit(t *testing.T) {
 
 	// Multipart cases against the symptoms form.
 	symptoms := url.Values{"complaint": {"Rash on the left arm"}, "severity": {"6736007"}}
-	body, ctype := multipartBody(t, acc, symptoms, filePart{"documents", "photo.pdf", pngBytes}, filePart{"documents", "notes.txt", textBytes})
+	body, ctype := multipartBody(t, acc4, symptoms, filePart{"documents", "photo.pdf", pngBytes}, filePart{"documents", "notes.txt", textBytes})
 	cases[3].body, cases[3].ctype = body, ctype
 	gifBody, gifType := multipartBody(t, rej, symptoms, filePart{"documents", "report.pdf", gifBytes})
 	bigBody, bigType := multipartBody(t, rej, symptoms, filePart{"documents", "big.txt", bytes.Repeat([]byte("a"), testMaxAttachment+1)})
@@ -373,7 +381,7 @@ func TestFormSubmit(t *testing.T) {
 				t.Fatalf("status %d, want %d; body %s", resp.status, tc.wantStatus, resp.body)
 			}
 			checkSecurityHeaders(t, resp.header)
-			if ct := resp.header.Get("Content-Type"); !strings.HasPrefix(ct, "text/html") {
+			if ct := resp.header.Get("Content-Type"); resp.status != http.StatusSeeOther && !strings.HasPrefix(ct, "text/html") {
 				t.Errorf("Content-Type %q, want an HTML page", ct)
 			}
 			if got := ti.rows(t) - before; got != tc.wantStored {
@@ -391,12 +399,44 @@ func TestFormSubmit(t *testing.T) {
 	}
 }
 
-func checkReceiptPage(t *testing.T, _ *testIntake, resp response) {
+// checkReceiptPage follows a sent form's redirect to its receipt page.
+func checkReceiptPage(t *testing.T, ti *testIntake, resp response) {
 	t.Helper()
-	m := receiptHTML.FindSubmatch(resp.body)
+	page := ti.followReceipt(t, resp)
+	m := receiptHTML.FindSubmatch(page.body)
 	if m == nil || !receiptRE.Match(m[1]) {
-		t.Errorf("no receipt on the page: %s", resp.body)
+		t.Errorf("no receipt on the page: %s", page.body)
 	}
+}
+
+// followReceipt follows a sent form's 303 to its receipt page with the
+// receipt cookie the 303 set, as a browser does.
+func (ti *testIntake) followReceipt(t *testing.T, resp response) response {
+	t.Helper()
+	if resp.status != http.StatusSeeOther {
+		t.Fatalf("sent form: status %d, want 303 to the receipt page; body %.2000s", resp.status, resp.body)
+	}
+	loc := resp.header.Get("Location")
+	if !strings.HasPrefix(loc, "/forms/") || !strings.HasSuffix(loc, "/sent") {
+		t.Fatalf("sent form redirects to %q, want /forms/{id}/sent", loc)
+	}
+	h := http.Header{}
+	for _, c := range (&http.Response{Header: resp.header}).Cookies() {
+		if c.Name == receiptCookie {
+			if !c.Secure || !c.HttpOnly || c.Path != "/" || c.MaxAge <= 0 || c.MaxAge > 3600 {
+				t.Errorf("receipt cookie attributes %+v", c)
+			}
+			h.Set("Cookie", receiptCookie+"="+c.Value)
+		}
+	}
+	if h.Get("Cookie") == "" {
+		t.Fatalf("sent form set no receipt cookie: %q", resp.header.Values("Set-Cookie"))
+	}
+	page := ti.do(t, request{method: "GET", path: loc, header: h})
+	if page.status != http.StatusOK {
+		t.Fatalf("GET %s: status %d: %s", loc, page.status, page.body)
+	}
+	return page
 }
 
 func checkForbiddenPage(t *testing.T, _ *testIntake, resp response) {

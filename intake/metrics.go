@@ -22,6 +22,9 @@ type metrics struct {
 	honeypot    *prometheus.CounterVec   // form
 	csrf        prometheus.Counter
 	sealSeconds prometheus.Histogram
+	// repeats and replayKeyUsed count sending twice (replay.go), by form.
+	repeats       *prometheus.CounterVec
+	replayKeyUsed *prometheus.CounterVec
 }
 
 func newMetrics(rl *rateLimiter) *metrics {
@@ -30,7 +33,7 @@ func newMetrics(rl *rateLimiter) *metrics {
 		registry: reg,
 		submissions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "airlock_intake_submissions_total",
-			Help: "Submissions by form id, channel (html, json, fhir) and HTTP status: 200/201 accepted, anything else rejected.",
+			Help: "Submissions by form id, channel (html, api) and HTTP status: 201 (api) and 303 (html, to the receipt page) accepted, anything else rejected.",
 		}, []string{"form", "channel", "status"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "airlock_intake_http_request_duration_seconds",
@@ -54,8 +57,16 @@ func newMetrics(rl *rateLimiter) *metrics {
 			Help:    "Time to seal a validated submission and insert it.",
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1},
 		}),
+		repeats: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "airlock_intake_repeated_submissions_total",
+			Help: "Submissions posted again (the same rendered form or Idempotency-Key with the same answers): answered with the first receipt, nothing stored.",
+		}, []string{"form"}),
+		replayKeyUsed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "airlock_intake_replay_key_conflicts_total",
+			Help: "Submissions refused because their rendered form or Idempotency-Key was already used with other answers.",
+		}, []string{"form"}),
 	}
-	reg.MustRegister(m.submissions, m.duration, m.rateLimited, m.honeypot, m.csrf, m.sealSeconds,
+	reg.MustRegister(m.submissions, m.duration, m.rateLimited, m.honeypot, m.csrf, m.sealSeconds, m.repeats, m.replayKeyUsed,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if rl != nil {
 		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{

@@ -38,6 +38,8 @@ type Server struct {
 	clients     clientip.Resolver
 	metrics     *metrics
 	csrf        csrfGuard
+	replay      replayer
+	receipts    receiptSealer
 	attachments attachmentPolicy
 	pages       pages
 	// results and birthDateLimiter serve one-time result links
@@ -69,6 +71,8 @@ func NewServer(cfg *Config, store *Store, log *slog.Logger) *Server {
 		limiter:     newRateLimiter(cfg.RateLimit, RateBurst, cfg.RateLimitGlobal),
 		clients:     clientip.Resolver{Trusted: cfg.TrustedProxies},
 		csrf:        csrfGuard{key: csrfKey(cfg.RowKey)},
+		replay:      newReplayer(cfg.RowKey),
+		receipts:    newReceiptSealer(cfg.RowKey),
 		attachments: attachmentPolicy{maxSize: min(maxAttachment, cfg.MaxBody), allowed: types},
 		pages:       loadPages(),
 	}
@@ -92,6 +96,8 @@ func NewServer(cfg *Config, store *Store, log *slog.Logger) *Server {
 	e.GET("/", s.handleIndex)
 	e.GET("/forms/:id", s.handleFormPage)
 	e.POST("/forms/:id", s.handleFormSubmit)
+	e.GET("/forms/:id/sent", s.handleReceiptPage)
+	e.POST("/forms/:id/sent", s.handleReceiptDone)
 	e.GET("/static/intake.css", s.handleCSS)
 	e.GET("/livez", echo.WrapHandler(ops.Live()))
 	e.GET("/readyz", echo.WrapHandler(s.ready))

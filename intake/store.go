@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -41,23 +42,54 @@ func NewStore(pool *pgxpool.Pool) *Store {
 	return &Store{pool: pool, maxBatch: defaultMaxBatch, workers: defaultWorkers}
 }
 
-const insertOne = `INSERT INTO submissions (id, form_id, form_version, key_id, received_at, envelope, mac)
-VALUES ($1::uuid, $2, $3, $4, $5, $6, $7)`
+const insertOne = `INSERT INTO submissions (id, form_id, form_version, key_id, received_at, envelope, mac, replay_key)
+VALUES ($1::uuid, $2, $3, $4, $5, $6, $7, $8)`
 
 // insertMany inserts any number of rows with one statement, so the
 // statement is prepared once per connection whatever the batch size.
-const insertMany = `INSERT INTO submissions (id, form_id, form_version, key_id, received_at, envelope, mac)
-SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::bytea[], $7::bytea[])`
+const insertMany = `INSERT INTO submissions (id, form_id, form_version, key_id, received_at, envelope, mac, replay_key)
+SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::bytea[], $7::bytea[], $8::bytea[])`
+
+// Outcomes of storing a row with a replay key (replay.go), told apart by
+// the constraint the database names, which needs INSERT privilege alone.
+var (
+	// ErrAlreadyStored: a row with this id is stored (or was, and has been
+	// moved): the request is a repeat, and nothing new was stored.
+	ErrAlreadyStored = errors.New("submission already stored")
+	// ErrReplayKeyUsed: the row's replay key belongs to another submission:
+	// the same form token or Idempotency-Key with other answers.
+	ErrReplayKeyUsed = errors.New("form token or idempotency key already used for another submission")
+)
 
 // InsertSubmission stores one sealed row on its own. The insert trigger
 // sends an empty NOTIFY that wakes transfer.
 func (s *Store) InsertSubmission(ctx context.Context, r *SealedRow) error {
 	_, err := s.pool.Exec(ctx, insertOne,
-		r.SubmissionID, r.FormID, r.FormVersion, r.KeyID, r.ReceivedAt, r.Envelope, r.MAC)
+		r.SubmissionID, r.FormID, r.FormVersion, r.KeyID, r.ReceivedAt, r.Envelope, r.MAC, r.ReplayKey)
 	if err != nil {
-		return fmt.Errorf("insert submission: %w", err)
+		return replayError(r, fmt.Errorf("insert submission: %w", err))
 	}
 	return nil
+}
+
+// replayError maps the unique violations a row with a replay key can meet
+// to ErrAlreadyStored and ErrReplayKeyUsed (migration 000090 guarantees a
+// repeat meets submissions_id_key, checked first, and only another body
+// meets submissions_replay_key, checked at the end of the statement).
+// A row stored again after transfer moved it is skipped by a trigger
+// without an error, which is a repeat too.
+func replayError(r *SealedRow, err error) error {
+	var pgErr *pgconn.PgError
+	if r.ReplayKey == nil || !errors.As(err, &pgErr) || pgErr.Code != "23505" {
+		return err
+	}
+	switch pgErr.ConstraintName {
+	case "submissions_id_key":
+		return ErrAlreadyStored
+	case "submissions_replay_key":
+		return ErrReplayKeyUsed
+	}
+	return err
 }
 
 // StoreSubmission stores one sealed row, batched with whatever other rows
@@ -109,13 +141,13 @@ func (s *Store) insertBatch(batch []*pendingRow) {
 	}
 	n := len(batch)
 	ids, formIDs, versions, keyIDs := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-	times, envs, macs := make([]time.Time, n), make([][]byte, n), make([][]byte, n)
+	times, envs, macs, replays := make([]time.Time, n), make([][]byte, n), make([][]byte, n), make([][]byte, n)
 	for i, p := range batch {
 		r := p.row
 		ids[i], formIDs[i], versions[i], keyIDs[i] = r.SubmissionID, r.FormID, r.FormVersion, r.KeyID
-		times[i], envs[i], macs[i] = r.ReceivedAt, r.Envelope, r.MAC
+		times[i], envs[i], macs[i], replays[i] = r.ReceivedAt, r.Envelope, r.MAC, r.ReplayKey
 	}
-	_, err := s.pool.Exec(ctx, insertMany, ids, formIDs, versions, keyIDs, times, envs, macs)
+	_, err := s.pool.Exec(ctx, insertMany, ids, formIDs, versions, keyIDs, times, envs, macs, replays)
 	if err == nil {
 		for _, p := range batch {
 			p.done <- nil

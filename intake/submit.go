@@ -29,6 +29,10 @@ func NewSealer(recipient seal.PublicKey, rowKey seal.RowKey) *Sealer {
 type SealedRow struct {
 	seal.Row
 	MAC []byte
+	// ReplayKey is stored beside the row, outside the MAC (transfer never
+	// reads it): nil, or the HMAC that lets intake refuse a second
+	// submission under the same form token or Idempotency-Key.
+	ReplayKey []byte
 }
 
 // SealSubmission seals answers to the current recipient and returns the row
@@ -51,19 +55,18 @@ type Issued struct {
 // Seal seals answers to the current recipient, with a new correction code's
 // hash and, when corrects is not nil, the correction the submitter claims.
 func (s *Sealer) Seal(q *forms.Questionnaire, answers forms.Answers, corrects *seal.Correction) (*SealedRow, Issued, error) {
-	id, err := newUUID()
+	ident, err := randomIdentity()
 	if err != nil {
 		return nil, Issued{}, err
 	}
-	receipt, err := newReceipt()
-	if err != nil {
-		return nil, Issued{}, err
-	}
-	code, err := seal.NewCorrectionCode()
-	if err != nil {
-		return nil, Issued{}, err
-	}
-	issued := Issued{Receipt: receipt, CorrectionCode: code}
+	row, err := s.sealAs(q, answers, corrects, ident)
+	return row, ident.Issued, err
+}
+
+// sealAs seals answers as the submission ident: its row id, receipt and
+// correction code, and the replay key stored beside the row (replay.go).
+func (s *Sealer) sealAs(q *forms.Questionnaire, answers forms.Answers, corrects *seal.Correction, ident identity) (*SealedRow, error) {
+	id, receipt, code := ident.id, ident.Receipt, ident.CorrectionCode
 	clock := s.Now
 	if clock == nil {
 		clock = time.Now
@@ -71,7 +74,7 @@ func (s *Sealer) Seal(q *forms.Questionnaire, answers forms.Answers, corrects *s
 	now := clock().UTC().Truncate(time.Microsecond)
 	answersJSON, err := json.Marshal(answers)
 	if err != nil {
-		return nil, Issued{}, fmt.Errorf("encode answers: %w", err)
+		return nil, fmt.Errorf("encode answers: %w", err)
 	}
 	payload := seal.Payload{
 		Version: 1,
@@ -90,12 +93,12 @@ func (s *Sealer) Seal(q *forms.Questionnaire, answers forms.Answers, corrects *s
 	}
 	plaintext, err := json.Marshal(payload)
 	if err != nil {
-		return nil, Issued{}, fmt.Errorf("encode payload: %w", err)
+		return nil, fmt.Errorf("encode payload: %w", err)
 	}
 	env, err := seal.Seal(s.Recipient, plaintext)
 	clear(plaintext)
 	if err != nil {
-		return nil, Issued{}, err
+		return nil, err
 	}
 	row := &SealedRow{Row: seal.Row{
 		SubmissionID: id,
@@ -106,7 +109,8 @@ func (s *Sealer) Seal(q *forms.Questionnaire, answers forms.Answers, corrects *s
 		Envelope:     env,
 	}}
 	row.MAC = s.RowKey.MAC(row.Row)
-	return row, issued, nil
+	row.ReplayKey = ident.replayKey
+	return row, nil
 }
 
 // newUUID makes a random (version 4) UUID in its canonical text form.
@@ -115,10 +119,15 @@ func newUUID() (string, error) {
 	if _, err := rand.Read(b[:]); err != nil {
 		return "", fmt.Errorf("random id: %w", err)
 	}
+	return uuidFromBytes(b), nil
+}
+
+// uuidFromBytes writes 16 uniformly random bytes as a version 4 UUID.
+func uuidFromBytes(b [16]byte) string {
 	b[6] = b[6]&0x0f | 0x40
 	b[8] = b[8]&0x3f | 0x80
 	h := hex.EncodeToString(b[:])
-	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:], nil
+	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 }
 
 var receiptEncoding = base32.NewEncoding(seal.ReceiptAlphabet).WithPadding(base32.NoPadding)
@@ -130,6 +139,11 @@ func newReceipt() (string, error) {
 	if _, err := rand.Read(b[:]); err != nil {
 		return "", fmt.Errorf("random receipt: %w", err)
 	}
+	return receiptFromBytes(b), nil
+}
+
+// receiptFromBytes writes 15 uniformly random bytes as a receipt.
+func receiptFromBytes(b [15]byte) string {
 	s := receiptEncoding.EncodeToString(b[:])
 	out := make([]byte, 0, len(s)+len(s)/4)
 	for i := 0; i < len(s); i += 4 {
@@ -138,5 +152,5 @@ func newReceipt() (string, error) {
 		}
 		out = append(out, s[i:i+4]...)
 	}
-	return string(out), nil
+	return string(out)
 }

@@ -1,0 +1,450 @@
+package intake_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/chromedp/chromedp"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/airlockhq/airlock/shared/pg/pgtest"
+)
+
+var codeHTML = regexp.MustCompile(`id="correction-code">([^<]+)<`)
+
+// receiptOf reads the receipt and correction code from a receipt page.
+func receiptOf(t *testing.T, page response) (receipt, code string) {
+	t.Helper()
+	r, c := receiptHTML.FindSubmatch(page.body), codeHTML.FindSubmatch(page.body)
+	if r == nil || c == nil || !codeRE.Match(c[1]) {
+		t.Fatalf("no receipt and correction code on the page: %.2000s", page.body)
+	}
+	return string(r[1]), string(c[1])
+}
+
+// postForm sends a rendered form (s) with fields, as the browser that
+// holds s's cookie.
+func (ti *testIntake) postForm(t *testing.T, s session, fields url.Values, extraCookies ...string) response {
+	t.Helper()
+	h := s.header()
+	for _, c := range extraCookies {
+		h.Set("Cookie", h.Get("Cookie")+"; "+c)
+	}
+	return ti.do(t, request{method: "POST", path: formPath, contentType: formType, body: s.formBody(fields), header: h})
+}
+
+// receiptCookieOf is the receipt cookie a sent form's 303 set, as
+// "name=value".
+func receiptCookieOf(t *testing.T, resp response) string {
+	t.Helper()
+	for _, c := range (&http.Response{Header: resp.header}).Cookies() {
+		if c.Name == receiptCookie {
+			return c.Name + "=" + c.Value
+		}
+	}
+	t.Fatalf("no receipt cookie in %q", resp.header.Values("Set-Cookie"))
+	return ""
+}
+
+// TestFormSentTwiceStoresOnce: post/redirect/get, and a rendered form
+// posted again (a reload of the POST, a double tap, a retry) shows the
+// first receipt and stores nothing; the same rendered form with other
+// answers stores nothing either.
+func TestFormSentTwiceStoresOnce(t *testing.T) {
+	t.Parallel()
+	ti := newTestIntake(t)
+	s, _ := ti.openForm(t, formPath)
+	first := ti.postForm(t, s, validForm())
+	if loc := first.header.Get("Location"); loc != formPath+"/sent" {
+		t.Fatalf("sent form redirects to %q", loc)
+	}
+	receipt, code := receiptOf(t, ti.followReceipt(t, first))
+	if strings.Contains(first.header.Get("Location"), receipt) {
+		t.Fatal("the receipt is in the URL")
+	}
+
+	// Reloading the receipt page (a GET) shows it again.
+	cookie := receiptCookieOf(t, first)
+	again := ti.do(t, request{method: "GET", path: formPath + "/sent", header: http.Header{"Cookie": {cookie}}})
+	if r, c := receiptOf(t, again); r != receipt || c != code {
+		t.Errorf("reloaded receipt page shows %s/%s, want the first", r, c)
+	}
+	if cc := again.header.Get("Cache-Control"); !strings.Contains(cc, "no-store") {
+		t.Errorf("receipt page Cache-Control %q", cc)
+	}
+
+	// The same POST again, without the receipt cookie (another tab, a
+	// retry whose first answer never arrived): the same receipt.
+	second := ti.postForm(t, s, validForm())
+	if r, c := receiptOf(t, ti.followReceipt(t, second)); r != receipt || c != code {
+		t.Errorf("posting the form again shows %s/%s, want the first receipt", r, c)
+	}
+	if n := ti.rows(t); n != 1 {
+		t.Fatalf("%d rows after sending one rendered form twice, want 1", n)
+	}
+
+	// Back, change an answer, send the same rendered form: nothing new is
+	// stored; with the receipt cookie the first receipt is shown again.
+	changed := withFields(validForm(), map[string]string{"given-name": "Robin"})
+	resp := ti.postForm(t, s, changed, cookie)
+	if resp.status != http.StatusSeeOther || resp.header.Get("Location") != formPath+"/sent" {
+		t.Fatalf("changed answers on the same form with the receipt cookie: %d %s", resp.status, resp.body)
+	}
+	shown := ti.do(t, request{method: "GET", path: formPath + "/sent", header: http.Header{"Cookie": {cookie}}})
+	if r, c := receiptOf(t, shown); r != receipt || c != code {
+		t.Errorf("changed answers on the same form show %s/%s, want the first receipt", r, c)
+	}
+	resp = ti.postForm(t, s, changed)
+	if resp.status != http.StatusUnprocessableEntity || !strings.Contains(string(resp.body), "already sent") {
+		t.Fatalf("changed answers on the same form without the receipt cookie: %d %s", resp.status, resp.body)
+	}
+	if strings.Contains(string(resp.body), receipt) || strings.Contains(string(resp.body), code) {
+		t.Fatal("the refusal shows the first receipt")
+	}
+	if n := ti.rows(t); n != 1 {
+		t.Fatalf("%d rows, want 1", n)
+	}
+
+	// A newly rendered form is a new submission.
+	s2, _ := ti.openForm(t, formPath)
+	if r, _ := receiptOf(t, ti.followReceipt(t, ti.postForm(t, s2, validForm()))); r == receipt {
+		t.Error("a new rendered form got the first receipt")
+	}
+	if n := ti.rows(t); n != 2 {
+		t.Fatalf("%d rows, want 2", n)
+	}
+	for _, secret := range []string{receipt, code} {
+		if strings.Contains(ti.logs.String(), secret) {
+			t.Errorf("the log holds %q", secret)
+		}
+	}
+}
+
+// TestReceiptPageNeedsItsCookie: without the sealed cookie, with a forged
+// or altered one, or after Done, the receipt page shows nothing.
+func TestReceiptPageNeedsItsCookie(t *testing.T) {
+	t.Parallel()
+	ti := newTestIntake(t)
+	s, _ := ti.openForm(t, formPath)
+	sent := ti.postForm(t, s, validForm())
+	receipt, _ := receiptOf(t, ti.followReceipt(t, sent))
+	cookie := receiptCookieOf(t, sent)
+	name, value, _ := strings.Cut(cookie, "=")
+	altered := []byte(value)
+	altered[len(altered)/2] ^= 1
+	if altered[len(altered)/2] == '-'+1 || altered[len(altered)/2] == '_'+1 { // keep it base64url
+		altered[len(altered)/2] = 'A'
+	}
+	for _, c := range []string{"", name + "=" + string(altered), name + "=" + strings.Repeat("A", len(value))} {
+		resp := ti.do(t, request{method: "GET", path: formPath + "/sent", header: http.Header{"Cookie": {c}}})
+		if resp.status != http.StatusNotFound || strings.Contains(string(resp.body), receipt) || !strings.Contains(string(resp.body), "No receipt") {
+			t.Errorf("cookie %.20q: status %d, body %s", c, resp.status, resp.body)
+		}
+	}
+	// Another form's receipt page does not show it.
+	if resp := ti.do(t, request{method: "GET", path: symptomsForm + "/sent", header: http.Header{"Cookie": {cookie}}}); resp.status != http.StatusNotFound {
+		t.Errorf("another form's receipt page: %d", resp.status)
+	}
+
+	// Done clears the cookie (and needs the page's CSRF token).
+	page := ti.do(t, request{method: "GET", path: formPath + "/sent", header: http.Header{"Cookie": {cookie + "; " + csrfCookie + "=" + s.cookie}}})
+	m := csrfFieldRE.FindSubmatch(page.body)
+	if m == nil {
+		t.Fatalf("receipt page has no Done form: %s", page.body)
+	}
+	h := s.header()
+	h.Set("Cookie", h.Get("Cookie")+"; "+cookie)
+	if resp := ti.do(t, request{method: "POST", path: formPath + "/sent", contentType: formType, body: "", header: h}); resp.status != http.StatusForbidden {
+		t.Errorf("Done without a token: %d", resp.status)
+	}
+	done := ti.do(t, request{method: "POST", path: formPath + "/sent", contentType: formType, body: url.Values{"_csrf": {string(m[1])}}.Encode(), header: h})
+	if done.status != http.StatusSeeOther {
+		t.Fatalf("Done: %d %s", done.status, done.body)
+	}
+	cleared := false
+	for _, c := range (&http.Response{Header: done.header}).Cookies() {
+		cleared = cleared || (c.Name == receiptCookie && c.MaxAge < 0)
+	}
+	if !cleared {
+		t.Errorf("Done did not clear the receipt cookie: %q", done.header.Values("Set-Cookie"))
+	}
+}
+
+// TestConcurrentDoublePostStoresOnce: the same rendered form posted many
+// times at once (a double tap, a retry racing the first) stores one row and
+// every answer carries the same receipt.
+func TestConcurrentDoublePostStoresOnce(t *testing.T) {
+	t.Parallel()
+	ti := newTestIntake(t)
+	s, _ := ti.openForm(t, formPath)
+	const n = 8
+	receipts := make([]string, n)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			resp := ti.do(t, request{method: "POST", path: formPath, contentType: formType, body: s.formBody(validForm()), header: s.header()})
+			if resp.status != http.StatusSeeOther {
+				t.Errorf("post %d: status %d %s", i, resp.status, resp.body)
+				return
+			}
+			receipts[i] = receiptCookieOf(t, resp) // sealed afresh each time; compare what it shows below
+			page := ti.do(t, request{method: "GET", path: formPath + "/sent", header: http.Header{"Cookie": {receipts[i]}}})
+			receipts[i], _ = receiptOf(t, page)
+		}()
+	}
+	close(start)
+	wg.Wait()
+	for i := 1; i < n; i++ {
+		if receipts[i] != receipts[0] {
+			t.Errorf("post %d got receipt %q, post 0 %q", i, receipts[i], receipts[0])
+		}
+	}
+	if got := ti.rows(t); got != 1 {
+		t.Fatalf("%d rows from %d concurrent posts of one rendered form, want 1", got, n)
+	}
+}
+
+const submitNewPatient = "/api/v1/forms/new-patient/submissions"
+
+func (ti *testIntake) postJSON(t *testing.T, path, ctype, body, key string) (response, map[string]string) {
+	t.Helper()
+	h := http.Header{}
+	if key != "" {
+		h.Set("Idempotency-Key", key)
+	}
+	resp := ti.do(t, request{method: "POST", path: path, contentType: ctype, body: body, header: h})
+	var out map[string]string
+	if resp.status == http.StatusCreated {
+		if err := json.Unmarshal(resp.body, &out); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return resp, out
+}
+
+// TestIdempotencyKey: the JSON and FHIR APIs store one submission per
+// Idempotency-Key and answer a repeat with the first receipt; the same key
+// with other answers is 422 and stores nothing; a weak key is 400.
+func TestIdempotencyKey(t *testing.T) {
+	t.Parallel()
+	ti := newTestIntake(t)
+	const key = "0b7e9f2c-4d1a-4e8b-9c3f-5a6d7e8f9a0b"
+	resp, first := ti.postJSON(t, submitNewPatient, jsonType, answersJSON(nil), key)
+	if resp.status != http.StatusCreated {
+		t.Fatalf("first: %d %s", resp.status, resp.body)
+	}
+	// The same answers, encoded differently: the same submission.
+	resp, again := ti.postJSON(t, submitNewPatient, jsonType, "\n "+answersJSON(nil)+" \n", `"`+key+`"`)
+	if resp.status != http.StatusCreated || again["receipt"] != first["receipt"] || again["correction_code"] != first["correction_code"] {
+		t.Fatalf("repeat: %d %v, want %v", resp.status, again, first)
+	}
+	if n := ti.rows(t); n != 1 {
+		t.Fatalf("%d rows after the same key twice, want 1", n)
+	}
+
+	// The same key with other answers: 422 naming the header; nothing
+	// stored, nothing of the first submission shown.
+	resp, _ = ti.postJSON(t, submitNewPatient, jsonType, answersJSON(map[string]any{"given-name": "Robin"}), key)
+	if resp.status != http.StatusUnprocessableEntity {
+		t.Fatalf("same key, other body: %d %s", resp.status, resp.body)
+	}
+	checkFieldErrors(t, resp.body, []string{"Idempotency-Key"})
+	if strings.Contains(string(resp.body), first["receipt"]) || strings.Contains(string(resp.body), first["correction_code"]) {
+		t.Fatal("the refusal shows the first receipt")
+	}
+	if n := ti.rows(t); n != 1 {
+		t.Fatalf("%d rows, want 1", n)
+	}
+
+	// FHIR QuestionnaireResponse: the same.
+	const fhirKey = "f5c1d2e3-a4b5-4c6d-8e7f-90a1b2c3d4e5"
+	qr := questionnaireResponseJSON(validAnswers(), "https://airlock.dev/fhir/Questionnaire/new-patient")
+	_, f1 := ti.postJSON(t, submitNewPatient, fhirType, qr, fhirKey)
+	resp, f2 := ti.postJSON(t, submitNewPatient, fhirType, qr, fhirKey)
+	if resp.status != http.StatusCreated || f1["receipt"] == "" || f1["receipt"] != f2["receipt"] || f1["receipt"] == first["receipt"] {
+		t.Fatalf("FHIR repeat: %v then %v", f1, f2)
+	}
+	if n := ti.rows(t); n != 2 {
+		t.Fatalf("%d rows, want 2", n)
+	}
+
+	// Without a key every request is a new submission, as before.
+	_, a := ti.postJSON(t, submitNewPatient, jsonType, answersJSON(nil), "")
+	_, b := ti.postJSON(t, submitNewPatient, jsonType, answersJSON(nil), "")
+	if a["receipt"] == b["receipt"] || ti.rows(t) != 4 {
+		t.Fatalf("without a key: %v, %v, %d rows", a, b, ti.rows(t))
+	}
+
+	// Weak or malformed keys are refused before anything is stored.
+	for _, bad := range []string{"short", strings.Repeat("a", 40), "1212121212121212121212121212", "has a space in the key 1234567", strings.Repeat("k", 300), "abcdefgh\u00e9ijklmnopqrstuvwxyz"} {
+		resp, _ := ti.postJSON(t, submitNewPatient, jsonType, answersJSON(nil), bad)
+		if resp.status != http.StatusBadRequest || !strings.Contains(string(resp.body), "Idempotency-Key") || strings.Contains(string(resp.body), bad) {
+			t.Errorf("key %.12q: %d %s", bad, resp.status, resp.body)
+		}
+	}
+	two := ti.do(t, request{method: "POST", path: submitNewPatient, contentType: jsonType, body: answersJSON(nil),
+		header: http.Header{"Idempotency-Key": {key, "another-key-0123456789abcdef"}}})
+	if two.status != http.StatusBadRequest {
+		t.Errorf("two keys: %d", two.status)
+	}
+	if n := ti.rows(t); n != 4 {
+		t.Fatalf("%d rows after refused keys, want 4", n)
+	}
+	if strings.Contains(ti.logs.String(), key) {
+		t.Error("the log holds an Idempotency-Key")
+	}
+}
+
+// TestGuessedKeyRevealsNothing: someone who learns or guesses another
+// person's Idempotency-Key or rendered form token cannot obtain their
+// receipt or correction code: other answers are refused without them, a
+// near key is another submission, and a form token needs its own cookie.
+func TestGuessedKeyRevealsNothing(t *testing.T) {
+	t.Parallel()
+	ti := newTestIntake(t)
+	const key = "7c1f3a9e-2b4d-4f6a-8c0e-1d3f5a7b9c2e"
+	_, victim := ti.postJSON(t, submitNewPatient, jsonType, answersJSON(nil), key)
+	if victim["correction_code"] == "" {
+		t.Fatal("no victim submission")
+	}
+	secret := func(b []byte) bool {
+		return strings.Contains(string(b), victim["receipt"]) || strings.Contains(string(b), victim["correction_code"])
+	}
+	// The right key, a guess at the answers.
+	for _, guess := range []map[string]any{{"given-name": "Alexa"}, {"birth-date": "1980-03-01"}, {"email": "alex@example.org"}} {
+		resp, _ := ti.postJSON(t, submitNewPatient, jsonType, answersJSON(guess), key)
+		if resp.status != http.StatusUnprocessableEntity || secret(resp.body) {
+			t.Errorf("guessed answers %v: %d %s", guess, resp.status, resp.body)
+		}
+	}
+	// The right answers, a near key, another form's endpoint: new
+	// submissions with receipts and codes of their own.
+	for _, k := range []string{key[:len(key)-1] + "f", strings.ToUpper(key)} {
+		resp, out := ti.postJSON(t, submitNewPatient, jsonType, answersJSON(nil), k)
+		if resp.status != http.StatusCreated || secret(resp.body) || out["correction_code"] == "" {
+			t.Errorf("near key %q: %d %s", k, resp.status, resp.body)
+		}
+	}
+
+	// HTML: the victim's rendered form token without the victim's cookie
+	// fails the CSRF check; with a cookie of one's own too.
+	vs, _ := ti.openForm(t, formPath)
+	sent := ti.postForm(t, vs, validForm())
+	vReceipt, vCode := receiptOf(t, ti.followReceipt(t, sent))
+	attacker, _ := ti.openForm(t, formPath)
+	stolen := session{cookie: attacker.cookie, token: vs.token}
+	if resp := ti.postForm(t, stolen, validForm()); resp.status != http.StatusForbidden || strings.Contains(string(resp.body), vReceipt) {
+		t.Errorf("a stolen form token with another cookie: %d", resp.status)
+	}
+	// Even with the victim's cookie, other answers show nothing.
+	resp := ti.postForm(t, vs, withFields(validForm(), map[string]string{"family-name": "Guess"}))
+	if resp.status != http.StatusUnprocessableEntity || strings.Contains(string(resp.body), vReceipt) || strings.Contains(string(resp.body), vCode) {
+		t.Errorf("the victim's form with other answers: %d %s", resp.status, resp.body)
+	}
+	if len(resp.header.Values("Set-Cookie")) != 0 && strings.Contains(strings.Join(resp.header.Values("Set-Cookie"), ";"), receiptCookie) {
+		t.Error("the refusal hands out a receipt cookie")
+	}
+}
+
+// TestRepeatAfterTransferMovedTheRow: once transfer has moved (deleted) the
+// row, a repeat still stores nothing and shows the first receipt, and the
+// key with other answers is still refused (migration 000090's tombstones).
+func TestRepeatAfterTransferMovedTheRow(t *testing.T) {
+	t.Parallel()
+	ti := newTestIntake(t)
+	const key = "3e5a7c9b-1d2f-4a6c-8e0b-2c4e6a8d0f1b"
+	_, first := ti.postJSON(t, submitNewPatient, jsonType, answersJSON(nil), key)
+	ctx := context.Background()
+	worker, err := pgx.Connect(ctx, pgtest.URLAs(t, ti.ownerURL, "airlock_intake_transfer"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer worker.Close(ctx)
+	if _, err := worker.Exec(ctx, `DELETE FROM submissions`); err != nil {
+		t.Fatalf("transfer deletes the moved row: %v", err)
+	}
+	resp, again := ti.postJSON(t, submitNewPatient, jsonType, answersJSON(nil), key)
+	if resp.status != http.StatusCreated || again["receipt"] != first["receipt"] || again["correction_code"] != first["correction_code"] {
+		t.Fatalf("repeat after the move: %d %v, want %v", resp.status, again, first)
+	}
+	if n := ti.rows(t); n != 0 {
+		t.Fatalf("%d rows stored again after the move, want 0", n)
+	}
+	resp, _ = ti.postJSON(t, submitNewPatient, jsonType, answersJSON(map[string]any{"given-name": "Robin"}), key)
+	if resp.status != http.StatusUnprocessableEntity {
+		t.Fatalf("same key, other answers, after the move: %d %s", resp.status, resp.body)
+	}
+	if n := ti.rows(t); n != 0 {
+		t.Fatalf("%d rows, want 0", n)
+	}
+	// The writer cannot read the tombstones.
+	writer, err := pgx.Connect(ctx, pgtest.URLAs(t, ti.ownerURL, "airlock_intake_writer"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer writer.Close(ctx)
+	if _, err := writer.Exec(ctx, `SELECT 1 FROM submission_replays`); err == nil {
+		t.Error("the intake writer can read submission_replays")
+	}
+}
+
+// TestBrowserReloadAfterSubmit: in headless Chromium at 360 px, send the
+// form, reload the receipt page: one row, the same receipt.
+func TestBrowserReloadAfterSubmit(t *testing.T) {
+	t.Parallel()
+	ti := newTestIntake(t)
+	ctx := newBrowser(t)
+	err := chromedp.Do(ctx,
+		chromedp.EmulateViewport(360, 740, chromedp.EmulateMobile),
+		chromedp.Navigate(ti.url+formPath),
+		chromedp.WaitVisible(`input[name="family-name"]`),
+		chromedp.SendKeys(`input[name="family-name"]`, "Quorvendahl"),
+		chromedp.SendKeys(`input[name="given-name"]`, "Aurelinde"),
+		chromedp.SetValue(`input[name="birth-date"]`, "1980-02-29"),
+		chromedp.Click(`input[name="sex-at-birth"][value="female"]`),
+		chromedp.Click(`input[name="allergies"][value="false"]`),
+		chromedp.Click(`input[name="consent"]`),
+		chromedp.Click(`button[type="submit"]`),
+		chromedp.WaitVisible(`#receipt`),
+	)
+	if err != nil {
+		t.Fatalf("send the form: %v", err)
+	}
+	receipt := run(t, ctx, chromedp.Text(`#receipt`))
+	code := run(t, ctx, chromedp.Text(`#correction-code`))
+	loc := run(t, ctx, chromedp.Evaluate[string](`location.pathname + location.search`))
+	if loc != formPath+"/sent" {
+		t.Errorf("receipt page at %q, want %s/sent", loc, formPath)
+	}
+	if w := run(t, ctx, chromedp.Evaluate[int](`document.documentElement.scrollWidth`)); w > 360 {
+		t.Errorf("receipt page is %d px wide on a 360 px screen", w)
+	}
+	screenshot(t, ctx, "receipt-before-reload.png")
+	if err := chromedp.Do(ctx, chromedp.Reload(), chromedp.WaitVisible(`#receipt`)); err != nil {
+		t.Fatalf("reload: %v", err)
+	}
+	if r, c := run(t, ctx, chromedp.Text(`#receipt`)), run(t, ctx, chromedp.Text(`#correction-code`)); r != receipt || c != code || !receiptRE.MatchString(strings.TrimSpace(r)) {
+		t.Errorf("after reload %q/%q, want %q/%q", r, c, receipt, code)
+	}
+	if n := ti.rows(t); n != 1 {
+		t.Errorf("%d rows after submit and reload, want 1", n)
+	}
+	// Done hides it: a reload then shows no receipt.
+	if err := chromedp.Do(ctx, chromedp.Click(`#receipt-done`), chromedp.WaitVisible(`a[href="/forms/new-patient"]`),
+		chromedp.Navigate(ti.url+formPath+"/sent"), chromedp.WaitVisible(`h1`)); err != nil {
+		t.Fatalf("done: %v", err)
+	}
+	if body := run(t, ctx, chromedp.Text(`main`)); strings.Contains(body, receipt) || !strings.Contains(body, "No receipt") {
+		t.Errorf("after Done the receipt page shows %q", body)
+	}
+}
