@@ -42,11 +42,23 @@ func TestThreatModelNamesRealTests(t *testing.T) {
 			t.Errorf("threat-model.md names %s, which is no test", m[1])
 		}
 	}
+	// promtool test "NAME" (or tests "A", "B"): a test case of the alert rules' unit tests.
+	alertTests, err := os.ReadFile("prometheus/alerts_test.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range regexp.MustCompile(`promtool tests? ((?:"[^"]+"(?:, )?)+)`).FindAllStringSubmatch(string(doc), -1) {
+		for _, q := range regexp.MustCompile(`"([^"]+)"`).FindAllStringSubmatch(m[1], -1) {
+			if !strings.Contains(string(alertTests), "  - name: "+q[1]+"\n") {
+				t.Errorf("threat-model.md names promtool test %q, which deploy/prometheus/alerts_test.yaml does not have", q[1])
+			}
+		}
+	}
 	script, err := os.ReadFile("test/run.sh")
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, m := range regexp.MustCompile("`([a-z]+_side|e2e|restore)` in make deploy-test").FindAllStringSubmatch(string(doc), -1) {
+	for _, m := range regexp.MustCompile("`([a-z]+_side|[a-z]+_checks|e2e|restore)` in make deploy-test").FindAllStringSubmatch(string(doc), -1) {
 		if !strings.Contains(string(script), "\n"+m[1]+"() {") || !strings.Contains(string(script), "check "+m[1]+"\n") {
 			t.Errorf("threat-model.md names %s in make deploy-test, which deploy/test/run.sh does not check", m[1])
 		}
