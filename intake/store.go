@@ -19,17 +19,22 @@ type Store struct {
 	// Group commit: concurrent submissions share one multi-row INSERT (and
 	// so one commit, one WAL flush and one NOTIFY). A request still gets its
 	// answer only after its own row is committed.
-	mu       sync.Mutex
-	queue    []*pendingRow
-	running  int
-	maxBatch int
-	workers  int
+	mu            sync.Mutex
+	queue         []*pendingRow
+	running       int
+	maxBatch      int // rows per INSERT
+	maxBatchBytes int // bytes per INSERT; a larger row goes alone
+	workers       int
 }
 
-// Group commit limits.
+// Group commit limits. A row's size is set by the submitter (attachments),
+// so a batch is bounded by bytes as well as rows: pgx copies every row of a
+// batch into one message, and 128 rows near the envelope limit would be
+// gigabytes in memory and past Postgres' 1 GB message limit.
 const (
-	defaultMaxBatch = 128 // rows per INSERT
-	defaultWorkers  = 2   // INSERT transactions in flight at once
+	defaultMaxBatch      = 128     // rows per INSERT
+	defaultMaxBatchBytes = 1 << 20 // bytes per INSERT: ~500 ordinary 1.5 KB submissions, so rows bind first
+	defaultWorkers       = 2       // INSERT transactions in flight at once
 )
 
 type pendingRow struct {
@@ -39,7 +44,7 @@ type pendingRow struct {
 
 // NewStore wraps a pool logged in as a member of airlock_intake_writer.
 func NewStore(pool *pgxpool.Pool) *Store {
-	return &Store{pool: pool, maxBatch: defaultMaxBatch, workers: defaultWorkers}
+	return &Store{pool: pool, maxBatch: defaultMaxBatch, maxBatchBytes: defaultMaxBatchBytes, workers: defaultWorkers}
 }
 
 const insertOne = `INSERT INTO submissions (id, form_id, form_version, key_id, received_at, envelope, mac, replay_key)
@@ -118,7 +123,7 @@ func (s *Store) StoreSubmission(ctx context.Context, r *SealedRow) error {
 func (s *Store) drain() {
 	for {
 		s.mu.Lock()
-		n := min(len(s.queue), s.maxBatch)
+		n := batchLen(s.queue, s.maxBatch, s.maxBatchBytes)
 		if n == 0 {
 			s.running--
 			s.mu.Unlock()
@@ -130,6 +135,30 @@ func (s *Store) drain() {
 		s.mu.Unlock()
 		s.insertBatch(batch)
 	}
+}
+
+// batchLen is how many rows from the front of queue go into the next
+// INSERT: at most maxRows, and no more than maxBytes of them unless the
+// first row alone is larger (it then goes on its own).
+func batchLen(queue []*pendingRow, maxRows, maxBytes int) int {
+	n, size := 0, 0
+	for _, p := range queue {
+		if n == maxRows {
+			break
+		}
+		size += p.row.size()
+		if n > 0 && size > maxBytes {
+			break
+		}
+		n++
+	}
+	return n
+}
+
+// size is what a row adds to an INSERT message, near enough: its envelope
+// and MAC, and its metadata.
+func (r *SealedRow) size() int {
+	return len(r.Envelope) + len(r.MAC) + len(r.SubmissionID) + len(r.FormID) + len(r.FormVersion) + len(r.KeyID) + 8
 }
 
 func (s *Store) insertBatch(batch []*pendingRow) {
