@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make deploy-test`: Airlock's production topology on one machine, in Linux network namespaces,
 # and proof of what it isolates. Needs root, iproute2, Postgres server binaries, haproxy, openssl,
-# curl.
+# curl, python3.
 #
 # Networks (one bridge each, inside a switch namespace of their own, so the host's namespace takes
 # no part; no namespace has a default route, none forwards):
@@ -13,7 +13,8 @@
 #
 # Proofs, one line each: every service's `check` in its own namespace with its production settings;
 # /readyz through haproxy; each binary's `healthcheck`; the isolation of each side; a submission end
-# to end; a backup restored and its audit chain verified.
+# to end; the audit log exported for a SIEM; a backup restored and its audit chain verified against
+# the live head and the SIEM copy's last entry.
 #
 # DEPLOY_TEST_LEAK="ns:network ..." attaches a namespace to a network it must not be on (a route
 # it should not have), such as intake-1:clinical-data; the isolation lines must then fail.
@@ -25,7 +26,7 @@ fail() { echo "deploy-test: $*" >&2; exit 1; }
 [ "$(id -u)" -eq 0 ] || fail "needs root (network namespaces)"
 pgbin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
 [ -x "$pgbin/initdb" ] || fail "no Postgres server binaries under /usr/lib/postgresql (apt-get install postgresql)"
-for c in ip haproxy openssl curl runuser; do
+for c in ip haproxy openssl curl runuser python3; do
   command -v "$c" >/dev/null || fail "$c is not installed (.ci/run installs it)"
 done
 id postgres >/dev/null 2>&1 || fail "no postgres user to run the database servers as"
@@ -384,6 +385,28 @@ e2e() {
 desc="a submission flows end to end: POST to the load balancer, both intake replicas, transfer, clinical export"
 check e2e
 
+# The audit log shipped to a SIEM: `clinical audit export` in clinical's namespace, as its login.
+siem_head=
+siem_export() {
+  in_ns clinical env "${clinical_env[@]}" "$T/bin/clinical" audit export --format ndjson \
+    >"$T/audit.ndjson" 2>>"$T/log/audit-export.log" || { echo "clinical audit export failed"; return 1; }
+  siem_head=$(python3 - "$T/audit.ndjson" <<'PY'
+import json, sys
+lines = [json.loads(l) for l in open(sys.argv[1])]
+cols = ["action", "actor", "at", "detail", "id", "mac", "seq", "target"]
+bad = [l for l in lines if sorted(l) != cols or not isinstance(l["detail"], dict)]
+if not lines or bad or lines[-1]["action"] != "audit.export":
+    sys.exit(f"{len(lines)} lines, {len(bad)} not the stored columns, last {lines[-1:]}")
+print(f'{lines[-1]["id"]}:{lines[-1]["mac"]}')
+PY
+  ) || { echo "$siem_head"; return 1; }
+  echo "$(wc -l <"$T/audit.ndjson") entries, each a JSON object of the stored columns; the last is the export's own, $siem_head"
+  if grep -q "Deploytest$id" "$T/audit.ndjson"; then echo "patient data in the audit export"; return 1; fi
+  echo "actions: $(python3 -c 'import json,sys,collections; print(dict(collections.Counter(json.loads(l)["action"] for l in open(sys.argv[1]))))' "$T/audit.ndjson")"
+}
+desc="clinical audit export streams the audit log for a SIEM (stored columns only, no patient data, itself audited)"
+check siem_export
+
 # Backup: pg_dump from the backup host, restore into a fresh server, `clinical audit verify` there.
 restore() {
   local head
@@ -404,7 +427,7 @@ restore() {
   local url
   url=$(sed "s/@$CLINICAL_DB:/@127.0.0.1:/" "$S/clinical-app-url")
   in_ns backup env CLINICAL_DATABASE_URL="$url" CLINICAL_SECRET_KEY_FILE="$S/clinical-secret-key" \
-    "$T/bin/clinical" audit verify --head "$head" || return 1
+    "$T/bin/clinical" audit verify --head "$head" ${siem_head:+--head "$siem_head"} || return 1
   in_ns backup env CLINICAL_DATABASE_URL="$url" CLINICAL_SECRET_KEY_FILE="$S/clinical-secret-key" \
     "$T/bin/clinical" export --format ndjson 2>/dev/null | grep -c "Deploytest$id" | sed 's/$/ submissions in the restored export/'
 }
