@@ -168,7 +168,7 @@ func answerChanges(q *forms.Questionnaire, before, after forms.Answers) []Answer
 func valuesText(vs []forms.Value) string {
 	parts := make([]string, len(vs))
 	for i, v := range vs {
-		parts[i] = v.String()
+		parts[i] = answerText(v)
 	}
 	return strings.Join(parts, "; ")
 }

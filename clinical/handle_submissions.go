@@ -156,6 +156,19 @@ func (s *Server) handleList(c echo.Context, sess *Session) error {
 	return s.render(c, http.StatusOK, "list", sess, &page{Title: "Submissions", Data: v})
 }
 
+// answerText is an answer as the staff pages show it: a boolean reads
+// "Yes" or "No" like the choices beside it; the rest as forms renders it
+// (the CSV export keeps forms' lower-case "yes"/"no").
+func answerText(v forms.Value) string {
+	if v.ValueBoolean != nil {
+		if *v.ValueBoolean {
+			return "Yes"
+		}
+		return "No"
+	}
+	return v.String()
+}
+
 // answerView is one rendered question and its answers.
 type answerView struct {
 	Label   string
@@ -192,7 +205,7 @@ func (s *Server) answerViews(d *Detail, items []forms.ResponseItem, canDownload 
 		}
 		var nested []answerView
 		for i, v := range it.Answer {
-			a := answerValue{Text: v.String()}
+			a := answerValue{Text: answerText(v)}
 			if v.ValueAttachment != nil && canDownload {
 				a.Link = fmt.Sprintf("/submissions/%s/attachments/%s/%d", d.IntakeID, url.PathEscape(it.LinkID), i)
 			}

@@ -1,0 +1,118 @@
+package clinical
+
+import (
+	"fmt"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/airlockhq/airlock/internal/browsertest"
+	"github.com/airlockhq/airlock/shared/forms"
+)
+
+// browserLogin logs u in through the login form.
+func browserLogin(t *testing.T, b *browsertest.Browser, a *app, base string, u *staffUser) {
+	t.Helper()
+	a.clock.advance(30 * time.Second)
+	b.Do("log in as "+u.email,
+		chromedp.Navigate(base+"/login"),
+		chromedp.WaitVisible(chromedp.CSS("#email")),
+		chromedp.SendKeys(chromedp.CSS("#email"), u.email),
+		chromedp.SendKeys(chromedp.CSS("#password"), u.password),
+		chromedp.SendKeys(chromedp.CSS("#code"), a.code(t, u)),
+		chromedp.Submit(chromedp.CSS("#code")),
+		chromedp.WaitVisible(chromedp.CSS("main h1")),
+	)
+}
+
+// answerGaps measures, in document order, the vertical space between each
+// question or answer of the detail page and the next one (a group's
+// heading included), and reports the largest, the element after it and
+// the height of the multi-line answer.
+const answerGaps = `(() => {
+  const els = [...document.querySelectorAll('main dl dt, main dl dd:not(:has(dl))')];
+  let max = 0, after = '';
+  for (let i = 1; i < els.length; i++) {
+    const gap = els[i].getBoundingClientRect().top - els[i-1].getBoundingClientRect().bottom;
+    if (gap > max) { max = gap; after = els[i-1].textContent.slice(0, 40); }
+  }
+  const multi = [...document.querySelectorAll('main dl dd:not(:has(dl))')].find(d => d.textContent.includes('paracetamol'));
+  const line = parseFloat(getComputedStyle(multi).lineHeight);
+  return {count: els.length, max: Math.round(max), after, lines: Math.round(multi.getBoundingClientRect().height / line),
+    width: document.documentElement.scrollWidth, viewport: window.innerWidth};
+})()`
+
+type gapReport struct {
+	Count    int     `json:"count"`
+	Max      float64 `json:"max"`
+	After    string  `json:"after"`
+	Lines    int     `json:"lines"`
+	Width    int     `json:"width"`
+	Viewport int     `json:"viewport"`
+}
+
+// TestBrowserGroupedDetail opens a grouped form's submission at 360 px
+// and at desktop width and measures the spacing between its answers: no
+// blank space from the markup (a group's nested list is not pre-wrap),
+// while a multi-line answer keeps its lines; booleans read Yes/No; the
+// page has no axe-core violation.
+func TestBrowserGroupedDetail(t *testing.T) {
+	t.Parallel()
+	a := newApp(t)
+	u := a.newUser(t, "doc@clinic.example", true, true, RoleClinician)
+	ans := patient("Doe", "Jane", "ibuprofen twice daily\nparacetamol when needed")
+	yes := true
+	ans["allergies"] = []forms.Value{{ValueBoolean: &yes}}
+	ans["allergy-details"] = []forms.Value{str("penicillin: rash")}
+	ans["smoker"] = []forms.Value{{ValueCoding: &forms.Coding{System: "https://airlock.dev/fhir/CodeSystem/smoking-status", Code: "never", Display: "Never smoked"}}}
+	ans["insurer"] = []forms.Value{str("Mutual Health")}
+	ans["birth-date"] = []forms.Value{date("1971-07-04")}
+	s := a.insert(t, "new-patient", ans, time.Date(2026, 4, 20, 9, 0, 0, 0, time.UTC), ReviewNew)
+	ts := httptest.NewServer(a.srv.Echo)
+	defer ts.Close()
+
+	b := browsertest.New(t, 3*time.Minute)
+	browserLogin(t, b, a, ts.URL, u)
+	for _, size := range []struct {
+		name          string
+		width, height int64
+		mobile        bool
+	}{{"360 px", 360, 740, true}, {"desktop", 1280, 900, false}} {
+		opts := []chromedp.EmulateViewportOption{}
+		if size.mobile {
+			opts = append(opts, chromedp.EmulateMobile)
+		}
+		b.Do("open the submission at "+size.name,
+			chromedp.EmulateViewport(size.width, size.height, opts...),
+			chromedp.Navigate(ts.URL+"/submissions/"+s.intakeID),
+			chromedp.WaitVisible(chromedp.CSS("main dl")),
+		)
+		r := browsertest.Run(b, "measure", chromedp.Evaluate[gapReport](answerGaps))
+		t.Logf("%s: %d questions and answers, largest gap %.0f px (after %q), multi-line answer %d lines, page %d px wide",
+			size.name, r.Count, r.Max, r.After, r.Lines, r.Width)
+		// A group's heading sits 1rem (16 px) below the answer before it;
+		// nothing more. The bug left ~100 px of blank lines.
+		if r.Max > 24 {
+			t.Errorf("%s: %.0f px of blank space after %q", size.name, r.Max, r.After)
+		}
+		if r.Count < 14 {
+			t.Errorf("%s: only %d questions and answers shown", size.name, r.Count)
+		}
+		if r.Lines != 2 {
+			t.Errorf("%s: the two-line answer takes %d lines", size.name, r.Lines)
+		}
+		if r.Width > r.Viewport {
+			t.Errorf("%s: page is %d px wide in a %d px viewport", size.name, r.Width, r.Viewport)
+		}
+		text := b.Text("main dl")
+		for _, want := range []string{"Do you have any allergies?\nYes", "Never smoked"} {
+			if !strings.Contains(text, want) {
+				t.Errorf("%s: the answers do not show %q:\n%s", size.name, want, text)
+			}
+		}
+		b.Axe(fmt.Sprintf("the detail page of a grouped form (%s)", size.name))
+	}
+}
