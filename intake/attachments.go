@@ -10,7 +10,10 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"golang.org/x/text/language"
+
 	"github.com/airlockhq/airlock/shared/forms"
+	"github.com/airlockhq/airlock/shared/locale"
 )
 
 // attachmentPolicy decides which files a submission may carry. Types are
@@ -68,21 +71,40 @@ func looksLikeMarkup(data []byte) bool {
 }
 
 // tooLargeMessage is the error for a file over the per-file limit.
-func (p attachmentPolicy) tooLargeMessage() string {
-	return "file is larger than " + formatSize(p.maxSize)
+func (p attachmentPolicy) tooLargeMessage() locale.Message {
+	return locale.New("intake.attachment.too_large", formatSize(p.maxSize))
 }
 
-func (p attachmentPolicy) typeMessage() string {
-	names := make([]string, 0, len(p.allowed))
-	for _, t := range p.allowed {
+func (p attachmentPolicy) typeMessage() locale.Message {
+	return locale.New("intake.attachment.type", typeList(p.allowed))
+}
+
+// typeList is the allowed types in words, rendered in the reader's
+// language ("PDF, PNG, JPEG, plain text").
+type typeList []string
+
+// Localize implements locale.Localizer.
+func (l typeList) Localize(lang language.Tag) string {
+	pr := locale.Default().Printer(lang)
+	names := make([]string, 0, len(l))
+	for _, t := range l {
+		if t == "text/plain" {
+			names = append(names, pr.T("intake.type.text_plain"))
+			continue
+		}
 		names = append(names, typeNames[t])
 	}
-	return "file type is not allowed (allowed: " + strings.Join(names, ", ") + ")"
+	return strings.Join(names, ", ")
+}
+
+// typeList is the allowed types in words for pr's language.
+func (p attachmentPolicy) typeList(pr *locale.Printer) string {
+	return typeList(p.allowed).Localize(pr.Lang())
 }
 
 // check inspects one file; it returns the detected type, or a message for
 // the field (which never describes the content beyond its size and type).
-func (p attachmentPolicy) check(data []byte) (string, string) {
+func (p attachmentPolicy) check(data []byte) (string, locale.Message) {
 	if int64(len(data)) > p.maxSize {
 		return "", p.tooLargeMessage()
 	}
@@ -90,7 +112,7 @@ func (p attachmentPolicy) check(data []byte) (string, string) {
 	if !slices.Contains(p.allowed, ct) {
 		return "", p.typeMessage()
 	}
-	return ct, ""
+	return ct, locale.Message{}
 }
 
 // apply checks every attachment among validated answers and records the
@@ -107,9 +129,9 @@ func (p attachmentPolicy) apply(q *forms.Questionnaire, answers forms.Answers) f
 				continue
 			}
 			ct, msg := p.check(att.Data)
-			if msg != "" {
+			if !msg.IsZero() {
 				if len(x.Values) > 1 {
-					msg = fmt.Sprintf("answer %d: %s", i+1, msg)
+					msg = locale.New("forms.answer_n", i+1, msg)
 				}
 				errs = append(errs, forms.FieldError{Field: x.Field, Message: msg})
 				break

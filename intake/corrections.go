@@ -5,6 +5,7 @@ import (
 	"net/url"
 
 	"github.com/airlockhq/airlock/shared/forms"
+	"github.com/airlockhq/airlock/shared/locale"
 	"github.com/airlockhq/airlock/shared/seal"
 )
 
@@ -47,16 +48,16 @@ func parseCorrection(receipt, code, receiptField, codeField string) (*seal.Corre
 	r, ok := seal.NormaliseReceipt(receipt)
 	switch {
 	case receipt == "":
-		errs = append(errs, forms.FieldError{Field: receiptField, Message: "is required to correct an earlier submission: enter the receipt reference of the submission you are correcting"})
+		errs = append(errs, forms.FieldError{Field: receiptField, Message: locale.New("intake.corrects.receipt_required")})
 	case !ok:
-		errs = append(errs, forms.FieldError{Field: receiptField, Message: "must be a receipt reference as shown after sending, six groups of four letters and digits such as ABCD-EFGH-JKLM-NPQR-STUV-WXYZ"})
+		errs = append(errs, forms.FieldError{Field: receiptField, Message: locale.New("intake.corrects.receipt_shape")})
 	}
 	c, cok := seal.NormaliseCorrectionCode(code)
 	switch {
 	case code == "":
-		errs = append(errs, forms.FieldError{Field: codeField, Message: "is required to correct an earlier submission: enter the correction code shown with its receipt"})
+		errs = append(errs, forms.FieldError{Field: codeField, Message: locale.New("intake.corrects.code_required")})
 	case !cok:
-		errs = append(errs, forms.FieldError{Field: codeField, Message: "must be the correction code shown with the receipt, seven groups of four letters and digits"})
+		errs = append(errs, forms.FieldError{Field: codeField, Message: locale.New("intake.corrects.code_shape")})
 	}
 	if len(errs) > 0 {
 		return nil, errs
@@ -75,11 +76,11 @@ func takeJSONCorrection(raw map[string]json.RawMessage) (*seal.Correction, forms
 	delete(raw, correctsKey)
 	var claim correctsClaim
 	if err := json.Unmarshal(v, &claim); err != nil {
-		return nil, forms.FieldErrors{{Field: correctsKey, Message: `must be an object {"receipt": "...", "correction_code": "..."} of two strings`}}
+		return nil, forms.FieldErrors{{Field: correctsKey, Message: locale.New("intake.corrects.json_shape")}}
 	}
 	corr, errs := parseCorrection(claim.Receipt, claim.CorrectionCode, correctsKey+".receipt", correctsKey+".correction_code")
 	if corr == nil && errs == nil {
-		errs = forms.FieldErrors{{Field: correctsKey, Message: "names no receipt and no correction code: leave it out of an ordinary submission"}}
+		errs = forms.FieldErrors{{Field: correctsKey, Message: locale.New("intake.corrects.json_empty")}}
 	}
 	return corr, errs
 }

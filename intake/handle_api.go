@@ -13,6 +13,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/airlockhq/airlock/shared/forms"
+	"github.com/airlockhq/airlock/shared/locale"
 	"github.com/airlockhq/airlock/shared/seal"
 )
 
@@ -72,7 +73,7 @@ func (s *Server) handleSubmitJSON(c echo.Context) error {
 		ferrs = s.attachments.apply(q, answers)
 	}
 	if ferrs = append(ferrs, cerrs...); len(ferrs) > 0 {
-		return c.JSON(http.StatusUnprocessableEntity, map[string]any{"errors": ferrs})
+		return c.JSON(http.StatusUnprocessableEntity, map[string]any{"errors": apiErrors(s.printerFor(c, s.siteLanguages()), ferrs)})
 	}
 	var replayKey []byte
 	if key != "" {
@@ -82,13 +83,33 @@ func (s *Server) handleSubmitJSON(c echo.Context) error {
 	if errors.Is(err, ErrReplayKeyUsed) {
 		// draft-ietf-httpapi-idempotency-key-header: a key reused with
 		// another payload is 422.
-		return c.JSON(http.StatusUnprocessableEntity, map[string]any{"errors": forms.FieldErrors{{Field: idempotencyHeader,
-			Message: "was already used for a different submission to this form: send new answers with a new key"}}})
+		return c.JSON(http.StatusUnprocessableEntity, map[string]any{"errors": apiErrors(s.printerFor(c, s.siteLanguages()),
+			forms.FieldErrors{forms.Errorf(idempotencyHeader, "intake.api.idempotency_reused")})})
 	}
 	if err != nil {
 		return err
 	}
 	return c.JSON(http.StatusCreated, map[string]string{"receipt": issued.Receipt, "correction_code": issued.CorrectionCode})
+}
+
+// apiFieldError is one entry of a 422's "errors": the field and the
+// message in the client's language (Accept-Language among the catalogue's,
+// English by default).
+type apiFieldError struct {
+	Field   string `json:"field"`
+	Message string `json:"message"`
+}
+
+// baseWords renders the API errors written before a request's language is
+// known.
+var baseWords = locale.Default().Printer(locale.Base)
+
+func apiErrors(pr *locale.Printer, errs forms.FieldErrors) []apiFieldError {
+	out := make([]apiFieldError, len(errs))
+	for i, fe := range errs {
+		out[i] = apiFieldError{Field: fe.Field, Message: pr.Sprint(fe.Message)}
+	}
+	return out
 }
 
 // accept seals validated answers (and the correction they claim to be, if
@@ -199,10 +220,10 @@ func decodeQuestionnaireResponse(body io.Reader, q *forms.Questionnaire) (map[st
 	switch qr.Status {
 	case "", "completed", "amended":
 	default:
-		return nil, echo.NewHTTPError(http.StatusUnprocessableEntity, map[string]any{"errors": forms.FieldErrors{{Field: "status", Message: "must be completed"}}})
+		return nil, echo.NewHTTPError(http.StatusUnprocessableEntity, map[string]any{"errors": apiErrors(baseWords, forms.FieldErrors{forms.Errorf("status", "intake.api.status")})})
 	}
 	if qr.Questionnaire != "" && !q.NamedBy(qr.Questionnaire) {
-		return nil, echo.NewHTTPError(http.StatusUnprocessableEntity, map[string]any{"errors": forms.FieldErrors{{Field: "questionnaire", Message: "does not name this form"}}})
+		return nil, echo.NewHTTPError(http.StatusUnprocessableEntity, map[string]any{"errors": apiErrors(baseWords, forms.FieldErrors{forms.Errorf("questionnaire", "intake.api.questionnaire")})})
 	}
 	raw, err := q.AnswersFromResponseItems(qr.Item)
 	if err != nil {

@@ -19,8 +19,10 @@ import (
 	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
+	"golang.org/x/text/language"
 
 	"github.com/airlockhq/airlock/shared/forms"
+	"github.com/airlockhq/airlock/shared/locale"
 	"github.com/airlockhq/airlock/shared/seal"
 )
 
@@ -111,7 +113,7 @@ func (v *itemView) DescribedBy() string {
 // formState is what a patient has entered so far, to show again with errors.
 type formState struct {
 	values url.Values
-	errors map[string]string // linkId -> message
+	errors map[string]locale.Message // linkId -> message
 
 	correctsReceipt string // as typed in the corrections fieldset
 }
@@ -133,7 +135,7 @@ func autocomplete(it *forms.Item) string {
 }
 
 // buildForm turns a Questionnaire into the page's item views.
-func (s *Server) buildForm(q *forms.Questionnaire, st formState) []*itemView {
+func (s *Server) buildForm(pr *locale.Printer, q *forms.Questionnaire, st formState) []*itemView {
 	ids := map[*forms.Item]string{}
 	for i, it := range allItems(q.Items) {
 		ids[it] = "q-" + strconv.Itoa(i+1)
@@ -148,7 +150,7 @@ func (s *Server) buildForm(q *forms.Questionnaire, st formState) []*itemView {
 			if p := it.Parent(); p != nil && p.Answerable() && it.Type == forms.TypeDisplay && isHint(p, it) {
 				continue // drawn as the question's hint
 			}
-			v := s.itemView(q, it, ids, st)
+			v := s.itemView(pr, q, it, ids, st)
 			if it.Type == forms.TypeGroup {
 				v.Children = build(it.Items)
 				out = append(out, v)
@@ -178,13 +180,14 @@ func isHint(parent, child *forms.Item) bool {
 	return strings.TrimSpace(child.Text) != "" && len(child.EnableWhen) == 0 && slices.Contains(parent.Hints, strings.TrimSpace(child.Text))
 }
 
-// itemLabel is the label a person sees: prefix and text, never empty for a
-// question.
-func itemLabel(it *forms.Item) string {
-	if it.Prefix != "" && it.Label != "" {
-		return it.Prefix + " " + it.Label
+// itemLabel is the label a person sees in lang: prefix and text, never
+// empty for a question.
+func itemLabel(it *forms.Item, lang language.Tag) string {
+	label, prefix := it.LabelIn(lang), it.PrefixIn(lang)
+	if prefix != "" && label != "" {
+		return prefix + " " + label
 	}
-	return it.Label
+	return label
 }
 
 // unitLabel is how a unit is shown.
@@ -198,18 +201,19 @@ func unitLabel(u forms.Coding) string {
 // UnitField is the form field of a quantity item's unit.
 func unitField(linkID string) string { return "unit:" + linkID }
 
-func (s *Server) itemView(q *forms.Questionnaire, it *forms.Item, ids map[*forms.Item]string, st formState) *itemView {
-	id := ids[it]
+func (s *Server) itemView(pr *locale.Printer, q *forms.Questionnaire, it *forms.Item, ids map[*forms.Item]string, st formState) *itemView {
+	id, lang := ids[it], pr.Lang()
 	v := &itemView{
-		ID: id, Name: it.LinkID, Label: itemLabel(it), Required: it.Required,
-		Error: humanMessage(st.errors[it.LinkID]), target: id,
-		Hint: enableWhenHint(q, it),
+		ID: id, Name: it.LinkID, Label: itemLabel(it, lang), Required: it.Required,
+		Error: pr.Sprint(st.errors[it.LinkID]), target: id,
+		Hint: enableWhenHint(pr, q, it),
 	}
-	for i := len(it.Hints) - 1; i >= 0; i-- {
-		v.Hint = joinHints(it.Hints[i], v.Hint)
+	hints := it.HintsIn(lang)
+	for i := len(hints) - 1; i >= 0; i-- {
+		v.Hint = joinHints(hints[i], v.Hint)
 	}
 	if it.EntryFormat != "" {
-		v.Hint = joinHints("Format: "+it.EntryFormat+".", v.Hint)
+		v.Hint = joinHints(pr.T("intake.hint.format", it.EntryFormatIn(lang)), v.Hint)
 	}
 	values := st.values[it.LinkID]
 	if st.values == nil && len(it.Initial) > 0 {
@@ -226,7 +230,7 @@ func (s *Server) itemView(q *forms.Questionnaire, it *forms.Item, ids map[*forms
 		v.Kind = "readonly"
 		switch {
 		case it.Calculated != nil:
-			v.Value = "Worked out by the clinic from your answers."
+			v.Value = pr.T("intake.readonly.calculated")
 		case len(it.Initial) > 0:
 			var parts []string
 			for _, iv := range it.Initial {
@@ -234,12 +238,12 @@ func (s *Server) itemView(q *forms.Questionnaire, it *forms.Item, ids map[*forms
 			}
 			v.Value = strings.Join(parts, "; ")
 		default:
-			v.Value = "Not answered on this form."
+			v.Value = pr.T("intake.readonly.none")
 		}
 		return v
 	}
 	if len(it.Options) > 0 && it.Type != forms.TypeOpenChoice {
-		s.choiceView(v, it, id, values)
+		s.choiceView(pr, v, it, id, values)
 		return v
 	}
 	switch it.Type {
@@ -249,7 +253,7 @@ func (s *Server) itemView(q *forms.Questionnaire, it *forms.Item, ids map[*forms
 		v.Kind = "display"
 	case forms.TypeQuantity:
 		v.Kind, v.InputType, v.Value, v.InputMode, v.Short = "quantity", "text", first, "decimal", true
-		v.Hint = joinHints(rangeHint(it, "a number"), v.Hint)
+		v.Hint = joinHints(rangeHint(pr, it, "decimal"), v.Hint)
 		unitValue := ""
 		if u := st.values[unitField(it.LinkID)]; len(u) > 0 {
 			unitValue = u[0]
@@ -261,7 +265,7 @@ func (s *Server) itemView(q *forms.Questionnaire, it *forms.Item, ids map[*forms
 		case 1:
 			v.Unit = unitLabel(it.Units[0])
 		default:
-			v.UnitName, v.UnitLabel = unitField(it.LinkID), "Unit of "+strings.TrimRight(v.Label, " :?")
+			v.UnitName, v.UnitLabel = unitField(it.LinkID), pr.T("intake.unit_of", strings.TrimRight(v.Label, " :?"))
 			for i, u := range it.Units {
 				key := u.Code
 				if key == "" {
@@ -280,17 +284,17 @@ func (s *Server) itemView(q *forms.Questionnaire, it *forms.Item, ids map[*forms
 		switch it.Type {
 		case forms.TypeInteger:
 			v.InputMode, v.Short = "numeric", true
-			v.Hint = joinHints(rangeHint(it, "a whole number"), v.Hint)
+			v.Hint = joinHints(rangeHint(pr, it, "integer"), v.Hint)
 		case forms.TypeDecimal:
 			v.InputMode, v.Short = "decimal", true
-			v.Hint = joinHints(rangeHint(it, "a number"), v.Hint)
+			v.Hint = joinHints(rangeHint(pr, it, "decimal"), v.Hint)
 		case forms.TypeDate:
 			// A text box, not type=date: a browser's date picker drops a
 			// value it cannot parse, so it could not be shown again.
 			v.InputMode, v.Short = "numeric", true
-			v.Hint = joinHints("Year-month-day, for example 1980-03-27.", v.Hint)
+			v.Hint = joinHints(pr.T("intake.hint.date"), v.Hint)
 		case forms.TypeDateTime:
-			v.Hint = joinHints("Date and time with time zone, for example 2024-03-27T14:30:00+01:00.", v.Hint)
+			v.Hint = joinHints(pr.T("intake.hint.datetime"), v.Hint)
 		}
 		if (it.Type == forms.TypeInteger || it.Type == forms.TypeDecimal) && len(it.Units) > 0 {
 			v.Unit = unitLabel(it.Units[0])
@@ -303,7 +307,7 @@ func (s *Server) itemView(q *forms.Questionnaire, it *forms.Item, ids map[*forms
 		if it.Repeats {
 			v.Kind = "repeat"
 			for i := range repeatInputs {
-				r := repeatView{ID: fmt.Sprintf("%s-%d", id, i+1), Name: it.LinkID, Label: fmt.Sprintf("%s, answer %d", it.Text, i+1), MaxLength: v.MaxLength}
+				r := repeatView{ID: fmt.Sprintf("%s-%d", id, i+1), Name: it.LinkID, Label: pr.T("intake.repeat_label", v.Label, i+1), MaxLength: v.MaxLength}
 				if i < len(values) {
 					r.Value = values[i]
 				}
@@ -320,7 +324,7 @@ func (s *Server) itemView(q *forms.Questionnaire, it *forms.Item, ids map[*forms
 			break
 		}
 		v.Kind, v.InputType, v.Inline = "choices", "radio", true
-		for i, o := range [][2]string{{"true", "Yes"}, {"false", "No"}} {
+		for i, o := range [][2]string{{"true", pr.T("forms.yes")}, {"false", pr.T("forms.no")}} {
 			v.Options = append(v.Options, optionView{ID: fmt.Sprintf("%s-%d", id, i+1), Value: o[0], Label: o[1], Checked: first == o[0]})
 		}
 		v.target = id + "-1"
@@ -328,13 +332,13 @@ func (s *Server) itemView(q *forms.Questionnaire, it *forms.Item, ids map[*forms
 		v.Kind, v.InputType, v.Value, v.List = "input", "text", first, true
 		v.MaxLength = it.EffectiveMaxLength()
 		for _, o := range it.Options {
-			v.Options = append(v.Options, optionView{Value: o.Key(), Label: o.Label()})
+			v.Options = append(v.Options, optionView{Value: o.Key(), Label: o.LabelIn(lang)})
 		}
-		v.Hint = joinHints("Choose a suggestion or type your own answer.", v.Hint)
+		v.Hint = joinHints(pr.T("intake.hint.open_choice"), v.Hint)
 	case forms.TypeAttachment:
 		v.Kind, v.Multiple = "file", it.Repeats
 		v.Accept = s.acceptAttr()
-		v.Hint = joinHints(s.attachmentHint(), v.Hint)
+		v.Hint = joinHints(s.attachmentHint(pr), v.Hint)
 	}
 	return v
 }
@@ -342,9 +346,9 @@ func (s *Server) itemView(q *forms.Questionnaire, it *forms.Item, ids map[*forms
 // choiceView draws an item with options: checkboxes when it repeats (or
 // itemControl check-box), a drop-down for long lists (or itemControl
 // drop-down), radio buttons otherwise (or itemControl radio-button).
-func (s *Server) choiceView(v *itemView, it *forms.Item, id string, values []string) {
+func (s *Server) choiceView(pr *locale.Printer, v *itemView, it *forms.Item, id string, values []string) {
 	for i, o := range it.Options {
-		v.Options = append(v.Options, optionView{ID: fmt.Sprintf("%s-%d", id, i+1), Value: o.Key(), Label: o.Label(), Checked: slices.Contains(values, o.Key())})
+		v.Options = append(v.Options, optionView{ID: fmt.Sprintf("%s-%d", id, i+1), Value: o.Key(), Label: o.LabelIn(pr.Lang()), Checked: slices.Contains(values, o.Key())})
 	}
 	switch {
 	case it.Repeats:
@@ -383,12 +387,8 @@ func (s *Server) acceptAttr() string {
 	return strings.Join(out, ",")
 }
 
-func (s *Server) attachmentHint() string {
-	names := make([]string, 0, len(s.attachments.allowed))
-	for _, t := range s.attachments.allowed {
-		names = append(names, typeNames[t])
-	}
-	return fmt.Sprintf("%s; at most %s per file.", strings.Join(names, ", "), formatSize(s.attachments.maxSize))
+func (s *Server) attachmentHint(pr *locale.Printer) string {
+	return pr.T("intake.hint.attachment", s.attachments.typeList(pr), formatSize(s.attachments.maxSize))
 }
 
 func joinHints(a, b string) string {
@@ -401,112 +401,53 @@ func joinHints(a, b string) string {
 	return a + " " + b
 }
 
-func rangeHint(it *forms.Item, what string) string {
+// rangeHints are the keys of the hints saying which numbers an integer or
+// decimal item takes: from-to, at least, at most.
+var rangeHints = map[string][3]string{
+	"integer": {"intake.hint.range.integer", "intake.hint.min.integer", "intake.hint.max.integer"},
+	"decimal": {"intake.hint.range.decimal", "intake.hint.min.decimal", "intake.hint.max.decimal"},
+}
+
+// rangeHint says which numbers an integer or decimal item takes (kind is
+// "integer" or "decimal").
+func rangeHint(pr *locale.Printer, it *forms.Item, kind string) string {
 	f := func(p *float64) string { return strconv.FormatFloat(*p, 'f', -1, 64) }
+	keys := rangeHints[kind]
 	switch {
 	case it.MinValue != nil && it.MaxValue != nil:
-		return fmt.Sprintf("Enter %s from %s to %s.", what, f(it.MinValue), f(it.MaxValue))
+		return pr.T(keys[0], f(it.MinValue), f(it.MaxValue))
 	case it.MinValue != nil:
-		return fmt.Sprintf("Enter %s of at least %s.", what, f(it.MinValue))
+		return pr.T(keys[1], f(it.MinValue))
 	case it.MaxValue != nil:
-		return fmt.Sprintf("Enter %s of at most %s.", what, f(it.MaxValue))
+		return pr.T(keys[2], f(it.MaxValue))
 	}
 	return ""
 }
 
 // enableWhenHint says in words when a conditional question applies: without
-// JavaScript every question is shown, and answers to questions that do not
-// apply are dropped on submission.
-func enableWhenHint(q *forms.Questionnaire, it *forms.Item) string {
-	if len(it.EnableWhen) == 0 {
+// JavaScript every question is shown; an answer to one that does not apply
+// is a field error naming the answer it depends on.
+func enableWhenHint(pr *locale.Printer, q *forms.Questionnaire, it *forms.Item) string {
+	cond, ok := q.EnableCondition(it)
+	if !ok {
 		return ""
 	}
-	var conds []string
-	for _, ew := range it.EnableWhen {
-		target := q.Item(ew.Question)
-		if target == nil {
-			continue
-		}
-		name := "“" + strings.TrimRight(itemLabel(target), " ") + "”"
-		switch ew.Operator {
-		case "exists":
-			if ew.Answer.ValueBoolean != nil && *ew.Answer.ValueBoolean {
-				conds = append(conds, "you answered "+name)
-			} else {
-				conds = append(conds, "you did not answer "+name)
-			}
-		case "=":
-			conds = append(conds, fmt.Sprintf("your answer to %s is %s", name, answerLabel(target, ew.Answer)))
-		case "!=":
-			conds = append(conds, fmt.Sprintf("your answer to %s is not %s", name, answerLabel(target, ew.Answer)))
-		case ">", "<", ">=", "<=":
-			words := map[string]string{">": "more than", "<": "less than", ">=": "at least", "<=": "at most"}[ew.Operator]
-			conds = append(conds, fmt.Sprintf("your answer to %s is %s %s", name, words, answerLabel(target, ew.Answer)))
-		}
-	}
-	if len(conds) == 0 {
-		return ""
-	}
-	join := " and "
-	if it.EnableBehavior == "any" {
-		join = " or "
-	}
-	return "Answer only if " + strings.Join(conds, join) + "."
+	return pr.T("intake.hint.applies_if", cond)
 }
 
-func answerLabel(target *forms.Item, v forms.Value) string {
-	switch {
-	case v.ValueBoolean != nil:
-		if *v.ValueBoolean {
-			return "“Yes”"
-		}
-		return "“No”"
-	case v.ValueCoding != nil:
-		for _, o := range target.Options {
-			if o.Code == v.ValueCoding.Code {
-				return "“" + o.Label() + "”"
-			}
-		}
-		return "“" + v.ValueCoding.Code + "”"
-	}
-	return "“" + v.String() + "”"
-}
-
-// humanMessage turns a validation message ("is required") into a sentence
-// to show beside the field. Messages never contain submitted values.
-func humanMessage(msg string) string {
-	if msg == "" {
-		return ""
-	}
-	switch msg {
-	case forms.MsgRequired:
-		return "This question is required."
-	case forms.MsgMustBeTrue:
-		return "Tick this box to continue: the form cannot be sent without it."
-	}
-	if strings.HasPrefix(msg, "is ") || strings.HasPrefix(msg, "must ") || strings.HasPrefix(msg, "takes ") {
-		msg = "This answer " + msg
-	}
-	r, n := utf8.DecodeRuneInString(msg)
-	msg = string(unicode.ToUpper(r)) + msg[n:]
-	if !strings.HasSuffix(msg, ".") && !strings.HasSuffix(msg, ")") {
-		msg += "."
-	}
-	return msg
-}
-
-func (s *Server) formPage(c echo.Context, q *forms.Questionnaire, st formState, notice string) formPage {
+func (s *Server) formPage(c echo.Context, pr *locale.Printer, q *forms.Questionnaire, st formState, notice string) formPage {
 	cookie := s.csrf.cookieValue(c.Response(), c.Request())
+	lang := pr.Lang()
 	p := formPage{
-		page:          page{Site: siteName, Title: q.Title, CSS: cssPath},
-		Description:   q.Description,
-		Action:        "/forms/" + q.ID,
+		page:          s.newPage(pr, q.TitleIn(lang), s.formLanguages(q), "/forms/"+q.ID),
+		Description:   q.DescriptionIn(lang),
+		Action:        withLang("/forms/"+q.ID, pr),
 		Enctype:       "application/x-www-form-urlencoded",
 		CSRF:          s.csrf.token(cookie),
 		CSRFField:     csrfField,
 		HoneypotField: honeypotField,
 		Notice:        notice,
-		Items:         s.buildForm(q, st),
+		Items:         s.buildForm(pr, q, st),
 	}
 	for _, it := range q.Questions() {
 		if it.Type == forms.TypeAttachment {
@@ -518,23 +459,23 @@ func (s *Server) formPage(c echo.Context, q *forms.Questionnaire, st formState, 
 	walk = func(vs []*itemView) {
 		for _, v := range vs {
 			if v.Error != "" {
-				p.Errors = append(p.Errors, errorLink{Target: v.target, Text: strings.TrimRight(v.Label, ".:") + " — " + v.Error})
+				p.Errors = append(p.Errors, errorLink{Target: v.target, Text: pr.T("intake.summary.item", strings.TrimRight(v.Label, ".:"), v.Error)})
 			}
 			walk(v.Children)
 		}
 	}
 	walk(p.Items)
 	p.Corrects = correctsView{ReceiptField: correctsReceiptField, CodeField: correctsCodeField, Receipt: st.correctsReceipt,
-		ReceiptError: humanMessage(st.errors[correctsReceiptField]), CodeError: humanMessage(st.errors[correctsCodeField])}
+		ReceiptError: pr.Sprint(st.errors[correctsReceiptField]), CodeError: pr.Sprint(st.errors[correctsCodeField])}
 	p.Corrects.Open = p.Corrects.Receipt != "" || p.Corrects.ReceiptError != "" || p.Corrects.CodeError != ""
 	if m := p.Corrects.ReceiptError; m != "" {
-		p.Errors = append(p.Errors, errorLink{Target: "corrects-receipt", Text: "Receipt of the submission you correct — " + m})
+		p.Errors = append(p.Errors, errorLink{Target: "corrects-receipt", Text: pr.T("intake.summary.item", pr.T("intake.corrects.receipt_summary"), m)})
 	}
 	if m := p.Corrects.CodeError; m != "" {
-		p.Errors = append(p.Errors, errorLink{Target: "corrects-code", Text: "Its correction code — " + m})
+		p.Errors = append(p.Errors, errorLink{Target: "corrects-code", Text: pr.T("intake.summary.item", pr.T("intake.corrects.code_summary"), m)})
 	}
-	if msg := st.errors[""]; msg != "" {
-		p.Errors = append(p.Errors, errorLink{Target: "q-1", Text: humanMessage(msg)})
+	if msg := st.errors[""]; !msg.IsZero() {
+		p.Errors = append(p.Errors, errorLink{Target: "q-1", Text: pr.Sprint(msg)})
 	}
 	p.HasErrors = len(p.Errors) > 0 || notice != ""
 	return p
@@ -546,11 +487,13 @@ func (s *Server) handleFormPage(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return s.render(c, http.StatusOK, "form", s.formPage(c, q, formState{}, ""))
+	pr := s.printerFor(c, s.formLanguages(q))
+	return s.render(c, http.StatusOK, "form", s.formPage(c, pr, q, formState{}, ""))
 }
 
-// errCSRF is the 403 for a missing or wrong CSRF token.
-var errCSRF = echo.NewHTTPError(http.StatusForbidden, "The security check of this form failed, so nothing was sent. This happens when the form was open for a long time or cookies are blocked. Open the form again, fill it in and send it.")
+// errCSRF is the 403 for a missing or wrong CSRF token; the page that
+// explains it is written by errorPage.
+var errCSRF = echo.NewHTTPError(http.StatusForbidden, "CSRF check failed")
 
 // handleFormSubmit takes an HTML form submission: CSRF check, honeypot,
 // validation (422 with the form again), sealing, and the receipt page.
@@ -559,6 +502,7 @@ func (s *Server) handleFormSubmit(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	pr := s.printerFor(c, s.formLanguages(q))
 	req := c.Request()
 	mt, params, err := mime.ParseMediaType(req.Header.Get("Content-Type"))
 	if err != nil {
@@ -582,15 +526,14 @@ func (s *Server) handleFormSubmit(c echo.Context) error {
 		s.metrics.csrf.Inc()
 		return errCSRF
 	}
-	st := formState{values: values, errors: map[string]string{}}
+	st := formState{values: values, errors: map[string]locale.Message{}}
 	delete(values, csrfField)
 	if values.Get(honeypotField) != "" {
 		// Probably a bot: store nothing. A person whose browser filled the
 		// hidden field by mistake sees their answers again and can resend.
 		s.metrics.honeypot.WithLabelValues(q.ID).Inc()
 		delete(values, honeypotField)
-		return s.render(c, http.StatusUnprocessableEntity, "form", s.formPage(c, q, st,
-			"Your form was not sent because it looked automated. Check your answers and send it again."))
+		return s.render(c, http.StatusUnprocessableEntity, "form", s.formPage(c, pr, q, st, pr.T("intake.notice.automated")))
 	}
 	delete(values, honeypotField)
 
@@ -599,12 +542,10 @@ func (s *Server) handleFormSubmit(c echo.Context) error {
 	st.correctsReceipt, corrects, cerrs = takeFormCorrection(values)
 	raw, fileErrs := s.htmlAnswers(q, values, files)
 	fileErrs = append(fileErrs, cerrs...)
+	// An answer to a question that does not apply is an error like any
+	// other (FHIR says such answers must not be present): the message says
+	// which answer it depends on, and nothing is dropped silently.
 	answers, ferrs := q.Validate(raw)
-	if len(ferrs) > 0 && dropNotApplicable(raw, ferrs) {
-		// Without JavaScript every question is on the page; answers to
-		// questions that turned out not to apply are dropped, as FHIR asks.
-		answers, ferrs = q.Validate(raw)
-	}
 	if len(ferrs) == 0 && len(fileErrs) == 0 {
 		ferrs = s.attachments.apply(q, answers)
 	}
@@ -618,14 +559,14 @@ func (s *Server) handleFormSubmit(c echo.Context) error {
 			if field != "" && q.Item(field) == nil && field != correctsReceiptField && field != correctsCodeField {
 				// Errors for fields not on the page (a tampered request)
 				// still need a line in the summary.
-				st.errors[""] = "the form contained fields it does not have"
+				st.errors[""] = locale.New("intake.error.unknown_fields")
 			}
 		}
 		notice := ""
 		if len(files) > 0 {
-			notice = "For your security, files are not kept when a form has errors: choose them again before sending."
+			notice = pr.T("intake.notice.files_again")
 		}
-		return s.render(c, http.StatusUnprocessableEntity, "form", s.formPage(c, q, st, notice))
+		return s.render(c, http.StatusUnprocessableEntity, "form", s.formPage(c, pr, q, st, notice))
 	}
 	// Each rendered form stores at most one submission (replay.go): a
 	// repeat of this post derives the same receipt and stores nothing.
@@ -636,13 +577,12 @@ func (s *Server) handleFormSubmit(c echo.Context) error {
 		// change, send). If this browser still holds that receipt, show
 		// it; otherwise say what happened.
 		if t, ok := s.receipts.get(req, time.Now()); ok && t.Form == q.ID && t.matches(replayKey) {
-			return c.Redirect(http.StatusSeeOther, receiptPath(q))
+			return c.Redirect(http.StatusSeeOther, withLang(receiptPath(q), pr))
 		}
 		return s.render(c, http.StatusUnprocessableEntity, "error", errorPage{
-			page: page{Site: siteName, Title: "This form was already sent", CSS: cssPath},
-			Message: "This page of the form was already sent, with other answers, and its receipt was shown then. Nothing new was stored. " +
-				"To change what you sent, open the form again and fill it in as a correction, with the receipt and correction code you were given.",
-			Back: "/forms/" + q.ID, BackText: "Open the form again",
+			page:    s.newPage(pr, pr.T("intake.sent_twice.title"), nil, ""),
+			Message: pr.T("intake.sent_twice"),
+			Back:    withLang("/forms/"+q.ID, pr), BackText: pr.T("intake.error.back_form"),
 		})
 	}
 	if err != nil {
@@ -654,7 +594,7 @@ func (s *Server) handleFormSubmit(c echo.Context) error {
 		Form: q.ID, Receipt: issued.Receipt, Code: issued.CorrectionCode, Corrects: corrects != nil,
 		Expires: time.Now().Add(receiptCookieTTL).Unix(), ReplayTag: replayTag(replayKey),
 	})
-	return c.Redirect(http.StatusSeeOther, receiptPath(q))
+	return c.Redirect(http.StatusSeeOther, withLang(receiptPath(q), pr))
 }
 
 // receiptPath is where a sent form's receipt is shown.
@@ -677,18 +617,18 @@ func (s *Server) handleReceiptPage(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	pr := s.printerFor(c, s.formLanguages(q))
 	t, ok := s.receipts.get(c.Request(), time.Now())
 	if !ok || t.Form != q.ID {
 		return s.render(c, http.StatusNotFound, "error", errorPage{
-			page: page{Site: siteName, Title: "No receipt to show", CSS: cssPath},
-			Message: fmt.Sprintf("A receipt is shown only on the device that sent the form, for %d minutes after sending, until you choose Done. "+
-				"If you sent the form, the clinic has it; nothing needs to be sent again.", int(receiptCookieTTL/time.Minute)),
-			Back: "/", BackText: "See the list of forms",
+			page:    s.newPage(pr, pr.T("intake.no_receipt.title"), nil, ""),
+			Message: pr.T("intake.no_receipt", int(receiptCookieTTL/time.Minute)),
+			Back:    withLang("/", pr), BackText: pr.T("intake.error.back_list"),
 		})
 	}
 	cookie := s.csrf.cookieValue(c.Response(), c.Request())
 	return s.render(c, http.StatusOK, "receipt", receiptPage{
-		page:    page{Site: siteName, Title: "Form sent", CSS: cssPath},
+		page:    s.newPage(pr, pr.T("intake.receipt.title"), nil, ""),
 		Receipt: t.Receipt, CorrectionCode: t.Code, Corrects: t.Corrects,
 		Minutes: int(receiptCookieTTL / time.Minute),
 		Action:  receiptPath(q), CSRF: s.csrf.token(cookie), CSRFField: csrfField,
@@ -707,19 +647,6 @@ func (s *Server) handleReceiptDone(c echo.Context) error {
 	}
 	s.receipts.clear(c.Response())
 	return c.Redirect(http.StatusSeeOther, "/")
-}
-
-// dropNotApplicable removes answers Validate found not applicable and
-// reports whether it removed any.
-func dropNotApplicable(raw map[string]json.RawMessage, errs forms.FieldErrors) bool {
-	dropped := false
-	for _, fe := range errs {
-		if fe.Message == forms.MsgNotApplicable {
-			delete(raw, fe.Field)
-			dropped = true
-		}
-	}
-	return dropped
 }
 
 // upload is one file from a multipart submission.
@@ -857,9 +784,9 @@ func (s *Server) htmlAnswers(q *forms.Questionnaire, values url.Values, files ma
 				break
 			}
 			ct, msg := s.attachments.check(up.data)
-			if msg != "" {
+			if !msg.IsZero() {
 				if len(ups) > 1 {
-					msg = fmt.Sprintf("file %d: %s", i+1, msg)
+					msg = locale.New("intake.attachment.file_n", i+1, msg)
 				}
 				errs = append(errs, forms.FieldError{Field: name, Message: msg})
 				break

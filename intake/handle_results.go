@@ -41,14 +41,15 @@ func (s *Server) resultToken(c echo.Context) (results.Token, bool) {
 // resultGone and resultUnknown are the pages for links that ended and
 // links never issued.
 func (s *Server) resultGone(c echo.Context) error {
-	return s.render(c, http.StatusGone, "error", errorPage{page: page{Site: siteName, CSS: cssPath, Title: "This link no longer works"},
-		Message: "This link has been used, has expired or was withdrawn: a document can be downloaded only once. " +
-			"If you did not download it yourself, or you need it again, contact the clinic that sent you the link."})
+	pr := s.printerFor(c, s.siteLanguages())
+	return s.render(c, http.StatusGone, "error", errorPage{page: s.newPage(pr, pr.T("intake.result.gone.title"), nil, ""),
+		Message: pr.T("intake.result.gone")})
 }
 
 func (s *Server) resultUnknown(c echo.Context) error {
-	return s.render(c, http.StatusNotFound, "error", errorPage{page: page{Site: siteName, CSS: cssPath, Title: "Link not found"},
-		Message: "There is no document at this address. Check that you copied the whole link, or contact the clinic that sent it."})
+	pr := s.printerFor(c, s.siteLanguages())
+	return s.render(c, http.StatusNotFound, "error", errorPage{page: s.newPage(pr, pr.T("intake.result.unknown.title"), nil, ""),
+		Message: pr.T("intake.result.unknown")})
 }
 
 func (s *Server) handleResultPage(c echo.Context) error {
@@ -72,27 +73,34 @@ func (s *Server) handleResultPage(c echo.Context) error {
 	return s.renderResultPage(c, http.StatusOK, tok, r, "")
 }
 
-func (s *Server) renderResultPage(c echo.Context, status int, tok results.Token, r *storedResult, msg string) error {
+func (s *Server) renderResultPage(c echo.Context, status int, tok results.Token, r *storedResult, msgKey string) error {
+	pr := s.printerFor(c, s.siteLanguages())
 	title, err := tok.OpenTitle(r.sealedTitle)
 	if err != nil {
 		// The row's title does not open under its own token: altered in
 		// the database. Show nothing of it.
-		title = "a document"
+		title = pr.T("intake.result.untitled")
 	}
 	cookie := s.csrf.cookieValue(c.Response(), c.Request())
+	p := s.newPage(pr, pr.T("intake.result.title"), nil, "")
+	p.HasErrors = msgKey != ""
+	errorText := ""
+	if msgKey != "" {
+		errorText = pr.T(msgKey)
+	}
 	return s.render(c, status, "result", resultPage{
-		page:     page{Site: siteName, CSS: cssPath, Title: "A document from the clinic", HasErrors: msg != ""},
+		page:     p,
 		DocTitle: title, Size: formatSize(r.size), Action: "/r/" + tok.String(), CSRF: s.csrf.token(cookie),
-		Error: msg, AskBirthDate: r.birthDateRequired, MaxTries: results.MaxWrongBirthDates,
+		Error: errorText, AskBirthDate: r.birthDateRequired, MaxTries: results.MaxWrongBirthDates,
 	})
 }
 
 func (s *Server) handleResultDownload(c echo.Context) error {
 	req := c.Request()
 	if _, ok := s.csrf.check(req, req.FormValue(csrfField)); !ok {
-		return s.render(c, http.StatusForbidden, "error", errorPage{page: page{Site: siteName, CSS: cssPath, Title: "The download did not start"},
-			Message: "The page had expired or did not come from this site, so nothing was downloaded and the link still works. Open the link again.",
-			Back:    "/r/" + c.Param("token"), BackText: "Open the link again"})
+		pr := s.printerFor(c, s.siteLanguages())
+		return s.render(c, http.StatusForbidden, "error", errorPage{page: s.newPage(pr, pr.T("intake.result.csrf.title"), nil, ""),
+			Message: pr.T("intake.result.csrf"), Back: "/r/" + c.Param("token"), BackText: pr.T("intake.result.again")})
 	}
 	tok, ok := s.resultToken(c)
 	if !ok {
@@ -128,14 +136,15 @@ func (s *Server) handleResultDownload(c echo.Context) error {
 			if !res.OK() || res.DelayFrom(now) > 0 {
 				res.CancelAt(now)
 				c.Response().Header().Set("Retry-After", "60")
-				return s.render(c, http.StatusTooManyRequests, "error", errorPage{page: page{Site: siteName, CSS: cssPath, Title: "Too many attempts"},
-					Message: "Too many wrong dates of birth were sent from your network. Wait a few minutes, then open the link again."})
+				pr := s.printerFor(c, s.siteLanguages())
+				return s.render(c, http.StatusTooManyRequests, "error", errorPage{page: s.newPage(pr, pr.T("intake.error.rate.title"), nil, ""),
+					Message: pr.T("intake.result.rate")})
 			}
 			spent = res
 		}
 		d, ok := results.BirthDateFromParts(req.FormValue("dob-day"), req.FormValue("dob-month"), req.FormValue("dob-year"))
 		if !ok {
-			return s.renderResultPage(c, http.StatusUnprocessableEntity, tok, r, "Enter your date of birth as day, month and year, such as 27 3 1985.")
+			return s.renderResultPage(c, http.StatusUnprocessableEntity, tok, r, "intake.result.dob_shape")
 		}
 		birthDate = d
 	}
@@ -147,10 +156,11 @@ func (s *Server) handleResultDownload(c echo.Context) error {
 	case err == errWrongBirthDate:
 		wrong = true // the token spent above stays spent
 		if locked {
-			return s.render(c, http.StatusForbidden, "error", errorPage{page: page{Site: siteName, CSS: cssPath, Title: "This link no longer works"},
-				Message: "The date of birth did not match too many times, so the link has stopped working. Contact the clinic that sent it for a new one."})
+			pr := s.printerFor(c, s.siteLanguages())
+			return s.render(c, http.StatusForbidden, "error", errorPage{page: s.newPage(pr, pr.T("intake.result.gone.title"), nil, ""),
+				Message: pr.T("intake.result.locked")})
 		}
-		return s.renderResultPage(c, http.StatusForbidden, tok, r, "The date of birth does not match what the clinic has. Check it and try again.")
+		return s.renderResultPage(c, http.StatusForbidden, tok, r, "intake.result.dob_wrong")
 	case err != nil:
 		return err
 	case state == linkGone:

@@ -251,7 +251,6 @@ func TestFormSubmit(t *testing.T) {
 	// Each accepted case sends its own rendered form: a rendered form
 	// stores at most one submission.
 	acc, _ := accepting.openForm(t, formPath)
-	acc2, _ := accepting.openForm(t, formPath)
 	acc3, _ := accepting.openForm(t, formPath)
 	acc4, _ := accepting.openForm(t, symptomsForm)
 	rej, _ := rejecting.openForm(t, formPath)
@@ -271,8 +270,21 @@ func TestFormSubmit(t *testing.T) {
 	cases := []formCase{
 		{name: "valid", session: acc, body: acc.formBody(validForm()), wantStatus: http.StatusSeeOther, wantStored: 1, check: checkReceiptPage},
 		{
-			name: "a follow-up answered that no longer applies is dropped", session: acc2, wantStatus: http.StatusSeeOther, wantStored: 1, check: checkReceiptPage,
-			body: acc2.formBody(withFields(validForm(), map[string]string{"allergies": "false", "allergy-details": secretDetails})),
+			// FHIR: answers to a question that is not enabled must not be
+			// present. Nothing is dropped silently: the error says which
+			// answer the question depends on, and the typed text stays.
+			name: "a follow-up answered that does not apply is an error naming the answer it depends on", session: rej, wantStatus: http.StatusUnprocessableEntity,
+			body: rej.formBody(withFields(validForm(), map[string]string{"allergies": "false", "allergy-details": secretDetails})),
+			check: func(t *testing.T, ti *testIntake, resp response) {
+				m := regexp.MustCompile(`<p class="error-message" id="(q-\d+)-error"><span class="visually-hidden">Error:</span> ([^<]*)</p>\s*<textarea[^>]*name="allergy-details"[^>]*aria-invalid="true"[^>]*>` + regexp.QuoteMeta(secretDetails)).FindSubmatch(resp.body)
+				if m == nil {
+					t.Fatalf("no error beside allergy-details, or the typed text is gone: %s", resp.body)
+				}
+				want := "This question applies only if your answer to “Do you have any allergies?” is “Yes”, so it must stay empty. Clear this answer, or change the answer it depends on."
+				if got := html.UnescapeString(string(m[2])); got != want {
+					t.Errorf("error %q, want %q", got, want)
+				}
+			},
 		},
 		{
 			name: "every question, decimal comma", session: acc3, wantStatus: http.StatusSeeOther, wantStored: 1, check: checkReceiptPage,
@@ -348,7 +360,7 @@ func TestFormSubmit(t *testing.T) {
 		if !bytes.Contains(resp.body, []byte(`href="#`)) || !bytes.Contains(resp.body, []byte(`aria-invalid="true"`)) || !bytes.Contains(resp.body, []byte("choose them again")) {
 			t.Errorf("no inline file error: %s", resp.body)
 		}
-		if !regexp.MustCompile(`<p class="error-message" id="q-\d+-error"><span class="visually-hidden">Error:</span> File`).Match(resp.body) {
+		if !regexp.MustCompile(`<p class="error-message" id="q-\d+-error"><span class="visually-hidden">Error:</span> (The file|This type of file)`).Match(resp.body) {
 			t.Errorf("the documents field has no error beside it: %s", resp.body)
 		}
 	}
@@ -416,8 +428,9 @@ func (ti *testIntake) followReceipt(t *testing.T, resp response) response {
 	if resp.status != http.StatusSeeOther {
 		t.Fatalf("sent form: status %d, want 303 to the receipt page; body %.2000s", resp.status, resp.body)
 	}
+	// The receipt page keeps the language the form was sent in (?lang=).
 	loc := resp.header.Get("Location")
-	if !strings.HasPrefix(loc, "/forms/") || !strings.HasSuffix(loc, "/sent") {
+	if path, _, _ := strings.Cut(loc, "?lang="); !strings.HasPrefix(path, "/forms/") || !strings.HasSuffix(path, "/sent") {
 		t.Fatalf("sent form redirects to %q, want /forms/{id}/sent", loc)
 	}
 	h := http.Header{}

@@ -7,8 +7,11 @@ import (
 	"encoding/hex"
 	"html/template"
 	"net/http"
+	"slices"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/airlockhq/airlock/shared/locale"
 )
 
 //go:embed web/templates/*.html
@@ -16,9 +19,6 @@ var templateFS embed.FS
 
 //go:embed web/static/intake.css
 var stylesheet []byte
-
-// siteName heads every page.
-const siteName = "Clinic forms"
 
 // cssPath carries a digest of the stylesheet so it can be cached for ever
 // and still change with a new release.
@@ -30,28 +30,53 @@ var cssPath = func() string {
 // pages holds one parsed template set per page, each with the layout.
 type pages map[string]*template.Template
 
+// Every fixed word of a template is {{t KEY args...}}: the text
+// comes from the catalogue (shared/locale) in the page's language. At parse
+// time t is a placeholder; render binds it to the request's printer.
 func loadPages() pages {
 	p := pages{}
 	for _, name := range []string{"index", "form", "receipt", "error", "result"} {
-		t := template.Must(template.New("layout").ParseFS(templateFS, "web/templates/layout.html", "web/templates/"+name+".html"))
+		t := template.Must(template.New("layout").Funcs(template.FuncMap{"t": placeholderT}).
+			ParseFS(templateFS, "web/templates/layout.html", "web/templates/"+name+".html"))
 		p[name] = t
 	}
 	return p
 }
 
+func placeholderT(key string, args ...any) string { return key }
+
 // page is what every template sees.
 type page struct {
 	Site, Title, CSS string
 	HasErrors        bool
+	Lang             string     // <html lang>
+	Languages        []langLink // the language switch; empty when there is no choice
+
+	pr *locale.Printer
 }
+
+func (p page) printer() *locale.Printer { return p.pr }
+
+// pageData is any page's data: it embeds a page, made by newPage.
+type pageData interface{ printer() *locale.Printer }
 
 // render writes a page in full only once it has executed without error, so
 // a template failure never leaves half a page behind.
-func (s *Server) render(c echo.Context, status int, name string, data any) error {
-	var buf bytes.Buffer
-	if err := s.pages[name].ExecuteTemplate(&buf, "layout", data); err != nil {
+func (s *Server) render(c echo.Context, status int, name string, data pageData) error {
+	pr := data.printer()
+	if pr == nil {
+		pr = s.catalogue.Printer(locale.Base)
+	}
+	t, err := s.pages[name].Clone()
+	if err != nil {
 		return err
 	}
+	t.Funcs(template.FuncMap{"t": pr.T})
+	var buf bytes.Buffer
+	if err := t.ExecuteTemplate(&buf, "layout", data); err != nil {
+		return err
+	}
+	c.Response().Header().Set("Content-Language", pr.Lang().String())
 	return c.HTMLBlob(status, buf.Bytes())
 }
 
@@ -65,12 +90,19 @@ type indexPage struct {
 	Forms []indexEntry
 }
 
-type indexEntry struct{ ID, Title, Description string }
+type indexEntry struct{ Href, Title, Description string }
 
+// handleIndex lists the forms, each title in the page's language when the
+// form carries it, and links to each form in that language.
 func (s *Server) handleIndex(c echo.Context) error {
-	data := indexPage{page: page{Site: siteName, Title: "Forms", CSS: cssPath}}
+	pr := s.printerFor(c, s.siteLanguages())
+	data := indexPage{page: s.newPage(pr, pr.T("intake.index.title"), s.siteLanguages(), "/")}
 	for _, q := range s.forms.List() {
-		data.Forms = append(data.Forms, indexEntry{ID: q.ID, Title: q.Title, Description: q.Description})
+		href := "/forms/" + q.ID
+		if pr.Lang() != q.Language() && slices.Contains(s.formLanguages(q), pr.Lang()) {
+			href = withLang(href, pr)
+		}
+		data.Forms = append(data.Forms, indexEntry{Href: href, Title: q.TitleIn(pr.Lang()), Description: q.DescriptionIn(pr.Lang())})
 	}
 	return s.render(c, http.StatusOK, "index", data)
 }

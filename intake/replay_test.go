@@ -61,7 +61,7 @@ func TestFormSentTwiceStoresOnce(t *testing.T) {
 	ti := newTestIntake(t)
 	s, _ := ti.openForm(t, formPath)
 	first := ti.postForm(t, s, validForm())
-	if loc := first.header.Get("Location"); loc != formPath+"/sent" {
+	if loc := first.header.Get("Location"); loc != formPath+"/sent?lang=en" {
 		t.Fatalf("sent form redirects to %q", loc)
 	}
 	receipt, code := receiptOf(t, ti.followReceipt(t, first))
@@ -93,7 +93,7 @@ func TestFormSentTwiceStoresOnce(t *testing.T) {
 	// stored; with the receipt cookie the first receipt is shown again.
 	changed := withFields(validForm(), map[string]string{"given-name": "Robin"})
 	resp := ti.postForm(t, s, changed, cookie)
-	if resp.status != http.StatusSeeOther || resp.header.Get("Location") != formPath+"/sent" {
+	if resp.status != http.StatusSeeOther || resp.header.Get("Location") != formPath+"/sent?lang=en" {
 		t.Fatalf("changed answers on the same form with the receipt cookie: %d %s", resp.status, resp.body)
 	}
 	shown := ti.do(t, request{method: "GET", path: formPath + "/sent", header: http.Header{"Cookie": {cookie}}})
@@ -423,7 +423,7 @@ func TestBrowserReloadAfterSubmit(t *testing.T) {
 	receipt := run(t, ctx, chromedp.Text(`#receipt`))
 	code := run(t, ctx, chromedp.Text(`#correction-code`))
 	loc := run(t, ctx, chromedp.Evaluate[string](`location.pathname + location.search`))
-	if loc != formPath+"/sent" {
+	if loc != formPath+"/sent?lang=en" {
 		t.Errorf("receipt page at %q, want %s/sent", loc, formPath)
 	}
 	if w := run(t, ctx, chromedp.Evaluate[int](`document.documentElement.scrollWidth`)); w > 360 {

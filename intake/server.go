@@ -21,6 +21,7 @@ import (
 	"github.com/airlockhq/airlock/migrations"
 	"github.com/airlockhq/airlock/shared/clientip"
 	"github.com/airlockhq/airlock/shared/forms"
+	"github.com/airlockhq/airlock/shared/locale"
 	"github.com/airlockhq/airlock/shared/ops"
 	"github.com/airlockhq/airlock/shared/pg"
 )
@@ -42,6 +43,7 @@ type Server struct {
 	receipts    receiptSealer
 	attachments attachmentPolicy
 	pages       pages
+	catalogue   *locale.Catalogue
 	// results and birthDateLimiter serve one-time result links
 	// (handle_results.go).
 	results          *ResultStore
@@ -75,6 +77,7 @@ func NewServer(cfg *Config, store *Store, log *slog.Logger) *Server {
 		receipts:    newReceiptSealer(cfg.RowKey),
 		attachments: attachmentPolicy{maxSize: min(maxAttachment, cfg.MaxBody), allowed: types},
 		pages:       loadPages(),
+		catalogue:   locale.Default(),
 	}
 	if store != nil {
 		s.results = store.Results()
@@ -277,39 +280,46 @@ func (s *Server) handleError(err error, c echo.Context) {
 		}
 		return
 	}
-	if err := s.render(c, he.Code, "error", s.errorPage(c, he.Code, msg)); err != nil {
+	if err := s.render(c, he.Code, "error", s.errorPage(c, he.Code)); err != nil {
 		s.log.ErrorContext(c.Request().Context(), "write error page", "error", err.Error())
 	}
 }
 
-// errorPage words an error for a person.
-func (s *Server) errorPage(c echo.Context, code int, msg string) errorPage {
-	p := errorPage{page: page{Site: siteName, CSS: cssPath}, Back: "/", BackText: "See the list of forms"}
+// errorPage words an error for a person, in the language of the form the
+// request was for (or of the site).
+func (s *Server) errorPage(c echo.Context, code int) errorPage {
+	offered := s.siteLanguages()
+	q, isForm := s.forms.Get(c.Param("id"))
+	if isForm {
+		offered = s.formLanguages(q)
+	}
+	pr := s.printerFor(c, offered)
+	p := errorPage{page: s.newPage(pr, "", nil, ""), Back: withLang("/", pr), BackText: pr.T("intake.error.back_list")}
 	switch code {
 	case http.StatusNotFound:
-		p.Title, p.Message = "Page not found", "There is no page or form at this address. Check the address, or choose a form from the list."
+		p.Title, p.Message = pr.T("intake.error.not_found.title"), pr.T("intake.error.not_found")
 	case http.StatusForbidden:
-		p.Title, p.Message = "Your form was not sent", msg
-		if q, ok := s.forms.Get(c.Param("id")); ok {
-			p.Back, p.BackText = "/forms/"+q.ID, "Open the form again"
+		p.Title, p.Message = pr.T("intake.error.not_sent.title"), pr.T("intake.error.csrf")
+		if isForm {
+			p.Back, p.BackText = withLang("/forms/"+q.ID, pr), pr.T("intake.error.back_form")
 		}
 	case http.StatusTooManyRequests:
-		p.Title = "Too many attempts"
-		p.Message = "Too many forms were sent from your network in a short time, so this one was not sent. Wait a minute, then go back and send it again."
-		if ra := c.Response().Header().Get("Retry-After"); ra != "" {
-			p.Message = "Too many forms were sent from your network in a short time, so this one was not sent. Wait " + ra + " seconds, then go back and send it again."
+		p.Title = pr.T("intake.error.rate.title")
+		p.Message = pr.T("intake.error.rate")
+		if ra, err := strconv.Atoi(c.Response().Header().Get("Retry-After")); err == nil {
+			p.Message = pr.T("intake.error.rate_wait", ra)
 		}
 		p.Back = ""
 	case http.StatusRequestEntityTooLarge:
-		p.Title = "Your form is too large"
-		p.Message = "Your form and its files together are larger than " + formatSize(s.maxBody) + ", so it was not sent. Go back, choose smaller files and send it again."
+		p.Title = pr.T("intake.error.too_large.title")
+		p.Message = pr.T("intake.error.too_large", formatSize(s.maxBody))
 		p.Back = ""
 	case http.StatusMethodNotAllowed:
-		p.Title, p.Message = "Not allowed", "This address does not accept that kind of request."
+		p.Title, p.Message = pr.T("intake.error.method.title"), pr.T("intake.error.method")
 	case http.StatusBadRequest, http.StatusUnsupportedMediaType:
-		p.Title, p.Message = "Your form could not be read", "Your form could not be read, so nothing was sent. Open the form again and send it from its page."
+		p.Title, p.Message = pr.T("intake.error.unreadable.title"), pr.T("intake.error.unreadable")
 	default:
-		p.Title, p.Message = "Something went wrong", "Something went wrong on our side and your form was not sent. Please try again in a few minutes."
+		p.Title, p.Message = pr.T("intake.error.internal.title"), pr.T("intake.error.internal")
 	}
 	return p
 }

@@ -59,6 +59,7 @@ type wireExtension struct {
 	ValueInteger         *int64           `json:"valueInteger"`
 	ValueDecimal         *float64         `json:"valueDecimal"`
 	ValueString          *string          `json:"valueString"`
+	ValueStringExt       *wirePrimitive   `json:"_valueString"`
 	ValueCode            *string          `json:"valueCode"`
 	ValueDate            *string          `json:"valueDate"`
 	ValueCoding          *Coding          `json:"valueCoding"`
@@ -189,6 +190,7 @@ func (p *parser) extensions(it *Item, exts []wireExtension, fail func(string, ..
 				continue
 			}
 			it.EntryFormat = strings.TrimSpace(*ext.ValueString)
+			it.entryFormatTr = p.translations(ext.ValueStringExt, "entryFormat", fail)
 		case extMinLength:
 			if ext.ValueInteger == nil || *ext.ValueInteger < 0 || *ext.ValueInteger > maxMaxLength {
 				fail("minLength needs a valueInteger from 0 to %d", maxMaxLength)
@@ -401,8 +403,8 @@ func (p *parser) initial(it *Item, raws []json.RawMessage, fail func(string, ...
 			}
 		}
 		got, empty, msg := decodeAnswer(it, b)
-		if msg != "" || empty {
-			fail("initial[%d]: %s", i, strings.TrimSpace("does not suit the item: "+msg))
+		if !msg.IsZero() || empty {
+			fail("initial[%d]: %s", i, strings.TrimSpace("does not suit the item: "+msg.String()))
 			return
 		}
 		it.Initial = append(it.Initial, got)

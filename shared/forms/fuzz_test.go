@@ -96,7 +96,7 @@ func FuzzValidate(f *testing.F) {
 				t.Fatal("answers returned with errors")
 			}
 			for _, fe := range errs {
-				if fe.Message == "" {
+				if fe.Message.IsZero() || fe.Message.String() == fe.Message.Key {
 					t.Fatalf("empty message for %q", fe.Field)
 				}
 			}

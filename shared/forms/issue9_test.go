@@ -72,7 +72,7 @@ func TestNestedAnswersSurvive(t *testing.T) {
 		t.Error(p)
 	}
 	// A nested answer without the answer it belongs to does not apply.
-	if _, errs := q.Validate(map[string]json.RawMessage{"per-day": json.RawMessage("3")}); errs.ForField("per-day") != forms.MsgNotApplicable {
+	if _, errs := q.Validate(map[string]json.RawMessage{"per-day": json.RawMessage("3")}); errs.ForField("per-day") != forms.MsgNotApplicableParent {
 		t.Errorf("child answered without its parent: %v", errs)
 	}
 }
@@ -157,7 +157,7 @@ func TestRegexAndMinLengthAreEnforced(t *testing.T) {
 		{"linkId":"email","type":"string","text":"Email","extension":[{"url":"http://hl7.org/fhir/StructureDefinition/regex","valueString":"[^@ ]+@[^@ ]+"}]},
 		{"linkId":"name","type":"string","text":"Name","extension":[{"url":"http://hl7.org/fhir/StructureDefinition/minLength","valueInteger":2}]}]}`)
 	_, errs := q.Validate(map[string]json.RawMessage{"zip": json.RawMessage(`"not a zip"`), "email": json.RawMessage(`"no-at-sign"`), "name": json.RawMessage(`"A"`)})
-	if errs.ForField("zip") != "must be in the format nnnnn or nnnnn-nnnn" || errs.ForField("email") == "" || errs.ForField("name") != "must be at least 2 characters" {
+	if errs.MessageFor("zip").String() != "Enter it in this form: nnnnn or nnnnn-nnnn." || errs.ForField("email") != "forms.format" || errs.MessageFor("name").String() != "Enter at least 2 characters." {
 		t.Errorf("errors = %v", errs)
 	}
 	if _, errs := q.Validate(map[string]json.RawMessage{"zip": json.RawMessage(`"12345-6789"`), "email": json.RawMessage(`"a@b"`), "name": json.RawMessage(`"Al"`)}); len(errs) > 0 {

@@ -17,7 +17,7 @@ func TestMustBeTrue(t *testing.T) {
 		`{"consent":true}`:  "",
 		`{"consent":false}`: MsgMustBeTrue,
 		`{}`:                MsgRequired,
-		`{"consent":"yes"}`: "must be true or false",
+		`{"consent":"yes"}`: "forms.type.boolean",
 	} {
 		var raw map[string]json.RawMessage
 		if err := json.Unmarshal([]byte(body), &raw); err != nil {

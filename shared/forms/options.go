@@ -11,6 +11,7 @@ import (
 type wireOption struct {
 	ValueCoding     *wireCoding     `json:"valueCoding"`
 	ValueString     *string         `json:"valueString"`
+	ValueStringExt  *wirePrimitive  `json:"_valueString"`
 	ValueInteger    *int64          `json:"valueInteger"`
 	ValueDate       *string         `json:"valueDate"`
 	ValueTime       json.RawMessage `json:"valueTime"`
@@ -20,10 +21,11 @@ type wireOption struct {
 }
 
 type wireCoding struct {
-	System    string          `json:"system"`
-	Code      string          `json:"code"`
-	Display   string          `json:"display"`
-	Extension []wireExtension `json:"extension"`
+	System     string          `json:"system"`
+	Code       string          `json:"code"`
+	Display    string          `json:"display"`
+	DisplayExt *wirePrimitive  `json:"_display"`
+	Extension  []wireExtension `json:"extension"`
 }
 
 // ValueSet is the part of a FHIR ValueSet Airlock reads: the codes it lists,
@@ -278,6 +280,7 @@ func (p *parser) options(it *Item, w *wireItem, fail func(string, ...any)) {
 				continue
 			}
 			o = Option{System: wo.ValueCoding.System, Code: wo.ValueCoding.Code, Display: wo.ValueCoding.Display}
+			o.labelTr = p.translations(wo.ValueCoding.DisplayExt, fmt.Sprintf("answerOption[%d].valueCoding.display", i), fail)
 			o.Score = scoreFrom(wo.ValueCoding.Extension)
 		}
 		if wo.ValueString != nil {
@@ -287,6 +290,7 @@ func (p *parser) options(it *Item, w *wireItem, fail func(string, ...any)) {
 				continue
 			}
 			o = Option{String: *wo.ValueString}
+			o.labelTr = p.translations(wo.ValueStringExt, fmt.Sprintf("answerOption[%d].valueString", i), fail)
 		}
 		if wo.ValueInteger != nil {
 			n++

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+
+	"golang.org/x/text/language"
 )
 
 // CarriedExtensionURL marks an item not carried to the clinic:
@@ -89,6 +91,11 @@ type Questionnaire struct {
 	variables    []Variable       // Questionnaire-level variable extensions
 	calculated   []*Item          // items with a calculatedExpression, document order
 	members      []*Item          // items answered at the top level (see Item.Scope)
+
+	language      language.Tag   // the form's own language (see Language)
+	languages     []language.Tag // its own, then those of its translations
+	titleTr       Translations
+	descriptionTr Translations
 }
 
 // Item is one question, group or display text of a form.
@@ -133,6 +140,9 @@ type Item struct {
 	members []*Item // of a repeating group: the items answered within each instance
 	index   int     // position in Questionnaire.all
 	path    string  // linkIds from the root, joined by "/"
+
+	textTr, prefixTr, entryFormatTr Translations
+	hintItems                       []*Item // the display children Hints come from
 }
 
 // Option is one permitted answer: a coding (System, Code, Display), a plain
@@ -144,6 +154,8 @@ type Option struct {
 	Date                  string
 	// Score is the option's ordinalValue (or itemWeight), nil when none.
 	Score *float64
+
+	labelTr Translations // translations of Display or String
 }
 
 // Key is what a client submits to pick the option: the code of a coding
@@ -399,7 +411,10 @@ type wireQuestionnaire struct {
 	URL               string            `json:"url"`
 	Version           string            `json:"version"`
 	Name              string            `json:"name"`
+	Language          string            `json:"language"`
 	Title             string            `json:"title"`
+	TitleExt          *wirePrimitive    `json:"_title"`
+	DescriptionExt    *wirePrimitive    `json:"_description"`
 	Status            string            `json:"status"`
 	Description       string            `json:"description"`
 	Item              []json.RawMessage `json:"item"`
@@ -411,7 +426,9 @@ type wireQuestionnaire struct {
 type wireItem struct {
 	LinkID            *string           `json:"linkId"`
 	Text              string            `json:"text"`
+	TextExt           *wirePrimitive    `json:"_text"`
 	Prefix            string            `json:"prefix"`
+	PrefixExt         *wirePrimitive    `json:"_prefix"`
 	Definition        string            `json:"definition"`
 	Code              []Coding          `json:"code"`
 	Type              string            `json:"type"`
@@ -441,7 +458,7 @@ func ParseWith(data []byte, opts ParseOptions) (*Questionnaire, error) {
 	if err := json.Unmarshal(data, &w); err != nil {
 		return nil, &ParseError{Problems: []Problem{{Message: describeJSONError(err)}}}
 	}
-	p := &parser{opts: opts}
+	p := &parser{opts: opts, langs: map[language.Tag]bool{}}
 	if w.ResourceType != "Questionnaire" {
 		p.formProblem("resourceType is %q, want \"Questionnaire\"", clip(w.ResourceType))
 		return nil, p.err()
@@ -456,6 +473,9 @@ func ParseWith(data []byte, opts ParseOptions) (*Questionnaire, error) {
 		byLinkID:    make(map[string]*Item),
 	}
 	p.q = q
+	q.language = p.languageOf(w.Language)
+	q.titleTr = p.translations(w.TitleExt, "title", p.formProblem)
+	q.descriptionTr = p.translations(w.DescriptionExt, "description", p.formProblem)
 	switch {
 	case w.ID != nil && fhirIDPattern.MatchString(*w.ID):
 		q.ResourceID = *w.ID
@@ -508,6 +528,7 @@ func ParseWith(data []byte, opts ParseOptions) (*Questionnaire, error) {
 	p.contained(w.Contained)
 	p.questionnaireExtensions(w.Extension)
 	q.Items = p.items(w.Item, nil, "", 1)
+	p.finishLanguages()
 	if len(p.problems) == 0 {
 		p.resolveEnableWhen()
 	}
@@ -532,6 +553,7 @@ type parser struct {
 	// contained ValueSets by "#id"
 	containedVS map[string]*ValueSet
 	tooMany     bool
+	langs       map[language.Tag]bool // languages the translations are in
 }
 
 func (p *parser) err() error {
@@ -625,6 +647,8 @@ func (p *parser) item(raw json.RawMessage, parent *Item, parentPath string, inde
 	}
 	p.q.byLinkID[it.LinkID] = it
 	p.q.all = append(p.q.all, it)
+	it.textTr = p.translations(w.TextExt, "text", fail)
+	it.prefixTr = p.translations(w.PrefixExt, "prefix", fail)
 
 	it.Label = strings.TrimSpace(it.Text)
 	if it.Label == "" {
@@ -751,6 +775,7 @@ func (p *parser) item(raw json.RawMessage, parent *Item, parentPath string, inde
 	for _, c := range it.Items {
 		if c.Type == TypeDisplay && it.Type != TypeGroup && c.Label != "" && len(c.EnableWhen) == 0 {
 			it.Hints = append(it.Hints, strings.TrimSpace(c.Text))
+			it.hintItems = append(it.hintItems, c)
 		}
 	}
 	return it

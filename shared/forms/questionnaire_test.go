@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -86,8 +87,8 @@ func TestParseAccepts(t *testing.T) {
 		t.Errorf("default max length = %d", q.Item("secret").EffectiveMaxLength())
 	}
 	colour := q.Item("colour")
-	if len(colour.Options) != 2 || colour.Options[0] != (Option{System: "urn:colours", Code: "red", Display: "Red"}) ||
-		colour.Options[1] != (Option{String: "Something else"}) {
+	if len(colour.Options) != 2 || !reflect.DeepEqual(colour.Options[0], Option{System: "urn:colours", Code: "red", Display: "Red"}) ||
+		!reflect.DeepEqual(colour.Options[1], Option{String: "Something else"}) {
 		t.Errorf("colour options = %+v", colour.Options)
 	}
 	if colour.Options[0].Key() != "red" || colour.Options[0].Label() != "Red" || colour.Options[1].Key() != "Something else" {

@@ -38,7 +38,10 @@ func validateJSON(t *testing.T, q *forms.Questionnaire, body string) (forms.Answ
 	a, errs := q.Validate(raw)
 	got := map[string]string{}
 	for _, fe := range errs {
-		got[fe.Field] = fe.Message
+		got[fe.Field] = fe.Message.Key
+		if fe.NotApplicable() {
+			got[fe.Field] = forms.MsgNotApplicable
+		}
 	}
 	return a, got
 }
@@ -112,13 +115,13 @@ func TestRepeatingGroupErrors(t *testing.T) {
 			map[string]string{"med[2]/dose": forms.MsgNotApplicable}},
 		"minOccurs": {`{"takes":true,"med":[{}]}`, map[string]string{"med": forms.MsgRequired}},
 		"maxOccurs": {`{"takes":true,"med":[{"name":"A"},{"name":"B"},{"name":"C"},{"name":"D"}]}`,
-			map[string]string{"med": "takes at most 3 instances"}},
+			map[string]string{"med": "forms.group.max_instances"}},
 		"group not applicable":  {`{"takes":false,"med":[{"name":"A"}]}`, map[string]string{"med": forms.MsgNotApplicable}},
-		"nested required":       {`{"takes":true,"med":[{"name":"A","side":[{},{"effect":""},{"effect":3}]}]}`, map[string]string{"med[1]/side[3]/effect": "must be text"}},
-		"outside its instance":  {`{"takes":true,"med":[{"name":"A"}],"name":"B"}`, map[string]string{"name": `belongs in the instances of the repeating group "med"`}},
+		"nested required":       {`{"takes":true,"med":[{"name":"A","side":[{},{"effect":""},{"effect":3}]}]}`, map[string]string{"med[1]/side[3]/effect": "forms.type.text"}},
+		"outside its instance":  {`{"takes":true,"med":[{"name":"A"}],"name":"B"}`, map[string]string{"name": forms.MsgInRepeatingGroup}},
 		"top-level in instance": {`{"takes":true,"med":[{"name":"A","takes":true}]}`, map[string]string{"med[1]/takes": forms.MsgNotInThisGroup}},
-		"not a list":            {`{"takes":true,"med":"Aspirin"}`, map[string]string{"med": "must be a list of objects, one per instance, each mapping linkId to answer"}},
-		"list of strings":       {`{"takes":true,"med":["Aspirin"]}`, map[string]string{"med": "must be a list of objects, one per instance, each mapping linkId to answer"}},
+		"not a list":            {`{"takes":true,"med":"Aspirin"}`, map[string]string{"med": "forms.group.instances"}},
+		"list of strings":       {`{"takes":true,"med":["Aspirin"]}`, map[string]string{"med": "forms.group.instances"}},
 		"unknown in instance":   {`{"takes":true,"med":[{"name":"A","zz":1}]}`, map[string]string{"med[1]/zz": forms.MsgUnknownField}},
 	} {
 		_, got := validateJSON(t, q, tt.body)

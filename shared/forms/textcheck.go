@@ -1,10 +1,14 @@
 package forms
 
-import "unicode"
+import (
+	"unicode"
 
-// MsgFormatCharacters is the field error for text holding Unicode format
-// characters.
-const MsgFormatCharacters = "must not contain invisible formatting characters (such as right-to-left overrides, isolates, zero-width characters or byte order marks)"
+	"github.com/airlockhq/airlock/shared/locale"
+)
+
+// MsgFormatCharacters is the key of the field error for text holding
+// Unicode format characters.
+const MsgFormatCharacters = "forms.format_characters"
 
 // checkFormatChars refuses text holding a Unicode format character
 // (general category Cf): bidi overrides, embeddings and isolates
@@ -13,12 +17,12 @@ const MsgFormatCharacters = "must not contain invisible formatting characters (s
 // nothing, or reorder what is drawn, so a value can display as something it
 // is not: a right-to-left override makes "results_fdp.html" display as
 // "resultslmth.pdf". Nothing a patient types needs them. It returns the
-// field error, or "".
-func checkFormatChars(s string) string {
+// field error, or the zero Message.
+func checkFormatChars(s string) locale.Message {
 	for _, r := range s {
 		if unicode.Is(unicode.Cf, r) {
-			return MsgFormatCharacters
+			return locale.New(MsgFormatCharacters)
 		}
 	}
-	return ""
+	return locale.Message{}
 }

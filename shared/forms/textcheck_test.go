@@ -34,7 +34,7 @@ func TestValidateRefusesFormatCharacters(t *testing.T) {
 			{`,"tags":"results_` + c + `fdp.html"`, map[string]string{"tags": MsgFormatCharacters}},
 			{`,"notes":"line one\nline` + c + ` two"`, map[string]string{"notes": MsgFormatCharacters}},
 			{`,"source":"a` + c + `b"`, map[string]string{"source": MsgFormatCharacters}},
-			{`,"files":{"data":"` + data + `","title":"scan_` + c + `fdp.html"}`, map[string]string{"files": "attachment title " + MsgFormatCharacters}},
+			{`,"files":{"data":"` + data + `","title":"scan_` + c + `fdp.html"}`, map[string]string{"files": "forms.attachment.title_format"}},
 		}
 		for _, tc := range cases {
 			var raw map[string]json.RawMessage
@@ -44,7 +44,7 @@ func TestValidateRefusesFormatCharacters(t *testing.T) {
 			a, errs := q.Validate(raw)
 			got := map[string]string{}
 			for _, fe := range errs {
-				got[fe.Field] = fe.Message
+				got[fe.Field] = messageOrKey(fe, tc.errs[fe.Field])
 			}
 			if a != nil || !reflect.DeepEqual(got, tc.errs) {
 				t.Errorf("%s in %s: errors %v, want %v", name, tc.body, got, tc.errs)

@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/airlockhq/airlock/shared/locale"
 )
 
 // Answers are validated, normalised answers keyed by linkId; every slice has
@@ -20,11 +22,24 @@ import (
 type Answers map[string][]Value
 
 // FieldError is one problem with a submission, addressed to the field that
-// has it so a form can show it next to that field. Message never contains
-// the submitted value: errors are logged and echoed, answers must not be.
+// has it so a form can show it next to that field. Message is a catalogue
+// key with its parameters (shared/locale), rendered in the reader's
+// language; it never carries the submitted value: errors are logged and
+// echoed, answers must not be.
 type FieldError struct {
-	Field   string `json:"field"` // the item's linkId
-	Message string `json:"message"`
+	Field   string // the item's linkId (within an instance, e.g. "meds[2]/dose")
+	Message locale.Message
+}
+
+// NotApplicable reports whether the error is an answer to a question that
+// does not apply (MsgNotApplicable or MsgNotApplicableParent).
+func (fe FieldError) NotApplicable() bool {
+	return fe.Message.Key == MsgNotApplicable || fe.Message.Key == MsgNotApplicableParent
+}
+
+// Errorf returns the field error with the given catalogue key and parameters.
+func Errorf(field, key string, args ...any) FieldError {
+	return FieldError{Field: field, Message: locale.New(key, args...)}
 }
 
 // FieldErrors lists every problem with a submission, in document order, so
@@ -41,37 +56,48 @@ func (e FieldErrors) Error() string {
 		}
 		b.WriteString(fe.Field)
 		b.WriteString(": ")
-		b.WriteString(fe.Message)
+		b.WriteString(fe.Message.String())
 	}
 	return b.String()
 }
 
-// ForField returns the first message for a field, or "", so an HTML form
-// can print it next to that field.
+// ForField returns the key of the first message for a field, or "".
 func (e FieldErrors) ForField(field string) string {
+	return e.MessageFor(field).Key
+}
+
+// MessageFor returns the first message for a field (zero when none), so an
+// HTML form can print it next to that field.
+func (e FieldErrors) MessageFor(field string) locale.Message {
 	for _, fe := range e {
 		if fe.Field == field {
 			return fe.Message
 		}
 	}
-	return ""
+	return locale.Message{}
 }
 
-// Messages used by Validate. Callers may compare against them; they never
-// include what was submitted.
+// Keys of the messages Validate returns that callers may compare against
+// (texts in shared/locale/messages). None includes what was submitted.
 const (
-	MsgRequired      = "is required"
-	MsgNotApplicable = "is not applicable"
-	MsgUnknownField  = "unknown field"
-	MsgNotAnswerable = "is not a question and takes no answer"
+	MsgRequired = "forms.required"
+	// MsgNotApplicable: an answer to a question that does not apply. Its
+	// parameter says when the question applies (a Message).
+	MsgNotApplicable = "forms.not_applicable"
+	// MsgNotApplicableParent: an answer under a question left unanswered;
+	// the parameter is that question's label (a Localizer).
+	MsgNotApplicableParent = "forms.not_applicable_parent"
+	MsgUnknownField        = "forms.unknown_field"
+	MsgNotAnswerable       = "forms.not_answerable"
 	// MsgMustBeTrue rejects false for an item marked MustBeTrueExtensionURL.
-	MsgMustBeTrue = "must be accepted to continue"
+	MsgMustBeTrue = "forms.must_be_true"
 	// MsgNotInThisGroup is for an answer given where its item is not: a
 	// top-level question inside an instance of a repeating group.
-	MsgNotInThisGroup = "is not an item of this group"
-	// MsgInRepeatingGroup (with the group's linkId) is for an answer to an
-	// item of a repeating group given outside the group's instances.
-	MsgInRepeatingGroup = "belongs in the instances of the repeating group %q"
+	MsgNotInThisGroup = "forms.not_in_this_group"
+	// MsgInRepeatingGroup (with the group's label, a Localizer) is for an
+	// answer to an item of a repeating group given outside the group's
+	// instances.
+	MsgInRepeatingGroup = "forms.in_repeating_group"
 )
 
 // maxUnknownFields bounds the errors reported for unknown keys, so a body
@@ -113,7 +139,7 @@ type scopeRun struct {
 	answers   map[string][]Value
 	present   map[*Item]bool // something was answered
 	failed    map[*Item]bool // the answer itself is invalid
-	messages  map[*Item]string
+	messages  map[*Item]locale.Message
 	state     map[*Item]enabledState
 	instances map[*Item][]*scopeRun // by repeating group: one run per instance given
 	stray     []FieldError          // keys that are unknown or belong elsewhere
@@ -125,7 +151,7 @@ func (v *validation) newRun(scope *Item, parent *scopeRun, prefix string) *scope
 		answers:   make(map[string][]Value),
 		present:   make(map[*Item]bool),
 		failed:    make(map[*Item]bool),
-		messages:  make(map[*Item]string),
+		messages:  make(map[*Item]locale.Message),
 		state:     make(map[*Item]enabledState),
 		instances: make(map[*Item][]*scopeRun),
 	}
@@ -206,22 +232,22 @@ func (r *scopeRun) decode(raw map[string]json.RawMessage) {
 		case it.scope != r.scope:
 			elsewhere = append(elsewhere, key)
 		case !it.Answerable() && !it.RepeatingGroup():
-			r.messages[it] = MsgNotAnswerable
+			r.messages[it] = locale.New(MsgNotAnswerable)
 		}
 	}
 	slices.Sort(unknown)
 	for i, key := range unknown {
 		if i == maxUnknownFields {
-			r.stray = append(r.stray, FieldError{Field: strings.TrimSuffix(r.prefix, "/"), Message: fmt.Sprintf("more than %d unknown fields", maxUnknownFields)})
+			r.stray = append(r.stray, Errorf(strings.TrimSuffix(r.prefix, "/"), "forms.unknown_fields_more", maxUnknownFields))
 			break
 		}
-		r.stray = append(r.stray, FieldError{Field: r.prefix + displayKey(key), Message: MsgUnknownField})
+		r.stray = append(r.stray, Errorf(r.prefix+displayKey(key), MsgUnknownField))
 	}
 	slices.Sort(elsewhere)
 	for _, key := range elsewhere {
-		msg := MsgNotInThisGroup
+		msg := locale.New(MsgNotInThisGroup)
 		if it := q.byLinkID[key]; it.scope != nil && it.scope != r.scope && isAncestorScope(r.scope, it.scope) {
-			msg = fmt.Sprintf(MsgInRepeatingGroup, q.outermostBelow(r.scope, it).LinkID)
+			msg = locale.New(MsgInRepeatingGroup, ItemLabel{q.outermostBelow(r.scope, it)})
 		}
 		r.stray = append(r.stray, FieldError{Field: r.prefix + key, Message: msg})
 	}
@@ -251,7 +277,7 @@ func (r *scopeRun) decode(raw map[string]json.RawMessage) {
 		values, present, msg := decodeAnswers(it, rv)
 		r.present[it] = present
 		switch {
-		case msg != "":
+		case !msg.IsZero():
 			r.messages[it] = msg
 			r.failed[it] = true
 		case present:
@@ -296,8 +322,8 @@ func (q *Questionnaire) outermostBelow(scope, it *Item) *Item {
 // objects (or one object), each checked as a scope of its own.
 func (r *scopeRun) decodeInstances(g *Item, raw json.RawMessage) {
 	raw = bytes.TrimSpace(raw)
-	const bad = "must be a list of objects, one per instance, each mapping linkId to answer"
-	fail := func(msg string) {
+	bad := locale.New("forms.group.instances")
+	fail := func(msg locale.Message) {
 		r.messages[g] = msg
 		r.failed[g] = true
 		r.present[g] = true
@@ -316,7 +342,7 @@ func (r *scopeRun) decodeInstances(g *Item, raw json.RawMessage) {
 		}
 		for n := 0; dec.More(); n++ {
 			if n == MaxAnswersPerItem {
-				fail(fmt.Sprintf("takes at most %d instances", MaxAnswersPerItem))
+				fail(locale.New("forms.group.max_instances", MaxAnswersPerItem))
 				return
 			}
 			var elem json.RawMessage
@@ -378,7 +404,7 @@ func (r *scopeRun) given(g *Item) int {
 func (r *scopeRun) check() {
 	drop := r.v.opts.DropNotApplicable
 	for _, it := range r.v.inScope[r.scope] {
-		if r.messages[it] == MsgNotAnswerable {
+		if r.messages[it].Key == MsgNotAnswerable {
 			continue
 		}
 		st := r.enabled(it)
@@ -397,13 +423,13 @@ func (r *scopeRun) check() {
 			case st == stateNo && n > 0 && drop:
 				delete(r.instances, it)
 			case st == stateNo && n > 0:
-				r.messages[it] = MsgNotApplicable
+				r.messages[it] = r.notApplicable(it)
 			case st == stateYes && (it.Required || it.MinOccurs > 0) && n == 0:
-				r.messages[it] = MsgRequired
+				r.messages[it] = locale.New(MsgRequired)
 			case st == stateYes && it.MinOccurs > 1 && n < it.MinOccurs:
-				r.messages[it] = fmt.Sprintf("needs at least %d instances", it.MinOccurs)
+				r.messages[it] = locale.New("forms.group.min_instances", it.MinOccurs)
 			case it.MaxOccurs > 0 && n > it.MaxOccurs:
-				r.messages[it] = fmt.Sprintf("takes at most %d instances", it.MaxOccurs)
+				r.messages[it] = locale.New("forms.group.max_instances", it.MaxOccurs)
 			}
 			if st != stateNo {
 				for _, c := range r.instances[it] {
@@ -414,7 +440,7 @@ func (r *scopeRun) check() {
 			}
 		case it.Type == TypeGroup:
 			if it.Required && st == stateYes && !r.anyAnswered(it) {
-				r.messages[it] = MsgRequired
+				r.messages[it] = locale.New(MsgRequired)
 			}
 		case st == stateNo && r.present[it] && drop:
 			delete(r.answers, it.LinkID)
@@ -423,13 +449,13 @@ func (r *scopeRun) check() {
 		case st == stateNo && r.present[it]:
 			// Say this rather than any type error: the answer should not
 			// be there at all.
-			r.messages[it] = MsgNotApplicable
+			r.messages[it] = r.notApplicable(it)
 		case st == stateYes && (it.Required || it.MinOccurs > 0) && !r.present[it]:
-			r.messages[it] = MsgRequired
-		case st == stateYes && r.messages[it] == "" && it.MinOccurs > 1 && len(r.answers[it.LinkID]) < it.MinOccurs:
-			r.messages[it] = fmt.Sprintf("needs at least %d answers", it.MinOccurs)
-		case r.messages[it] == "" && it.MaxOccurs > 0 && len(r.answers[it.LinkID]) > it.MaxOccurs:
-			r.messages[it] = fmt.Sprintf("takes at most %d answers", it.MaxOccurs)
+			r.messages[it] = locale.New(MsgRequired)
+		case st == stateYes && r.messages[it].IsZero() && it.MinOccurs > 1 && len(r.answers[it.LinkID]) < it.MinOccurs:
+			r.messages[it] = locale.New("forms.min_answers", it.MinOccurs)
+		case r.messages[it].IsZero() && it.MaxOccurs > 0 && len(r.answers[it.LinkID]) > it.MaxOccurs:
+			r.messages[it] = locale.New("forms.max_answers", it.MaxOccurs)
 		}
 	}
 }
@@ -438,10 +464,10 @@ func (r *scopeRun) check() {
 // right after its group's own.
 func (r *scopeRun) collect(errs *FieldErrors) {
 	for _, it := range r.v.inScope[r.scope] {
-		if msg := r.messages[it]; msg != "" {
+		if msg := r.messages[it]; !msg.IsZero() {
 			*errs = append(*errs, FieldError{Field: r.prefix + it.LinkID, Message: msg})
 		}
-		if it.RepeatingGroup() && r.messages[it] != MsgNotApplicable {
+		if it.RepeatingGroup() && r.messages[it].Key != MsgNotApplicable && r.messages[it].Key != MsgNotApplicableParent {
 			for _, c := range r.instances[it] {
 				c.collect(errs)
 			}
@@ -657,23 +683,23 @@ func (r *scopeRun) anyAnswered(group *Item) bool {
 
 // decodeAnswers turns one raw value into answers. present reports whether
 // anything was answered; msg is the first problem, if any.
-func decodeAnswers(it *Item, raw json.RawMessage) (values []Value, present bool, msg string) {
+func decodeAnswers(it *Item, raw json.RawMessage) (values []Value, present bool, msg locale.Message) {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || string(raw) == "null" {
-		return nil, false, ""
+		return nil, false, locale.Message{}
 	}
 	if raw[0] != '[' {
 		val, empty, msg := decodeAnswer(it, raw)
-		if msg != "" {
+		if !msg.IsZero() {
 			return nil, true, msg
 		}
 		if empty {
-			return nil, false, ""
+			return nil, false, locale.Message{}
 		}
-		return []Value{val}, true, ""
+		return []Value{val}, true, locale.Message{}
 	}
 	if !it.Repeats {
-		return nil, true, "takes a single answer"
+		return nil, true, locale.New("forms.single_answer")
 	}
 	// Walk the array with a decoder so an oversized one is refused after
 	// MaxAnswersPerItem elements rather than decoded in full.
@@ -683,7 +709,7 @@ func decodeAnswers(it *Item, raw json.RawMessage) (values []Value, present bool,
 	}
 	for n := 0; dec.More(); n++ {
 		if n == MaxAnswersPerItem {
-			return nil, true, fmt.Sprintf("takes at most %d answers", MaxAnswersPerItem)
+			return nil, true, locale.New("forms.max_answers", MaxAnswersPerItem)
 		}
 		var elem json.RawMessage
 		if err := dec.Decode(&elem); err != nil {
@@ -697,9 +723,9 @@ func decodeAnswers(it *Item, raw json.RawMessage) (values []Value, present bool,
 			continue
 		}
 		val, empty, msg := decodeAnswer(it, elem)
-		if msg != "" {
+		if !msg.IsZero() {
 			if n > 0 {
-				msg = fmt.Sprintf("answer %d: %s", n+1, msg)
+				msg = locale.New("forms.answer_n", n+1, msg)
 			}
 			return nil, true, msg
 		}
@@ -711,42 +737,40 @@ func decodeAnswers(it *Item, raw json.RawMessage) (values []Value, present bool,
 		return nil, true, typeMessage(it)
 	}
 	if len(values) == 0 {
-		return nil, false, ""
+		return nil, false, locale.Message{}
 	}
-	return values, true, ""
+	return values, true, locale.Message{}
 }
 
 // typeMessage says what kind of answer the item takes.
-func typeMessage(it *Item) string {
+func typeMessage(it *Item) locale.Message {
 	switch it.Type {
 	case TypeString, TypeText:
-		return "must be text"
+		return locale.New("forms.type.text")
 	case TypeInteger:
-		return "must be a whole number"
-	case TypeDecimal:
-		return "must be a number"
+		return locale.New("forms.type.integer")
+	case TypeDecimal, TypeQuantity:
+		return locale.New("forms.type.decimal")
 	case TypeDate:
-		return "must be a date (YYYY-MM-DD)"
+		return locale.New("forms.type.date")
 	case TypeDateTime:
-		return "must be a date and time with time zone (RFC 3339)"
+		return locale.New("forms.type.datetime")
 	case TypeBoolean:
-		return "must be true or false"
+		return locale.New("forms.type.boolean")
 	case TypeChoice:
-		return "must be one of the options"
+		return locale.New("forms.type.choice")
 	case TypeOpenChoice:
-		return "must be one of the options or text"
+		return locale.New("forms.type.open_choice")
 	case TypeAttachment:
-		return "must be an attachment"
-	case TypeQuantity:
-		return "must be a number"
+		return locale.New("forms.type.attachment")
 	}
-	return "is not a valid answer"
+	return locale.New("forms.type.other")
 }
 
 // decodeAnswer checks one JSON value. An empty (or blank) string is "no
 // answer" for every type, which is what an HTML form sends for an untouched
 // field.
-func decodeAnswer(it *Item, raw []byte) (val Value, empty bool, msg string) {
+func decodeAnswer(it *Item, raw []byte) (val Value, empty bool, msg locale.Message) {
 	bad := typeMessage(it)
 	if len(raw) == 0 {
 		return val, false, bad
@@ -764,7 +788,7 @@ func decodeAnswer(it *Item, raw []byte) (val Value, empty bool, msg string) {
 		}
 		s = strings.TrimSpace(s)
 		if s == "" {
-			return val, true, ""
+			return val, true, locale.Message{}
 		}
 	}
 
@@ -776,9 +800,9 @@ func decodeAnswer(it *Item, raw []byte) (val Value, empty bool, msg string) {
 		}
 		o, ok := findOption(it, key)
 		if !ok {
-			return val, false, "must be one of the options"
+			return val, false, locale.New("forms.type.choice")
 		}
-		return o.value(), false, ""
+		return o.value(), false, locale.Message{}
 	}
 
 	switch it.Type {
@@ -786,7 +810,7 @@ func decodeAnswer(it *Item, raw []byte) (val Value, empty bool, msg string) {
 		if !isString {
 			return val, false, bad
 		}
-		if msg := checkText(it, s); msg != "" {
+		if msg := checkText(it, s); !msg.IsZero() {
 			return val, false, msg
 		}
 		val.ValueString = &s
@@ -799,9 +823,9 @@ func decodeAnswer(it *Item, raw []byte) (val Value, empty bool, msg string) {
 		n, err := strconv.ParseInt(tok, 10, 64)
 		// FHIR integers are 32-bit; a larger one would make invalid FHIR.
 		if err != nil || n < math.MinInt32 || n > math.MaxInt32 {
-			return val, false, "is out of range"
+			return val, false, locale.New("forms.out_of_range")
 		}
-		if msg := checkRange(it, float64(n)); msg != "" {
+		if msg := checkRange(it, float64(n)); !msg.IsZero() {
 			return val, false, msg
 		}
 		val.ValueInteger = &n
@@ -812,16 +836,16 @@ func decodeAnswer(it *Item, raw []byte) (val Value, empty bool, msg string) {
 			return val, false, bad
 		}
 		if len(tok) > maxNumberLength {
-			return val, false, fmt.Sprintf("must have at most %d digits", maxNumberLength)
+			return val, false, locale.New("forms.max_digits", maxNumberLength)
 		}
 		f, err := strconv.ParseFloat(tok, 64)
 		if err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
-			return val, false, "is out of range"
+			return val, false, locale.New("forms.out_of_range")
 		}
-		if msg := checkRange(it, f); msg != "" {
+		if msg := checkRange(it, f); !msg.IsZero() {
 			return val, false, msg
 		}
-		if msg := checkDecimalPlaces(it, tok); msg != "" {
+		if msg := checkDecimalPlaces(it, tok); !msg.IsZero() {
 			return val, false, msg
 		}
 		// Keep the submitted digits: FHIR decimals preserve precision.
@@ -830,11 +854,11 @@ func decodeAnswer(it *Item, raw []byte) (val Value, empty bool, msg string) {
 
 	case TypeQuantity:
 		q, msg := decodeQuantity(it, raw, isString)
-		if msg != "" {
+		if !msg.IsZero() {
 			return val, false, msg
 		}
 		if q == nil {
-			return val, true, ""
+			return val, true, locale.Message{}
 		}
 		val.ValueQuantity = q
 
@@ -843,10 +867,10 @@ func decodeAnswer(it *Item, raw []byte) (val Value, empty bool, msg string) {
 			return val, false, bad
 		}
 		if it.MinDate != "" && s < it.MinDate {
-			return val, false, "must be on or after " + it.MinDate
+			return val, false, locale.New("forms.min_date", it.MinDate)
 		}
 		if it.MaxDate != "" && s > it.MaxDate {
-			return val, false, "must be on or before " + it.MaxDate
+			return val, false, locale.New("forms.max_date", it.MaxDate)
 		}
 		val.ValueDate = &s
 
@@ -861,7 +885,7 @@ func decodeAnswer(it *Item, raw []byte) (val Value, empty bool, msg string) {
 		case "true", "false":
 			b := string(raw) == "true"
 			if !b && it.MustBeTrue {
-				return val, false, MsgMustBeTrue
+				return val, false, locale.New(MsgMustBeTrue)
 			}
 			val.ValueBoolean = &b
 		default:
@@ -879,7 +903,7 @@ func decodeAnswer(it *Item, raw []byte) (val Value, empty bool, msg string) {
 		if it.Type == TypeChoice && !it.FreeText() {
 			return val, false, bad
 		}
-		if msg := checkText(it, s); msg != "" {
+		if msg := checkText(it, s); !msg.IsZero() {
 			return val, false, msg
 		}
 		val.ValueString = &s
@@ -889,11 +913,11 @@ func decodeAnswer(it *Item, raw []byte) (val Value, empty bool, msg string) {
 			return val, false, bad
 		}
 		att, msg := decodeAttachment(raw)
-		if msg != "" {
+		if !msg.IsZero() {
 			return val, false, msg
 		}
 		if it.MaxSize > 0 && att.Size > it.MaxSize {
-			return val, false, fmt.Sprintf("attachment must be at most %d bytes", it.MaxSize)
+			return val, false, locale.New("forms.attachment.max_size", it.MaxSize)
 		}
 		if len(it.MimeTypes) > 0 {
 			mt, _, _ := mime.ParseMediaType(att.ContentType)
@@ -901,7 +925,7 @@ func decodeAnswer(it *Item, raw []byte) (val Value, empty bool, msg string) {
 				prefix, wild := strings.CutSuffix(want, "/*")
 				return want == strings.ToLower(mt) || wild && strings.HasPrefix(strings.ToLower(mt), prefix+"/")
 			}) {
-				return val, false, "attachment must be of type " + strings.Join(it.MimeTypes, ", ")
+				return val, false, locale.New("forms.attachment.types", strings.Join(it.MimeTypes, ", "))
 			}
 		}
 		val.ValueAttachment = att
@@ -916,37 +940,37 @@ func decodeAnswer(it *Item, raw []byte) (val Value, empty bool, msg string) {
 		}
 		if val.ValueCoding == nil && !it.Regex.MatchString(text) {
 			if it.EntryFormat != "" {
-				return val, false, "must be in the format " + it.EntryFormat
+				return val, false, locale.New("forms.format_entry", it.entryFormatText())
 			}
-			return val, false, "is not in the required format"
+			return val, false, locale.New("forms.format")
 		}
 	}
-	return val, false, ""
+	return val, false, locale.Message{}
 }
 
 // checkDecimalPlaces applies maxDecimalPlaces to a JSON number token.
-func checkDecimalPlaces(it *Item, tok string) string {
+func checkDecimalPlaces(it *Item, tok string) locale.Message {
 	if it.MaxDecimalPlaces < 0 {
-		return ""
+		return locale.Message{}
 	}
 	if strings.ContainsAny(tok, "eE") {
-		return "must be written without an exponent"
+		return locale.New("forms.no_exponent")
 	}
 	_, frac, _ := strings.Cut(tok, ".")
 	if len(frac) > it.MaxDecimalPlaces {
 		if it.MaxDecimalPlaces == 0 {
-			return "must be a whole number"
+			return locale.New("forms.type.integer")
 		}
-		return fmt.Sprintf("must have at most %d decimal places", it.MaxDecimalPlaces)
+		return locale.New("forms.max_decimals", it.MaxDecimalPlaces)
 	}
-	return ""
+	return locale.Message{}
 }
 
 // decodeQuantity takes a number (when the item offers at most one unit) or
 // an object {"value": n, "code": unit code} (code or unit picks one of the
 // units), and returns the Quantity with the unit the form defines.
-func decodeQuantity(it *Item, raw []byte, isString bool) (*Quantity, string) {
-	const bad = "must be a number, or an object with value and unit code"
+func decodeQuantity(it *Item, raw []byte, isString bool) (*Quantity, locale.Message) {
+	bad := locale.New("forms.quantity.shape")
 	var num, key string
 	switch {
 	case isString:
@@ -966,9 +990,9 @@ func decodeQuantity(it *Item, raw []byte, isString bool) (*Quantity, string) {
 		}
 		if w.Value == "" {
 			if (w.Code == nil || *w.Code == "") && (w.Unit == nil || *w.Unit == "") {
-				return nil, "" // an empty quantity: unanswered
+				return nil, locale.Message{} // an empty quantity: unanswered
 			}
-			return nil, "needs a value"
+			return nil, locale.New("forms.quantity.value")
 		}
 		num = string(w.Value)
 		switch {
@@ -984,23 +1008,23 @@ func decodeQuantity(it *Item, raw []byte, isString bool) (*Quantity, string) {
 		return nil, bad
 	}
 	if len(num) > maxNumberLength {
-		return nil, fmt.Sprintf("must have at most %d digits", maxNumberLength)
+		return nil, locale.New("forms.max_digits", maxNumberLength)
 	}
 	f, err := strconv.ParseFloat(num, 64)
 	if err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
-		return nil, "is out of range"
+		return nil, locale.New("forms.out_of_range")
 	}
-	if msg := checkRange(it, f); msg != "" {
+	if msg := checkRange(it, f); !msg.IsZero() {
 		return nil, msg
 	}
-	if msg := checkDecimalPlaces(it, num); msg != "" {
+	if msg := checkDecimalPlaces(it, num); !msg.IsZero() {
 		return nil, msg
 	}
 	q := &Quantity{Value: json.Number(num)}
 	switch {
 	case len(it.Units) == 0:
 		if key != "" {
-			return nil, "takes no unit"
+			return nil, locale.New("forms.quantity.no_unit")
 		}
 	case key == "" && len(it.Units) == 1:
 		key = unitKey(it.Units[0])
@@ -1018,10 +1042,10 @@ func decodeQuantity(it *Item, raw []byte, isString bool) (*Quantity, string) {
 			}
 		}
 		if !found {
-			return nil, "must have one of the units offered"
+			return nil, locale.New("forms.quantity.unit")
 		}
 	}
-	return q, ""
+	return q, locale.Message{}
 }
 
 func findOption(it *Item, key string) (Option, bool) {
@@ -1034,34 +1058,34 @@ func findOption(it *Item, key string) (Option, bool) {
 }
 
 // checkText applies the length and character rules of free text.
-func checkText(it *Item, s string) string {
-	if msg := checkFormatChars(s); msg != "" {
+func checkText(it *Item, s string) locale.Message {
+	if msg := checkFormatChars(s); !msg.IsZero() {
 		return msg
 	}
 	n := utf8.RuneCountInString(s)
 	if limit := it.EffectiveMaxLength(); n > limit {
-		return fmt.Sprintf("must be at most %d characters", limit)
+		return locale.New("forms.max_length", limit)
 	}
 	if n < it.MinLength {
-		return fmt.Sprintf("must be at least %d characters", it.MinLength)
+		return locale.New("forms.min_length", it.MinLength)
 	}
 	if hasControl(s, it.Type == TypeText) {
 		if it.Type == TypeText {
-			return "must not contain control characters other than line breaks and tabs"
+			return locale.New("forms.control_chars_text")
 		}
-		return "must not contain line breaks or control characters"
+		return locale.New("forms.control_chars_line")
 	}
-	return ""
+	return locale.Message{}
 }
 
-func checkRange(it *Item, f float64) string {
+func checkRange(it *Item, f float64) locale.Message {
 	if it.MinValue != nil && f < *it.MinValue {
-		return "must be at least " + formatLimit(*it.MinValue)
+		return locale.New("forms.min_value", formatLimit(*it.MinValue))
 	}
 	if it.MaxValue != nil && f > *it.MaxValue {
-		return "must be at most " + formatLimit(*it.MaxValue)
+		return locale.New("forms.max_value", formatLimit(*it.MaxValue))
 	}
-	return ""
+	return locale.Message{}
 }
 
 // wireAttachment is the Attachment a client may submit: content inline, no
@@ -1074,29 +1098,29 @@ type wireAttachment struct {
 	Hash        *string `json:"hash"`
 }
 
-func decodeAttachment(raw []byte) (*Attachment, string) {
+func decodeAttachment(raw []byte) (*Attachment, locale.Message) {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	var w wireAttachment
 	if err := dec.Decode(&w); err != nil {
-		return nil, "must be an attachment with only contentType, data, title, size and hash"
+		return nil, locale.New("forms.attachment.shape")
 	}
 	if w.Data == nil || *w.Data == "" {
-		return nil, "attachment has no data"
+		return nil, locale.New("forms.attachment.no_data")
 	}
 	data, err := base64.StdEncoding.DecodeString(*w.Data)
 	if err != nil {
-		return nil, "attachment data is not valid base64"
+		return nil, locale.New("forms.attachment.base64")
 	}
 	if len(data) == 0 {
-		return nil, "attachment is empty"
+		return nil, locale.New("forms.attachment.empty")
 	}
 	att := &Attachment{Data: data, Size: int64(len(data))}
 	if w.ContentType != nil {
 		ct := strings.TrimSpace(*w.ContentType)
 		if ct != "" {
 			if _, _, err := mime.ParseMediaType(ct); err != nil || len(ct) > 255 {
-				return nil, "attachment content type is not valid"
+				return nil, locale.New("forms.attachment.content_type")
 			}
 		}
 		att.ContentType = ct
@@ -1104,25 +1128,25 @@ func decodeAttachment(raw []byte) (*Attachment, string) {
 	if w.Title != nil {
 		title := strings.TrimSpace(*w.Title)
 		if utf8.RuneCountInString(title) > 255 || hasControl(title, false) {
-			return nil, "attachment title must be at most 255 characters without control characters"
+			return nil, locale.New("forms.attachment.title")
 		}
-		if msg := checkFormatChars(title); msg != "" {
-			return nil, "attachment title " + msg
+		if msg := checkFormatChars(title); !msg.IsZero() {
+			return nil, locale.New("forms.attachment.title_format")
 		}
 		att.Title = title
 	}
 	if w.Size != nil && *w.Size != att.Size {
-		return nil, "attachment size does not match its data"
+		return nil, locale.New("forms.attachment.size")
 	}
 	if w.Hash != nil && *w.Hash != "" {
 		hash, err := base64.StdEncoding.DecodeString(*w.Hash)
 		sum := sha1.Sum(data)
 		if err != nil || !bytes.Equal(hash, sum[:]) {
-			return nil, "attachment hash does not match its data"
+			return nil, locale.New("forms.attachment.hash")
 		}
 		att.Hash = hash
 	}
-	return att, ""
+	return att, locale.Message{}
 }
 
 // isJSONNumber reports whether s is a number as JSON spells it. strconv

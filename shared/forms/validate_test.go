@@ -94,23 +94,23 @@ func TestValidate(t *testing.T) {
 			}
 		}},
 		{name: "string maxLength in runes", noBase: true, body: `"name":"ÄÖÜßé","ok":true,"detail":"d"`},
-		{name: "string too long", noBase: true, body: `"name":"abcdef","ok":false`, errs: map[string]string{"name": "must be at most 5 characters"}},
-		{name: "string default cap", body: `,"tags":"` + strings.Repeat("é", DefaultMaxLength+1) + `"`, errs: map[string]string{"tags": fmt.Sprintf("must be at most %d characters", DefaultMaxLength)}},
+		{name: "string too long", noBase: true, body: `"name":"abcdef","ok":false`, errs: map[string]string{"name": "Enter at most 5 characters."}},
+		{name: "string default cap", body: `,"tags":"` + strings.Repeat("é", DefaultMaxLength+1) + `"`, errs: map[string]string{"tags": "Enter at most 10,000 characters."}},
 		{name: "string at default cap", body: `,"tags":"` + strings.Repeat("é", DefaultMaxLength) + `"`},
-		{name: "string newline", body: `,"tags":"a\nb"`, errs: map[string]string{"tags": "must not contain line breaks or control characters"}},
-		{name: "string tab", body: `,"tags":"a\tb"`, errs: map[string]string{"tags": "must not contain line breaks or control characters"}},
-		{name: "string line separator", body: `,"tags":"a\u2028b"`, errs: map[string]string{"tags": "must not contain line breaks or control characters"}},
-		{name: "string NUL", body: `,"tags":"a\u0000b"`, errs: map[string]string{"tags": "must not contain line breaks or control characters"}},
-		{name: "string number", body: `,"tags":5`, errs: map[string]string{"tags": "must be text"}},
-		{name: "string object", body: `,"tags":{}`, errs: map[string]string{"tags": "must be text"}},
+		{name: "string newline", body: `,"tags":"a\nb"`, errs: map[string]string{"tags": "This answer must not contain line breaks or control characters."}},
+		{name: "string tab", body: `,"tags":"a\tb"`, errs: map[string]string{"tags": "This answer must not contain line breaks or control characters."}},
+		{name: "string line separator", body: `,"tags":"a\u2028b"`, errs: map[string]string{"tags": "This answer must not contain line breaks or control characters."}},
+		{name: "string NUL", body: `,"tags":"a\u0000b"`, errs: map[string]string{"tags": "This answer must not contain line breaks or control characters."}},
+		{name: "string number", body: `,"tags":5`, errs: map[string]string{"tags": "This answer must be text."}},
+		{name: "string object", body: `,"tags":{}`, errs: map[string]string{"tags": "This answer must be text."}},
 		{name: "text newlines and tabs", body: `,"notes":"line 1\r\n\tline 2\rline 3\n"`, check: func(t *testing.T, a Answers) {
 			if !reflect.DeepEqual(a["notes"], str("line 1\n\tline 2\nline 3")) {
 				t.Errorf("notes = %q", *a["notes"][0].ValueString)
 			}
 		}},
-		{name: "text control", body: `,"notes":"bell\u0007"`, errs: map[string]string{"notes": "must not contain control characters other than line breaks and tabs"}},
-		{name: "text C1 control", body: `,"notes":"a\u0085b"`, errs: map[string]string{"notes": "must not contain control characters other than line breaks and tabs"}},
-		{name: "text bool", body: `,"notes":true`, errs: map[string]string{"notes": "must be text"}},
+		{name: "text control", body: `,"notes":"bell\u0007"`, errs: map[string]string{"notes": "This answer must not contain control characters other than line breaks and tabs."}},
+		{name: "text C1 control", body: `,"notes":"a\u0085b"`, errs: map[string]string{"notes": "This answer must not contain control characters other than line breaks and tabs."}},
+		{name: "text bool", body: `,"notes":true`, errs: map[string]string{"notes": "This answer must be text."}},
 
 		// integer
 		{name: "integer", body: `,"age":42,"count":-2147483648,"pick-a":"a"`, check: func(t *testing.T, a Answers) {
@@ -120,13 +120,13 @@ func TestValidate(t *testing.T) {
 		}},
 		{name: "integer bounds inclusive", body: `,"age":0`},
 		{name: "integer max inclusive", body: `,"age":130`},
-		{name: "integer below min", body: `,"age":-1`, errs: map[string]string{"age": "must be at least 0"}},
-		{name: "integer above max", body: `,"age":131`, errs: map[string]string{"age": "must be at most 130"}},
-		{name: "integer fraction", body: `,"age":4.5`, errs: map[string]string{"age": "must be a whole number"}},
-		{name: "integer exponent", body: `,"age":1e2`, errs: map[string]string{"age": "must be a whole number"}},
-		{name: "integer string", body: `,"age":"42"`, errs: map[string]string{"age": "must be a whole number"}},
-		{name: "integer beyond int32", body: `,"count":2147483648`, errs: map[string]string{"count": "is out of range"}},
-		{name: "integer beyond int64", body: `,"count":99999999999999999999999`, errs: map[string]string{"count": "is out of range"}},
+		{name: "integer below min", body: `,"age":-1`, errs: map[string]string{"age": "Enter a number of at least 0."}},
+		{name: "integer above max", body: `,"age":131`, errs: map[string]string{"age": "Enter a number of at most 130."}},
+		{name: "integer fraction", body: `,"age":4.5`, errs: map[string]string{"age": "Enter a whole number."}},
+		{name: "integer exponent", body: `,"age":1e2`, errs: map[string]string{"age": "Enter a whole number."}},
+		{name: "integer string", body: `,"age":"42"`, errs: map[string]string{"age": "Enter a whole number."}},
+		{name: "integer beyond int32", body: `,"count":2147483648`, errs: map[string]string{"count": "This number is out of range."}},
+		{name: "integer beyond int64", body: `,"count":99999999999999999999999`, errs: map[string]string{"count": "This number is out of range."}},
 		{name: "integer empty string is unanswered", body: `,"age":""`},
 
 		// decimal
@@ -137,11 +137,11 @@ func TestValidate(t *testing.T) {
 		}},
 		{name: "decimal integer token", body: `,"weight":70`},
 		{name: "decimal exponent", body: `,"weight":1.2e2`},
-		{name: "decimal below min", body: `,"weight":0.4`, errs: map[string]string{"weight": "must be at least 0.5"}},
-		{name: "decimal above max", body: `,"weight":500.01`, errs: map[string]string{"weight": "must be at most 500"}},
-		{name: "decimal huge", body: `,"weight":1e400`, errs: map[string]string{"weight": "is out of range"}},
-		{name: "decimal too many digits", body: `,"weight":1.` + strings.Repeat("0", 70), errs: map[string]string{"weight": "must have at most 64 digits"}},
-		{name: "decimal string", body: `,"weight":"70"`, errs: map[string]string{"weight": "must be a number"}},
+		{name: "decimal below min", body: `,"weight":0.4`, errs: map[string]string{"weight": "Enter a number of at least 0.5."}},
+		{name: "decimal above max", body: `,"weight":500.01`, errs: map[string]string{"weight": "Enter a number of at most 500."}},
+		{name: "decimal huge", body: `,"weight":1e400`, errs: map[string]string{"weight": "This number is out of range."}},
+		{name: "decimal too many digits", body: `,"weight":1.` + strings.Repeat("0", 70), errs: map[string]string{"weight": "Enter at most 64 digits."}},
+		{name: "decimal string", body: `,"weight":"70"`, errs: map[string]string{"weight": "Enter a number."}},
 
 		// date and dateTime
 		{name: "leap day 2024", body: `,"dob":"2024-02-29"`, check: func(t *testing.T, a Answers) {
@@ -149,31 +149,31 @@ func TestValidate(t *testing.T) {
 				t.Errorf("dob = %v", a["dob"])
 			}
 		}},
-		{name: "no leap day 2025", body: `,"dob":"2025-02-29"`, errs: map[string]string{"dob": "must be a date (YYYY-MM-DD)"}},
-		{name: "date month 13", body: `,"dob":"2024-13-01"`, errs: map[string]string{"dob": "must be a date (YYYY-MM-DD)"}},
-		{name: "date April 31", body: `,"dob":"2024-04-31"`, errs: map[string]string{"dob": "must be a date (YYYY-MM-DD)"}},
-		{name: "date short", body: `,"dob":"2024-2-9"`, errs: map[string]string{"dob": "must be a date (YYYY-MM-DD)"}},
-		{name: "date with time", body: `,"dob":"2024-02-09T00:00:00Z"`, errs: map[string]string{"dob": "must be a date (YYYY-MM-DD)"}},
-		{name: "date European", body: `,"dob":"09.02.2024"`, errs: map[string]string{"dob": "must be a date (YYYY-MM-DD)"}},
-		{name: "date number", body: `,"dob":20240209`, errs: map[string]string{"dob": "must be a date (YYYY-MM-DD)"}},
+		{name: "no leap day 2025", body: `,"dob":"2025-02-29"`, errs: map[string]string{"dob": "Enter a date as year-month-day, for example 1980-03-27."}},
+		{name: "date month 13", body: `,"dob":"2024-13-01"`, errs: map[string]string{"dob": "Enter a date as year-month-day, for example 1980-03-27."}},
+		{name: "date April 31", body: `,"dob":"2024-04-31"`, errs: map[string]string{"dob": "Enter a date as year-month-day, for example 1980-03-27."}},
+		{name: "date short", body: `,"dob":"2024-2-9"`, errs: map[string]string{"dob": "Enter a date as year-month-day, for example 1980-03-27."}},
+		{name: "date with time", body: `,"dob":"2024-02-09T00:00:00Z"`, errs: map[string]string{"dob": "Enter a date as year-month-day, for example 1980-03-27."}},
+		{name: "date European", body: `,"dob":"09.02.2024"`, errs: map[string]string{"dob": "Enter a date as year-month-day, for example 1980-03-27."}},
+		{name: "date number", body: `,"dob":20240209`, errs: map[string]string{"dob": "Enter a date as year-month-day, for example 1980-03-27."}},
 		{name: "dateTime", body: `,"seen":"2024-02-29T13:45:00+01:00"`},
 		{name: "dateTime UTC fraction", body: `,"seen":"2024-02-29T13:45:00.123Z"`},
-		{name: "dateTime without zone", body: `,"seen":"2024-02-29T13:45:00"`, errs: map[string]string{"seen": "must be a date and time with time zone (RFC 3339)"}},
-		{name: "dateTime bad day", body: `,"seen":"2025-02-29T13:45:00Z"`, errs: map[string]string{"seen": "must be a date and time with time zone (RFC 3339)"}},
-		{name: "dateTime hour 25", body: `,"seen":"2024-02-28T25:45:00Z"`, errs: map[string]string{"seen": "must be a date and time with time zone (RFC 3339)"}},
-		{name: "dateTime comma fraction", body: `,"seen":"2024-02-28T13:45:00,5Z"`, errs: map[string]string{"seen": "must be a date and time with time zone (RFC 3339)"}},
-		{name: "dateTime one-digit hour", body: `,"seen":"2024-02-28T1:45:00Z"`, errs: map[string]string{"seen": "must be a date and time with time zone (RFC 3339)"}},
-		{name: "dateTime lowercase", body: `,"seen":"2024-02-28t13:45:00z"`, errs: map[string]string{"seen": "must be a date and time with time zone (RFC 3339)"}},
-		{name: "dateTime zone beyond 14h", body: `,"seen":"2024-02-28T13:45:00+15:00"`, errs: map[string]string{"seen": "must be a date and time with time zone (RFC 3339)"}},
-		{name: "dateTime year zero", body: `,"seen":"0000-02-28T13:45:00Z"`, errs: map[string]string{"seen": "must be a date and time with time zone (RFC 3339)"}},
-		{name: "date year zero", body: `,"dob":"0000-01-01"`, errs: map[string]string{"dob": "must be a date (YYYY-MM-DD)"}},
-		{name: "date signed year", body: `,"dob":"+202-01-01"`, errs: map[string]string{"dob": "must be a date (YYYY-MM-DD)"}},
-		{name: "dateTime date only", body: `,"seen":"2024-02-28"`, errs: map[string]string{"seen": "must be a date and time with time zone (RFC 3339)"}},
+		{name: "dateTime without zone", body: `,"seen":"2024-02-29T13:45:00"`, errs: map[string]string{"seen": "Enter a date and time with time zone, for example 2024-03-27T14:30:00+01:00."}},
+		{name: "dateTime bad day", body: `,"seen":"2025-02-29T13:45:00Z"`, errs: map[string]string{"seen": "Enter a date and time with time zone, for example 2024-03-27T14:30:00+01:00."}},
+		{name: "dateTime hour 25", body: `,"seen":"2024-02-28T25:45:00Z"`, errs: map[string]string{"seen": "Enter a date and time with time zone, for example 2024-03-27T14:30:00+01:00."}},
+		{name: "dateTime comma fraction", body: `,"seen":"2024-02-28T13:45:00,5Z"`, errs: map[string]string{"seen": "Enter a date and time with time zone, for example 2024-03-27T14:30:00+01:00."}},
+		{name: "dateTime one-digit hour", body: `,"seen":"2024-02-28T1:45:00Z"`, errs: map[string]string{"seen": "Enter a date and time with time zone, for example 2024-03-27T14:30:00+01:00."}},
+		{name: "dateTime lowercase", body: `,"seen":"2024-02-28t13:45:00z"`, errs: map[string]string{"seen": "Enter a date and time with time zone, for example 2024-03-27T14:30:00+01:00."}},
+		{name: "dateTime zone beyond 14h", body: `,"seen":"2024-02-28T13:45:00+15:00"`, errs: map[string]string{"seen": "Enter a date and time with time zone, for example 2024-03-27T14:30:00+01:00."}},
+		{name: "dateTime year zero", body: `,"seen":"0000-02-28T13:45:00Z"`, errs: map[string]string{"seen": "Enter a date and time with time zone, for example 2024-03-27T14:30:00+01:00."}},
+		{name: "date year zero", body: `,"dob":"0000-01-01"`, errs: map[string]string{"dob": "Enter a date as year-month-day, for example 1980-03-27."}},
+		{name: "date signed year", body: `,"dob":"+202-01-01"`, errs: map[string]string{"dob": "Enter a date as year-month-day, for example 1980-03-27."}},
+		{name: "dateTime date only", body: `,"seen":"2024-02-28"`, errs: map[string]string{"seen": "Enter a date and time with time zone, for example 2024-03-27T14:30:00+01:00."}},
 
 		// boolean
 		{name: "boolean true", noBase: true, body: `"name":"Ann","ok":true,"detail":"d"`},
-		{name: "boolean string", noBase: true, body: `"name":"Ann","ok":"true"`, errs: map[string]string{"ok": "must be true or false"}},
-		{name: "boolean number", noBase: true, body: `"name":"Ann","ok":1`, errs: map[string]string{"ok": "must be true or false"}},
+		{name: "boolean string", noBase: true, body: `"name":"Ann","ok":"true"`, errs: map[string]string{"ok": "Answer yes or no."}},
+		{name: "boolean number", noBase: true, body: `"name":"Ann","ok":1`, errs: map[string]string{"ok": "Answer yes or no."}},
 
 		// choice and open-choice
 		{name: "choice coding", body: `,"colour":"green"`, check: func(t *testing.T, a Answers) {
@@ -187,10 +187,10 @@ func TestValidate(t *testing.T) {
 				t.Errorf("colour = %v", a["colour"])
 			}
 		}},
-		{name: "choice not an option", body: `,"colour":"blue"`, errs: map[string]string{"colour": "must be one of the options"}},
-		{name: "choice display is not a code", body: `,"colour":"Red"`, errs: map[string]string{"colour": "must be one of the options"}},
-		{name: "choice case matters", body: `,"colour":"RED"`, errs: map[string]string{"colour": "must be one of the options"}},
-		{name: "choice object", body: `,"colour":{"code":"red"}`, errs: map[string]string{"colour": "must be one of the options"}},
+		{name: "choice not an option", body: `,"colour":"blue"`, errs: map[string]string{"colour": "Choose one of the options."}},
+		{name: "choice display is not a code", body: `,"colour":"Red"`, errs: map[string]string{"colour": "Choose one of the options."}},
+		{name: "choice case matters", body: `,"colour":"RED"`, errs: map[string]string{"colour": "Choose one of the options."}},
+		{name: "choice object", body: `,"colour":{"code":"red"}`, errs: map[string]string{"colour": "Choose one of the options."}},
 		{name: "open-choice option", body: `,"source":"web"`, check: func(t *testing.T, a Answers) {
 			if a["source"][0].ValueCoding == nil || a["source"][0].ValueCoding.Display != "Web" {
 				t.Errorf("source = %+v", a["source"])
@@ -206,9 +206,9 @@ func TestValidate(t *testing.T) {
 				t.Errorf("source = %v", a["source"])
 			}
 		}},
-		{name: "open-choice free text too long", body: `,"source":"a newspaper ad"`, errs: map[string]string{"source": "must be at most 10 characters"}},
-		{name: "open-choice control", body: `,"source":"a\nb"`, errs: map[string]string{"source": "must not contain line breaks or control characters"}},
-		{name: "open-choice number", body: `,"source":3`, errs: map[string]string{"source": "must be one of the options or text"}},
+		{name: "open-choice free text too long", body: `,"source":"a newspaper ad"`, errs: map[string]string{"source": "Enter at most 10 characters."}},
+		{name: "open-choice control", body: `,"source":"a\nb"`, errs: map[string]string{"source": "This answer must not contain line breaks or control characters."}},
+		{name: "open-choice number", body: `,"source":3`, errs: map[string]string{"source": "Choose one of the options or type your answer."}},
 
 		// attachment
 		{name: "attachment", body: `,"files":{"contentType":"application/pdf","data":"` + data + `","title":" scan.pdf ","size":14,"hash":"` + hash + `"}`, check: func(t *testing.T, a Answers) {
@@ -222,16 +222,16 @@ func TestValidate(t *testing.T) {
 				t.Errorf("files = %v", a["files"])
 			}
 		}},
-		{name: "attachment bad base64", body: `,"files":{"data":"!!!"}`, errs: map[string]string{"files": "attachment data is not valid base64"}},
-		{name: "attachment no data", body: `,"files":{"title":"x"}`, errs: map[string]string{"files": "attachment has no data"}},
-		{name: "attachment empty data", body: `,"files":{"data":""}`, errs: map[string]string{"files": "attachment has no data"}},
-		{name: "attachment url refused", body: `,"files":{"url":"http://169.254.169.254/","data":"` + data + `"}`, errs: map[string]string{"files": "must be an attachment with only contentType, data, title, size and hash"}},
-		{name: "attachment size mismatch", body: `,"files":{"data":"` + data + `","size":15}`, errs: map[string]string{"files": "attachment size does not match its data"}},
-		{name: "attachment hash mismatch", body: `,"files":{"data":"` + data + `","hash":"AAAA"}`, errs: map[string]string{"files": "attachment hash does not match its data"}},
-		{name: "attachment bad content type", body: `,"files":{"data":"` + data + `","contentType":"not a type"}`, errs: map[string]string{"files": "attachment content type is not valid"}},
-		{name: "attachment title control", body: `,"files":{"data":"` + data + `","title":"a\u0000"}`, errs: map[string]string{"files": "attachment title must be at most 255 characters without control characters"}},
-		{name: "attachment as string", body: `,"files":"` + data + `"`, errs: map[string]string{"files": "must be an attachment"}},
-		{name: "attachment second bad", body: `,"files":[{"data":"` + data + `"},{"data":"%%"}]`, errs: map[string]string{"files": "answer 2: attachment data is not valid base64"}},
+		{name: "attachment bad base64", body: `,"files":{"data":"!!!"}`, errs: map[string]string{"files": "The file's data is not valid base64."}},
+		{name: "attachment no data", body: `,"files":{"title":"x"}`, errs: map[string]string{"files": "The file has no data."}},
+		{name: "attachment empty data", body: `,"files":{"data":""}`, errs: map[string]string{"files": "The file has no data."}},
+		{name: "attachment url refused", body: `,"files":{"url":"http://169.254.169.254/","data":"` + data + `"}`, errs: map[string]string{"files": "This answer must be an attachment with only contentType, data, title, size and hash."}},
+		{name: "attachment size mismatch", body: `,"files":{"data":"` + data + `","size":15}`, errs: map[string]string{"files": "The file's size does not match its data."}},
+		{name: "attachment hash mismatch", body: `,"files":{"data":"` + data + `","hash":"AAAA"}`, errs: map[string]string{"files": "The file's hash does not match its data."}},
+		{name: "attachment bad content type", body: `,"files":{"data":"` + data + `","contentType":"not a type"}`, errs: map[string]string{"files": "The file's content type is not valid."}},
+		{name: "attachment title control", body: `,"files":{"data":"` + data + `","title":"a\u0000"}`, errs: map[string]string{"files": "The file name must be at most 255 characters, without control characters."}},
+		{name: "attachment as string", body: `,"files":"` + data + `"`, errs: map[string]string{"files": "This answer must be a file."}},
+		{name: "attachment second bad", body: `,"files":[{"data":"` + data + `"},{"data":"%%"}]`, errs: map[string]string{"files": "Answer 2: The file's data is not valid base64."}},
 
 		// repeats
 		{name: "repeats array", body: `,"tags":["a", "", null, " b "]`, check: func(t *testing.T, a Answers) {
@@ -245,11 +245,11 @@ func TestValidate(t *testing.T) {
 				t.Errorf("tags present: %v", a["tags"])
 			}
 		}},
-		{name: "array for non-repeating", body: `,"notes":["a"]`, errs: map[string]string{"notes": "takes a single answer"}},
-		{name: "nested array", body: `,"tags":[["a"]]`, errs: map[string]string{"tags": "must be text"}},
-		{name: "repeats bad element", body: `,"tags":["a", 2]`, errs: map[string]string{"tags": "answer 2: must be text"}},
+		{name: "array for non-repeating", body: `,"notes":["a"]`, errs: map[string]string{"notes": "This question takes a single answer."}},
+		{name: "nested array", body: `,"tags":[["a"]]`, errs: map[string]string{"tags": "This answer must be text."}},
+		{name: "repeats bad element", body: `,"tags":["a", 2]`, errs: map[string]string{"tags": "Answer 2: This answer must be text."}},
 		{name: "repeats at limit", body: `,"tags":[` + strings.TrimSuffix(strings.Repeat(`"a",`, MaxAnswersPerItem), ",") + `]`},
-		{name: "repeats over limit", body: `,"tags":[` + strings.TrimSuffix(strings.Repeat(`"a",`, MaxAnswersPerItem+1), ",") + `]`, errs: map[string]string{"tags": "takes at most 1000 answers"}},
+		{name: "repeats over limit", body: `,"tags":[` + strings.TrimSuffix(strings.Repeat(`"a",`, MaxAnswersPerItem+1), ",") + `]`, errs: map[string]string{"tags": "Give at most 1,000 answers."}},
 
 		// enableWhen
 		{name: "disabled group's required child may be missing", body: ``, check: func(t *testing.T, a Answers) {
@@ -276,7 +276,7 @@ func TestValidate(t *testing.T) {
 		{name: "enableWhen all, one fails", body: `,"age":18,"tags":["y"],"adult":"yes"`, errs: map[string]string{"adult": MsgNotApplicable}},
 		{name: "enableWhen chain through disabled question", body: `,"chained":"x"`, errs: map[string]string{"chained": MsgNotApplicable}},
 		{name: "enableWhen chain enabled", noBase: true, body: `"name":"Ann","ok":true,"detail":"d","chained":"x"`},
-		{name: "invalid answer makes dependants unknown", body: `,"colour":"blue","why-red":"x"`, errs: map[string]string{"colour": "must be one of the options"}},
+		{name: "invalid answer makes dependants unknown", body: `,"colour":"blue","why-red":"x"`, errs: map[string]string{"colour": "Choose one of the options."}},
 		{name: "required group needs an answer", body: `,"count":1`, errs: map[string]string{"req-group": MsgRequired}},
 		{name: "required group answered", body: `,"count":1,"pick-b":"b"`},
 		{name: "required group disabled", body: `,"pick-b":"b"`, errs: map[string]string{"pick-b": MsgNotApplicable}},
@@ -295,7 +295,7 @@ func TestValidate(t *testing.T) {
 			a, errs := q.Validate(raw)
 			got := make(map[string]string)
 			for _, fe := range errs {
-				got[fe.Field] = fe.Message
+				got[fe.Field] = messageOrKey(fe, tt.errs[fe.Field])
 			}
 			if tt.errs == nil {
 				if len(errs) > 0 {
@@ -347,10 +347,10 @@ func TestValidateErrorOrder(t *testing.T) {
 	if got, want := strings.Join(fields, ","), "name,age,seen,ok,why-red,a-unknown,zz-unknown"; got != want {
 		t.Errorf("error order = %s, want %s", got, want)
 	}
-	if errs.ForField("seen") != "must be a date and time with time zone (RFC 3339)" || errs.ForField("notes") != "" {
+	if errs.ForField("seen") != "forms.type.datetime" || errs.ForField("notes") != "" {
 		t.Errorf("ForField wrong: %v", errs)
 	}
-	if msg := errs.Error(); !strings.HasPrefix(msg, "invalid answers: name: is required; age: must be at least 0;") {
+	if msg := errs.Error(); !strings.HasPrefix(msg, "invalid answers: name: This question is required.; age: Enter a number of at least 0.;") {
 		t.Errorf("Error() = %q", msg)
 	}
 }
@@ -483,4 +483,17 @@ func TestValueMarshalsAsFHIR(t *testing.T) {
 	if string(got) != want {
 		t.Errorf("got  %s\nwant %s", got, want)
 	}
+}
+
+// messageOrKey is what a test compares an error with: its key when the
+// test wants a key (forms.*), else its English text. Both answers to a
+// question that does not apply compare equal to MsgNotApplicable.
+func messageOrKey(fe FieldError, want string) string {
+	if strings.HasPrefix(want, "forms.") {
+		if fe.NotApplicable() {
+			return MsgNotApplicable
+		}
+		return fe.Message.Key
+	}
+	return fe.Message.String()
 }

@@ -56,7 +56,7 @@ func Sample(q *forms.Questionnaire) (map[string]Answer, error) {
 		}
 		dropped := false
 		for _, fe := range errs {
-			if fe.Message == forms.MsgNotApplicable {
+			if fe.NotApplicable() {
 				for k := range out {
 					if k == fe.Field || strings.HasPrefix(k, fe.Field+"[") {
 						delete(out, k)
