@@ -27,6 +27,7 @@ import (
 	"github.com/airlockhq/airlock/shared/forms"
 	"github.com/airlockhq/airlock/shared/pg"
 	"github.com/airlockhq/airlock/shared/pg/pgtest"
+	"github.com/airlockhq/airlock/shared/textsearch"
 )
 
 // testClock is a clock tests move by hand (TOTP steps, session timeouts).
@@ -282,9 +283,9 @@ func (a *app) insert(tb testing.TB, formID string, answers forms.Answers, receiv
 	}
 	s := sub{intakeID: fmt.Sprintf("00000000-0000-4000-8000-%012d", n), receipt: testReceipt(n)}
 	err = a.owner.QueryRow(context.Background(), `INSERT INTO submissions
-  (intake_id, succession, receipt, form_id, form_version, key_id, submitted_at, received_at, answers, status)
-VALUES ($1::uuid, $2, $3, $4, '1', '0123456789abcdef', $5, $5, $6, $7) RETURNING id`,
-		s.intakeID, n, s.receipt, formID, receivedAt, b, status).Scan(&s.id)
+  (intake_id, succession, receipt, form_id, form_version, key_id, submitted_at, received_at, answers, status, search)
+VALUES ($1::uuid, $2, $3, $4, '1', '0123456789abcdef', $5, $5, $6, $7, array_to_tsvector($8::text[])) RETURNING id`,
+		s.intakeID, n, s.receipt, formID, receivedAt, b, status, textsearch.AnswerWords(answers)).Scan(&s.id)
 	if err != nil {
 		tb.Fatal(err)
 	}

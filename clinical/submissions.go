@@ -13,7 +13,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-	"unicode"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -21,6 +20,7 @@ import (
 
 	"github.com/airlockhq/airlock/shared/forms"
 	"github.com/airlockhq/airlock/shared/pg"
+	"github.com/airlockhq/airlock/shared/textsearch"
 )
 
 // Review statuses, in workflow order.
@@ -192,15 +192,16 @@ func NormaliseReceipt(s string) (string, bool) {
 	return strings.Join(parts, "-"), true
 }
 
-// searchQuery turns typed words into a tsquery over the 'simple'
-// configuration: every word must match, words of three or more letters as
-// prefixes. Only letters and digits reach the query, so its syntax cannot
-// be injected.
+// searchQuery turns typed words into a tsquery: every word must match,
+// words of three or more letters as prefixes. The words are cut as
+// transfer cuts a submission's answers (textsearch.Words: lower-cased runs
+// of letters and digits), and the query is a tsquery literal, not parsed
+// again by to_tsquery, so a word means the same on both sides. Only letters
+// and digits reach the query, so its syntax cannot be injected.
 func searchQuery(text string) (string, error) {
-	words := strings.FieldsFunc(strings.ToLower(text), func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) })
 	var terms []string
-	for _, w := range words {
-		if len([]rune(w)) > 64 {
+	for _, w := range textsearch.Words(text) {
+		if len([]rune(w)) > textsearch.MaxWordRunes {
 			return "", errorf(CodeInvalid, "A search word is too long.")
 		}
 		term := "'" + w + "'"
@@ -259,7 +260,7 @@ func (st *Submissions) List(ctx context.Context, f ListFilter) (*ListPage, error
 			if err != nil {
 				return nil, err
 			}
-			conds = append(conds, "search @@ to_tsquery('simple', "+arg(q)+")")
+			conds = append(conds, "search @@ "+arg(q)+"::tsquery")
 			textSearch = true
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -22,6 +23,7 @@ import (
 	"github.com/airlockhq/airlock/shared/forms"
 	"github.com/airlockhq/airlock/shared/pg"
 	"github.com/airlockhq/airlock/shared/seal"
+	"github.com/airlockhq/airlock/shared/textsearch"
 )
 
 // passLockKey is the advisory lock (on the intake database) that lets only one
@@ -163,6 +165,9 @@ type outcome struct {
 type delivery struct {
 	payload *seal.Payload
 	answers []byte // carried answers, JSON
+	// words are the carried answers' search words (shared/textsearch),
+	// joined by spaces: clinical stores them as the tsvector it searches.
+	words string
 	// corrects is the correction the submitter claimed (sealed); nil when
 	// there is none.
 	corrects *seal.Correction
@@ -630,7 +635,8 @@ func (m *Mover) openRow(r *pendingRow) outcome {
 		// expression's problem, never an answer.
 		m.Log.Warn("calculated item left unanswered", "form", q.ID, "error", err.Error())
 	}
-	carried, err := json.Marshal(q.Carried(answers))
+	kept := q.Carried(answers)
+	carried, err := json.Marshal(kept)
 	if err != nil {
 		return outcome{quarantine: ReasonInvalid}
 	}
@@ -638,7 +644,8 @@ func (m *Mover) openRow(r *pendingRow) outcome {
 		return outcome{quarantine: ReasonPayload} // jsonb refuses NUL
 	}
 	p.Answers = nil
-	return outcome{deliver: &delivery{payload: p, answers: carried, corrects: p.Corrects}}
+	return outcome{deliver: &delivery{payload: p, answers: carried, corrects: p.Corrects,
+		words: strings.Join(textsearch.AnswerWords(kept), " ")}}
 }
 
 // revalidate checks sealed answers against the form again: transfer trusts
@@ -681,7 +688,7 @@ func insertDeliveries(ctx context.Context, tx pgx.Tx, rows []*pendingRow, outcom
 		return nil, nil, nil
 	}
 	n := len(idx)
-	ids, receipts, formIDs, versions, keyIDs, answers := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	ids, receipts, formIDs, versions, keyIDs, answers, words := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	corrects := make([]*string, n)
 	seqs := make([]int64, n)
 	submitted, received := make([]time.Time, n), make([]time.Time, n)
@@ -694,7 +701,7 @@ func insertDeliveries(ctx context.Context, tx pgx.Tx, rows []*pendingRow, outcom
 		}
 		ids[j], seqs[j], receipts[j] = r.SubmissionID, r.Seq, d.payload.Receipt
 		formIDs[j], versions[j], keyIDs[j] = r.FormID, r.FormVersion, r.KeyID
-		submitted[j], received[j], answers[j] = t, r.ReceivedAt, string(d.answers)
+		submitted[j], received[j], answers[j], words[j] = t, r.ReceivedAt, string(d.answers), d.words
 		if d.corrects != nil {
 			corrects[j] = &d.corrects.Receipt
 		}
@@ -704,14 +711,19 @@ func insertDeliveries(ctx context.Context, tx pgx.Tx, rows []*pendingRow, outcom
 	// crash) and a repeated receipt are both skipped here and told apart below.
 	// An id in `delivered` was delivered before, even if the submission has
 	// since been erased or removed by retention: never deliver it again.
+	// The search words arrive made (see shared/textsearch): the database
+	// only turns them into a tsvector, which is cheap, where running its
+	// text parser over the answers was most of an insert's cost.
 	res, err := tx.Query(ctx, `INSERT INTO submissions
-  (intake_id, succession, receipt, form_id, form_version, key_id, submitted_at, received_at, answers, corrects_receipt)
-SELECT u.* FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[],
-                       $7::timestamptz[], $8::timestamptz[], $9::jsonb[], $10::text[])
-  AS u(intake_id, succession, receipt, form_id, form_version, key_id, submitted_at, received_at, answers, corrects_receipt)
+  (intake_id, succession, receipt, form_id, form_version, key_id, submitted_at, received_at, answers, corrects_receipt, search)
+SELECT u.intake_id, u.succession, u.receipt, u.form_id, u.form_version, u.key_id, u.submitted_at, u.received_at,
+       u.answers, u.corrects_receipt, array_to_tsvector(string_to_array(u.words, ' '))
+FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[],
+            $7::timestamptz[], $8::timestamptz[], $9::jsonb[], $10::text[], $11::text[])
+  AS u(intake_id, succession, receipt, form_id, form_version, key_id, submitted_at, received_at, answers, corrects_receipt, words)
 WHERE NOT EXISTS (SELECT 1 FROM delivered d WHERE d.intake_id = u.intake_id)
 ON CONFLICT DO NOTHING
-RETURNING id, intake_id::text`, ids, seqs, receipts, formIDs, versions, keyIDs, submitted, received, answers, corrects)
+RETURNING id, intake_id::text`, ids, seqs, receipts, formIDs, versions, keyIDs, submitted, received, answers, corrects, words)
 	if err != nil {
 		return nil, nil, fmt.Errorf("insert submissions: %w", err)
 	}
