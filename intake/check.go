@@ -20,6 +20,21 @@ var writerGrants = []ops.Grant{
 	{Object: "schema_migrations", Privilege: "SELECT", Want: true},
 }
 
+// resultsGrants are what the migrations give airlock_intake_results, which
+// intake's login holds beside the writer role to serve one-time result
+// links (docs/results.md): read a result by its hash, count wrong answers,
+// delete it once fetched; never store one (only transfer does).
+var resultsGrants = []ops.Grant{
+	{Object: "results", Privilege: "SELECT", Want: true},
+	{Object: "results", Privilege: "DELETE", Want: true},
+	{Object: "results", Privilege: "UPDATE", Want: true}, // the failures column only
+	{Object: "results", Privilege: "INSERT", Want: false},
+	{Object: "results", Privilege: "TRUNCATE", Want: false},
+	{Object: "result_tombstones", Privilege: "SELECT", Want: true},
+	{Object: "result_tombstones", Privilege: "INSERT", Want: true},
+	{Object: "result_tombstones", Privilege: "DELETE", Want: false},
+}
+
 // runCheck is `intake check`: the settings of serve (exit 2 naming a bad
 // one), then the database as serve's login sees it, one line per check.
 func runCheck(ctx context.Context, env cli.Env) error {
@@ -37,6 +52,7 @@ func runCheck(ctx context.Context, env cli.Env) error {
 		Migrations: migrations.Intake(), Role: "airlock_intake_writer", Grants: writerGrants,
 	})
 	if pool != nil {
+		ops.CheckRole(ctx, r, pool, "intake database", "airlock_intake_results", resultsGrants)
 		pool.Close()
 	}
 	if cfg.ACME != nil {

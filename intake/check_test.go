@@ -60,11 +60,11 @@ func testCheck(t *testing.T, bin string) {
 	k := newTestKeys(t)
 	owner := pgtest.NewDB(t, "intake", migrations.Intake())
 	env := validEnv(k)
-	env["INTAKE_DATABASE_URL"] = pgtest.URLAs(t, owner, "airlock_intake_writer")
+	env["INTAKE_DATABASE_URL"] = pgtest.URLAsRoles(t, owner, "intake_web", "airlock_intake_writer", "airlock_intake_results")
 
 	res := opstest.Run(t, bin, env, "check")
 	if res.Code != 0 || strings.Contains(res.Stdout, "problem:") || !strings.Contains(res.Stdout, "intake check: all good") {
-		t.Fatalf("check with the writer login: exit %d\n%s%s", res.Code, res.Stdout, res.Stderr)
+		t.Fatalf("check with intake's login: exit %d\n%s%s", res.Code, res.Stdout, res.Stderr)
 	}
 
 	with := func(k, v string) map[string]string {
@@ -84,6 +84,8 @@ func testCheck(t *testing.T, bin string) {
 			"is a superuser", "has SELECT on submissions", "has DELETE on submissions"}},
 		{"transfer's login", with("INTAKE_DATABASE_URL", pgtest.URLAs(t, owner, "airlock_intake_transfer")), []string{
 			"lacks INSERT on submissions", "has SELECT on submissions", "has DELETE on submissions", "is not granted airlock_intake_writer"}},
+		{"writer role only", with("INTAKE_DATABASE_URL", pgtest.URLAs(t, owner, "airlock_intake_writer")), []string{
+			"is not granted airlock_intake_results", "lacks SELECT on results"}},
 		{"unreachable", with("INTAKE_DATABASE_URL", "postgres://intake:pw@127.0.0.1:1/intake?sslmode=disable&connect_timeout=2"), []string{
 			"intake database (INTAKE_DATABASE_URL): cannot connect"}},
 	}

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"regexp"
@@ -179,5 +180,27 @@ func TestServeTLS(t *testing.T) {
 	}
 	if !logged {
 		t.Errorf("refused handshakes were not logged at all:\n%s", stderr.String())
+	}
+}
+
+// TestServeRefusesAWrongLogin: serve starts only with a login that can
+// store submissions and cannot read them back; with transfer's login (which
+// can read and delete) or a superuser it refuses, naming the setting.
+func TestServeRefusesAWrongLogin(t *testing.T) {
+	t.Parallel()
+	env := serveEnv(t)
+	owner := pgtest.NewDB(t, "intake", migrations.Intake())
+	for name, c := range map[string]struct{ url, want string }{
+		"transfer's login": {pgtest.URLAs(t, owner, "airlock_intake_transfer"), "INTAKE_DATABASE_URL: the login lacks INSERT on submissions"},
+		"superuser":        {owner, "INTAKE_DATABASE_URL: the login has SELECT on submissions, which airlock_intake_writer must never have"},
+	} {
+		env := maps.Clone(env)
+		env["INTAKE_DATABASE_URL"] = c.url
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		err := intake.Run(ctx, cli.Env{Args: []string{"serve"}, Getenv: getenv(env), Stdin: strings.NewReader(""), Stdout: io.Discard, Stderr: io.Discard})
+		cancel()
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: serve returned %v, want an error containing %q", name, err, c.want)
+		}
 	}
 }

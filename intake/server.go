@@ -343,6 +343,12 @@ func Serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	if err := pg.CheckSchema(ctx, pool, migrations.Intake()); err != nil {
 		return err
 	}
+	// A login that could read submissions back, or cannot store them, is a
+	// deployment mistake: refuse to start rather than serve 500s or hold
+	// more than a public server may.
+	if err := ops.RequireGrants(ctx, pool, "airlock_intake_writer", writerGrants); err != nil {
+		return fmt.Errorf("INTAKE_DATABASE_URL: %w", err)
+	}
 	srv := NewServer(cfg, NewStore(pool), log)
 
 	httpSrv := &http.Server{

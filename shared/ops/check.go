@@ -113,36 +113,66 @@ func CheckDatabase(ctx context.Context, r *Report, db Database) *pgxpool.Pool {
 		r.OK("%s: login %s is not a superuser and cannot create roles", db.Name, user)
 	}
 
+	CheckRole(ctx, r, pool, db.Name, db.Role, db.Grants)
+	return pool
+}
+
+// CheckRole checks, as two lines, that the pool's login is a member of role
+// and holds exactly the grants (those it must have, none it must not).
+func CheckRole(ctx context.Context, r *Report, pool *pgxpool.Pool, dbName, role string, grants []Grant) {
+	var user string
+	if err := pool.QueryRow(ctx, `SELECT current_user`).Scan(&user); err != nil {
+		r.Problem("%s: cannot read the login's name: %v", dbName, err)
+		return
+	}
 	var member bool
-	if err := pool.QueryRow(ctx, `SELECT pg_has_role(current_user, $1, 'MEMBER')`, db.Role).Scan(&member); err != nil {
-		r.Problem("%s: cannot check membership of %s: %v", db.Name, db.Role, err)
+	if err := pool.QueryRow(ctx, `SELECT pg_has_role(current_user, $1, 'MEMBER')`, role).Scan(&member); err != nil {
+		r.Problem("%s: cannot check membership of %s: %v", dbName, role, err)
 	} else if !member {
-		r.Problem("%s: login %s is not granted %s (GRANT %s TO %s)", db.Name, user, db.Role, db.Role, user)
+		r.Problem("%s: login %s is not granted %s (GRANT %s TO %s)", dbName, user, role, role, user)
 	} else {
-		r.OK("%s: login %s is granted %s", db.Name, user, db.Role)
+		r.OK("%s: login %s is granted %s", dbName, user, role)
 	}
 
 	wrong := 0
-	for _, g := range db.Grants {
+	for _, g := range grants {
 		has, err := hasPrivilege(ctx, pool, g)
 		if err != nil {
-			r.Problem("%s: cannot check %s on %s: %v", db.Name, g.Privilege, g.Object, err)
+			r.Problem("%s: cannot check %s on %s: %v", dbName, g.Privilege, g.Object, err)
 			wrong++
 			continue
 		}
 		if has != g.Want {
 			wrong++
 			if g.Want {
-				r.Problem("%s: login %s lacks %s on %s, which %s is granted by the migrations", db.Name, user, g.Privilege, g.Object, db.Role)
+				r.Problem("%s: login %s lacks %s on %s, which %s is granted by the migrations", dbName, user, g.Privilege, g.Object, role)
 			} else {
-				r.Problem("%s: login %s has %s on %s, which %s must never have", db.Name, user, g.Privilege, g.Object, db.Role)
+				r.Problem("%s: login %s has %s on %s, which %s must never have", dbName, user, g.Privilege, g.Object, role)
 			}
 		}
 	}
 	if wrong == 0 {
-		r.OK("%s: login %s has exactly the %d checked privileges the migrations give %s", db.Name, user, len(db.Grants), db.Role)
+		r.OK("%s: login %s has exactly the %d checked privileges the migrations give %s", dbName, user, len(grants), role)
 	}
-	return pool
+}
+
+// RequireGrants returns an error naming the first grant the pool's login
+// has that it must not have, or lacks that it must: a service refuses to
+// start with such a login (fail closed) instead of failing request by request.
+func RequireGrants(ctx context.Context, pool *pgxpool.Pool, role string, grants []Grant) error {
+	for _, g := range grants {
+		has, err := hasPrivilege(ctx, pool, g)
+		if err != nil {
+			return fmt.Errorf("check %s on %s: %w", g.Privilege, g.Object, err)
+		}
+		switch {
+		case has && !g.Want:
+			return fmt.Errorf("the login has %s on %s, which %s must never have: refusing to serve", g.Privilege, g.Object, role)
+		case !has && g.Want:
+			return fmt.Errorf("the login lacks %s on %s (GRANT %s TO the login): refusing to serve", g.Privilege, g.Object, role)
+		}
+	}
+	return nil
 }
 
 // hasPrivilege asks Postgres whether the current user holds g's privilege
