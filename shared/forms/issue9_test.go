@@ -157,7 +157,7 @@ func TestRegexAndMinLengthAreEnforced(t *testing.T) {
 		{"linkId":"email","type":"string","text":"Email","extension":[{"url":"http://hl7.org/fhir/StructureDefinition/regex","valueString":"[^@ ]+@[^@ ]+"}]},
 		{"linkId":"name","type":"string","text":"Name","extension":[{"url":"http://hl7.org/fhir/StructureDefinition/minLength","valueInteger":2}]}]}`)
 	_, errs := q.Validate(map[string]json.RawMessage{"zip": json.RawMessage(`"not a zip"`), "email": json.RawMessage(`"no-at-sign"`), "name": json.RawMessage(`"A"`)})
-	if errs.MessageFor("zip").String() != "Enter it in this form: nnnnn or nnnnn-nnnn." || errs.ForField("email") != "forms.format" || errs.MessageFor("name").String() != "Enter at least 2 characters." {
+	if errs.MessageFor("zip").String() != "Enter it like this: nnnnn or nnnnn-nnnn." || errs.ForField("email") != "forms.format" || errs.MessageFor("name").String() != "Enter at least 2 characters." {
 		t.Errorf("errors = %v", errs)
 	}
 	if _, errs := q.Validate(map[string]json.RawMessage{"zip": json.RawMessage(`"12345-6789"`), "email": json.RawMessage(`"a@b"`), "name": json.RawMessage(`"Al"`)}); len(errs) > 0 {
