@@ -1,17 +1,14 @@
 package intake
 
 import (
-	"bytes"
 	"crypto/sha1" // FHIR R4 defines Attachment.hash as SHA-1
 	"fmt"
-	"mime"
-	"net/http"
 	"slices"
 	"strings"
-	"unicode/utf8"
 
 	"golang.org/x/text/language"
 
+	"github.com/airlockhq/airlock/shared/filetype"
 	"github.com/airlockhq/airlock/shared/forms"
 	"github.com/airlockhq/airlock/shared/locale"
 )
@@ -29,45 +26,6 @@ var typeNames = map[string]string{
 	"application/pdf": "PDF", "image/png": "PNG", "image/jpeg": "JPEG", "text/plain": "plain text",
 	"image/gif": "GIF", "image/webp": "WebP", "image/bmp": "BMP", "audio/mpeg": "MP3",
 	"audio/wave": "WAV", "video/mp4": "MP4", "video/webm": "WebM", "application/zip": "ZIP",
-}
-
-// detectContentType sniffs a file's media type, without parameters. Plain
-// text must be valid UTF-8 throughout, not only in the first 512 bytes the
-// sniffer reads.
-func detectContentType(data []byte) string {
-	if bytes.HasPrefix(data, []byte("%PDF-")) {
-		return "application/pdf"
-	}
-	mt, _, err := mime.ParseMediaType(http.DetectContentType(data))
-	if err != nil {
-		return "application/octet-stream"
-	}
-	if mt == "text/plain" && (!utf8.Valid(data) || bytes.IndexByte(data, 0) >= 0 || looksLikeMarkup(data)) {
-		return "application/octet-stream"
-	}
-	return mt
-}
-
-// looksLikeMarkup reports whether text holds anything a browser or viewer
-// could take for HTML, SVG or XML: a "<" followed by a letter, "/", "!" or
-// "?" (a tag, a closing tag, a comment or doctype, a processing
-// instruction) anywhere in it. The sniffer calls text that only starts
-// otherwise (such as "scan\n<script>…" or "<svg …>") plain text, and saved
-// as .html or .svg it ran script. A genuine plain-text report rarely needs
-// such a sequence; a patient can send it as a PDF.
-func looksLikeMarkup(data []byte) bool {
-	for i := bytes.IndexByte(data, '<'); i >= 0 && i+1 < len(data); {
-		c := data[i+1]
-		if c == '/' || c == '!' || c == '?' || ('a' <= c|0x20 && c|0x20 <= 'z') {
-			return true
-		}
-		j := bytes.IndexByte(data[i+1:], '<')
-		if j < 0 {
-			break
-		}
-		i += 1 + j
-	}
-	return false
 }
 
 // tooLargeMessage is the error for a file over the per-file limit.
@@ -108,7 +66,7 @@ func (p attachmentPolicy) check(data []byte) (string, locale.Message) {
 	if int64(len(data)) > p.maxSize {
 		return "", p.tooLargeMessage()
 	}
-	ct := detectContentType(data)
+	ct := filetype.Detect(data)
 	if !slices.Contains(p.allowed, ct) {
 		return "", p.typeMessage()
 	}

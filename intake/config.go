@@ -154,7 +154,7 @@ const (
 // detected from its first bytes: PDF, PNG, JPEG and plain text.
 var DefaultAttachmentTypes = []string{"application/pdf", "image/png", "image/jpeg", "text/plain"}
 
-// detectableTypes are the allow-list entries detectContentType can produce;
+// detectableTypes are the allow-list entries filetype.Detect can produce;
 // anything else in INTAKE_ATTACHMENT_TYPES could never match.
 var detectableTypes = map[string]bool{
 	"application/pdf": true, "image/png": true, "image/jpeg": true, "text/plain": true,

@@ -7,20 +7,17 @@
 package results
 
 import (
-	"bytes"
 	"crypto/hkdf"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"mime"
-	"net/http"
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
+	"github.com/airlockhq/airlock/shared/filetype"
 	"golang.org/x/crypto/chacha20poly1305"
 )
 
@@ -215,41 +212,14 @@ var extensions = map[string]string{
 }
 
 // DetectType sniffs a document's media type from its bytes (never from a
-// file name), by intake's attachment rule: a PDF by its magic, otherwise
-// net/http's sniffer, and plain text only when valid UTF-8 without NUL
-// throughout and holding nothing a viewer could take for markup. It
-// returns "" for a type results may not have.
+// file name) by the rule intake applies to attachments (shared/filetype).
+// It returns "" for a type results may not have.
 func DetectType(data []byte) string {
-	mt := "application/octet-stream"
-	if bytes.HasPrefix(data, []byte("%PDF-")) {
-		mt = "application/pdf"
-	} else if t, _, err := mime.ParseMediaType(http.DetectContentType(data)); err == nil {
-		mt = t
-	}
-	if mt == "text/plain" && (!utf8.Valid(data) || bytes.IndexByte(data, 0) >= 0 || looksLikeMarkup(data)) {
-		return ""
-	}
+	mt := filetype.Detect(data)
 	if _, ok := extensions[mt]; !ok {
 		return ""
 	}
 	return mt
-}
-
-// looksLikeMarkup reports a "<" followed by a letter, "/", "!" or "?"
-// anywhere in the text (a tag, comment, doctype or processing instruction),
-// as intake's attachment rule does: such "plain text" saved under another
-// name could run as HTML or SVG. A report that needs one goes as a PDF.
-func looksLikeMarkup(data []byte) bool {
-	for i := 0; i+1 < len(data); i++ {
-		if data[i] != '<' {
-			continue
-		}
-		c := data[i+1]
-		if c == '/' || c == '!' || c == '?' || ('a' <= c|0x20 && c|0x20 <= 'z') {
-			return true
-		}
-	}
-	return false
 }
 
 // Filename is the name a downloaded document is saved under: a fixed word
