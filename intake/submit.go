@@ -72,10 +72,6 @@ func (s *Sealer) sealAs(q *forms.Questionnaire, answers forms.Answers, corrects 
 		clock = time.Now
 	}
 	now := clock().UTC().Truncate(time.Microsecond)
-	answersJSON, err := json.Marshal(answers)
-	if err != nil {
-		return nil, fmt.Errorf("encode answers: %w", err)
-	}
 	payload := seal.Payload{
 		Version: 1,
 		Binding: seal.Binding{
@@ -86,12 +82,11 @@ func (s *Sealer) sealAs(q *forms.Questionnaire, answers forms.Answers, corrects 
 		FormVersion: q.FormVersion(),
 		Receipt:     receipt,
 		SubmittedAt: now.Format(time.RFC3339Nano),
-		Answers:     answersJSON,
 
 		CorrectionCodeHash: seal.HashCorrectionCode(code),
 		Corrects:           corrects,
 	}
-	plaintext, err := json.Marshal(payload)
+	plaintext, err := json.Marshal(sealedPayload{Payload: payload, Answers: answers})
 	if err != nil {
 		return nil, fmt.Errorf("encode payload: %w", err)
 	}
@@ -111,6 +106,15 @@ func (s *Sealer) sealAs(q *forms.Questionnaire, answers forms.Answers, corrects 
 	row.MAC = s.RowKey.MAC(row.Row)
 	row.ReplayKey = ident.replayKey
 	return row, nil
+}
+
+// sealedPayload is a seal.Payload with its answers encoded in place: as the
+// payload's json.RawMessage they would be encoded once, then scanned and
+// compacted again by the payload's encoding. The outer field hides the
+// embedded one of the same name, so "answers" appears once.
+type sealedPayload struct {
+	seal.Payload
+	Answers forms.Answers `json:"answers"`
 }
 
 // newUUID makes a random (version 4) UUID in its canonical text form.
