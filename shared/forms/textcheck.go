@@ -2,6 +2,7 @@ package forms
 
 import (
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/airlockhq/airlock/shared/locale"
 )
@@ -20,7 +21,8 @@ const MsgFormatCharacters = "forms.format_characters"
 // field error, or the zero Message.
 func checkFormatChars(s string) locale.Message {
 	for _, r := range s {
-		if unicode.Is(unicode.Cf, r) {
+		// No ASCII character is a format character (TestNoASCIIFormatChars).
+		if r >= utf8.RuneSelf && unicode.Is(unicode.Cf, r) {
 			return locale.New(MsgFormatCharacters)
 		}
 	}

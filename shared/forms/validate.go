@@ -767,6 +767,26 @@ func typeMessage(it *Item) locale.Message {
 	return locale.New("forms.type.other")
 }
 
+// plainJSONString returns the text of a JSON string that has no escapes,
+// no control characters and only valid UTF-8, which is what json.Unmarshal
+// would return for it, without its reflection and its second scan; false for
+// anything else (json.Unmarshal then decides).
+func plainJSONString(raw []byte) (string, bool) {
+	if len(raw) < 2 || raw[0] != '"' || raw[len(raw)-1] != '"' {
+		return "", false
+	}
+	inner := raw[1 : len(raw)-1]
+	for _, c := range inner {
+		if c < ' ' || c == '"' || c == '\\' {
+			return "", false
+		}
+	}
+	if !utf8.Valid(inner) {
+		return "", false
+	}
+	return string(inner), true
+}
+
 // decodeAnswer checks one JSON value. An empty (or blank) string is "no
 // answer" for every type, which is what an HTML form sends for an untouched
 // field.
@@ -778,8 +798,11 @@ func decodeAnswer(it *Item, raw []byte) (val Value, empty bool, msg locale.Messa
 	var s string
 	isString := raw[0] == '"'
 	if isString {
-		if err := json.Unmarshal(raw, &s); err != nil {
-			return val, false, bad
+		var plain bool
+		if s, plain = plainJSONString(raw); !plain {
+			if err := json.Unmarshal(raw, &s); err != nil {
+				return val, false, bad
+			}
 		}
 		if it.Type == TypeText {
 			// Browsers submit textarea line breaks as CRLF.
