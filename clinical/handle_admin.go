@@ -117,7 +117,7 @@ func (s *Server) handleStaffReset(c echo.Context, sess *Session) error {
 
 // auditView is a page of the audit log, newest first.
 type auditView struct {
-	Entries []Entry
+	Entries []auditRow
 	Older   string // link to the next page
 	Verify  string // result of a verification, when asked
 	Broken  bool
@@ -142,15 +142,20 @@ func (s *Server) auditPage(c echo.Context, sess *Session, verify string, broken 
 	}
 	defer rows.Close()
 	v := auditView{Verify: verify, Broken: broken}
+	var entries []Entry
 	for rows.Next() {
 		var e Entry
 		if err := rows.Scan(&e.ID, &e.At, &e.Actor, &e.Action, &e.Target, &e.Detail); err != nil {
 			return fmt.Errorf("read audit log: %w", err)
 		}
-		v.Entries = append(v.Entries, e)
+		entries = append(entries, e)
 	}
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("read audit log: %w", err)
+	}
+	rows.Close()
+	if v.Entries, err = s.auditRows(ctx, entries); err != nil {
+		return err
 	}
 	if len(v.Entries) == auditPageSize {
 		v.Older = fmt.Sprintf("/admin/audit?before=%d", v.Entries[len(v.Entries)-1].ID)

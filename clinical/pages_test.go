@@ -1,6 +1,7 @@
 package clinical
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -121,5 +122,65 @@ func TestPasswordAdviceMatchesRule(t *testing.T) {
 		} else if !strings.Contains(err.Error(), "one or two common words") || !strings.Contains(PasswordAdvice, "one or two common words") {
 			t.Errorf("%q refused with %q, which the advice does not say", pw, err)
 		}
+	}
+}
+
+// TestAuditPageReadable: the audit page names staff by email (actor and
+// target), says what each action was, and reads the details out instead
+// of showing their JSON.
+func TestAuditPageReadable(t *testing.T) {
+	t.Parallel()
+	a := newApp(t)
+	admin := a.newUser(t, "admin@clinic.example", true, true, RoleAdmin)
+	doc := a.newUser(t, "doc@clinic.example", true, true, RoleClinician)
+	s := a.insert(t, "new-patient", patient("Doe", "Jane", ""), a.clock.now(), ReviewNew)
+	dc := a.client()
+	dc.login(t, doc)
+	dc.post("/submissions/"+s.intakeID+"/status", url.Values{"from": {ReviewNew}, "to": {ReviewInReview}})
+	a.client().post("/login", url.Values{"email": {doc.email}, "password": {"not the password at all"}, "code": {"123456"}})
+	ac := a.client()
+	ac.login(t, admin)
+	ac.get("/admin/audit") // an audit.view entry with the newest page
+	rec := ac.get("/admin/audit")
+	body := rec.Body.String()
+	if rec.Code != http.StatusOK {
+		t.Fatalf("audit page: %d", rec.Code)
+	}
+	rows := regexp.MustCompile(`(?s)<tr><td>\d+</td>.*?</tr>`).FindAllString(body, -1)
+	find := func(action string) string {
+		for _, r := range rows {
+			if strings.Contains(r, "("+action+")") {
+				return r
+			}
+		}
+		t.Errorf("no %s row on the audit page", action)
+		return ""
+	}
+	cell := regexp.MustCompile(`<td>([^<]*)</td>`)
+	who := func(row string) string {
+		if m := cell.FindAllStringSubmatch(row, -1); len(m) >= 3 {
+			return m[2][1]
+		}
+		return ""
+	}
+	if r := find("submission.status"); who(r) != doc.email || !strings.Contains(r, "Changed a submission&#39;s status") ||
+		!strings.Contains(r, "<li>from: New</li>") || !strings.Contains(r, "<li>to: In review</li>") || !strings.Contains(r, fmt.Sprintf("submission #%d", s.id)) {
+		t.Errorf("status change row: %s", r)
+	}
+	if r := find("login.failure"); who(r) != "not logged in" || !strings.Contains(r, "<td>"+doc.email+"</td>") || !strings.Contains(r, "<li>reason: wrong password</li>") {
+		t.Errorf("login failure row: %s", r)
+	}
+	if r := find("audit.view"); who(r) != admin.email || !strings.Contains(r, "<li>page: newest entries</li>") {
+		t.Errorf("audit view row: %s", r)
+	}
+	for _, raw := range []string{"staff:", "9223372036854775807", "{&#34;", `{"`} {
+		if strings.Contains(strings.Join(rows, "\n"), raw) {
+			t.Errorf("the audit page shows %q", raw)
+		}
+	}
+	// An older page says which entries it shows.
+	ac.get("/admin/audit?before=5")
+	if r := regexp.MustCompile(`(?s)<tr><td>\d+</td>.*?\(audit.view\).*?</tr>`).FindString(ac.get("/admin/audit").Body.String()); !strings.Contains(r, "<li>page: entries before #5</li>") {
+		t.Errorf("audit view of an older page: %s", r)
 	}
 }
