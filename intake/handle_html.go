@@ -116,6 +116,10 @@ type formState struct {
 	errors map[string]locale.Message // linkId -> message
 
 	correctsReceipt string // as typed in the corrections fieldset
+
+	// applies says which items apply to the answers shown (their
+	// enableWhen holds): only those are marked required. Set by buildForm.
+	applies map[string]bool
 }
 
 // autocompleteHints help browsers fill in identity fields, found by the
@@ -134,12 +138,33 @@ func autocomplete(it *forms.Item) string {
 	return map[string]string{"email": "email", "phone": "tel", "address": "street-address"}[it.LinkID]
 }
 
+// applies reports whether an item applies to the answers on the page; an
+// item Applies does not judge (inside a repeating group) counts as applying.
+func applies(st formState, it *forms.Item) bool {
+	ok, known := st.applies[it.LinkID]
+	return ok || !known
+}
+
 // buildForm turns a Questionnaire into the page's item views.
 func (s *Server) buildForm(pr *locale.Printer, q *forms.Questionnaire, st formState) []*itemView {
 	ids := map[*forms.Item]string{}
 	for i, it := range allItems(q.Items) {
 		ids[it] = "q-" + strconv.Itoa(i+1)
 	}
+	// "(required)" and aria-required only while a question applies to the
+	// answers on the page: the form's initial values on first view, what
+	// the patient sent after that.
+	values := st.values
+	if values == nil {
+		values = url.Values{}
+		for _, it := range q.Questions() {
+			for _, iv := range it.Initial {
+				values.Add(it.LinkID, initialKey(iv))
+			}
+		}
+	}
+	raw, _ := s.htmlAnswers(q, values, nil)
+	st.applies = q.Applies(raw)
 	var build func(items []*forms.Item) []*itemView
 	build = func(items []*forms.Item) []*itemView {
 		var out []*itemView
@@ -204,7 +229,7 @@ func unitField(linkID string) string { return "unit:" + linkID }
 func (s *Server) itemView(pr *locale.Printer, q *forms.Questionnaire, it *forms.Item, ids map[*forms.Item]string, st formState) *itemView {
 	id, lang := ids[it], pr.Lang()
 	v := &itemView{
-		ID: id, Name: it.LinkID, Label: itemLabel(it, lang), Required: it.Required,
+		ID: id, Name: it.LinkID, Label: itemLabel(it, lang), Required: it.Required && applies(st, it),
 		Error: pr.Sprint(st.errors[it.LinkID]), target: id,
 		Hint: enableWhenHint(pr, q, it),
 	}

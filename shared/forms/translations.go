@@ -1,6 +1,7 @@
 package forms
 
 import (
+	"encoding/json"
 	"slices"
 	"strings"
 
@@ -293,4 +294,21 @@ func (p *parser) finishLanguages() {
 	}
 	slices.SortFunc(others, func(a, b language.Tag) int { return strings.Compare(a.String(), b.String()) })
 	q.languages = append(q.languages, others...)
+}
+
+// Applies reports, for every item outside repeating groups, whether it
+// applies given raw answers as Validate takes them: its enableWhen holds
+// and the question it sits under is answered. An item whose conditions
+// depend on an answer that is itself invalid counts as applying. A form
+// without script uses it to mark as required only the questions that
+// apply to the answers given so far.
+func (q *Questionnaire) Applies(raw map[string]json.RawMessage) map[string]bool {
+	v := newValidation(q, ValidateOptions{})
+	top := v.newRun(nil, nil, "")
+	top.decode(raw)
+	out := make(map[string]bool, len(v.inScope[nil]))
+	for _, it := range v.inScope[nil] {
+		out[it.LinkID] = top.enabled(it) != stateNo
+	}
+	return out
 }
