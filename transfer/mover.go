@@ -296,26 +296,51 @@ func (m *Mover) pass(ctx context.Context, sum *Summary) error {
 			}
 		}
 	})
+	// A batch's rows are deleted from intake once its clinical transaction
+	// has committed, by a goroutine of their own, so that delete overlaps
+	// the next batch's clinical insert instead of waiting in line with it.
+	deletes := make(chan []int64, 1)
+	var deleteErr error
+	var deleteFailed atomic.Bool
+	var deleter sync.WaitGroup
+	deleter.Go(func() {
+		for seqs := range deletes {
+			if deleteErr != nil {
+				continue // delivered and still in intake: the next pass deletes them
+			}
+			if deleteErr = m.deleteDelivered(ctx, seqs); deleteErr != nil {
+				deleteFailed.Store(true)
+			}
+		}
+	})
 	var writeErr error
 	for b := range batches {
-		if ctx.Err() != nil {
+		if ctx.Err() != nil || deleteFailed.Load() {
 			break // stopping: the batch in flight is done, leave the rest
 		}
-		if writeErr = m.moveBatch(ctx, b.rows, b.outcomes, sum); writeErr != nil {
+		var done []int64
+		if done, writeErr = m.moveBatch(ctx, b.rows, b.outcomes, sum); writeErr != nil {
 			break
+		}
+		if len(done) > 0 {
+			deletes <- done
 		}
 		if m.Progress != nil {
 			m.Progress(sum.Moved+sum.Quarantined+sum.Duplicates, pending)
 		}
 	}
+	close(deletes)
 	stopReading()
 	for range batches {
 		// Drop what was read ahead; the reader sees it is stopped and ends.
 	}
 	reader.Wait()
+	deleter.Wait()
 	switch {
 	case writeErr != nil:
-		errs = append(errs, writeErr)
+		errs = append(errs, errors.Join(writeErr, deleteErr))
+	case deleteErr != nil:
+		errs = append(errs, deleteErr)
 	case ctx.Err() != nil:
 		errs = append(errs, fmt.Errorf("pass stopped early: %w", context.Cause(ctx)))
 	case readErr != nil:
@@ -465,13 +490,14 @@ FROM submissions WHERE seq = ANY($1) ORDER BY seq`, oversize)
 }
 
 // moveBatch writes an opened batch's deliveries and quarantines to clinical
-// in one transaction, and only after that commits deletes exactly those rows
-// from intake. A crash between the two leaves rows that the next
-// pass delivers again as no-ops (unique intake_id) and then deletes.
+// in one transaction and returns, once that has committed, the seqs of
+// exactly those rows, for deleteDelivered to delete from intake. A crash
+// between the two leaves rows that the next pass delivers again as no-ops
+// (unique intake_id) and then deletes.
 //
 // The writes run on a context that ctx's cancellation does not reach (with
 // writeTimeout instead): a shutdown lets the batch in flight finish.
-func (m *Mover) moveBatch(ctx context.Context, rows []*pendingRow, outcomes []outcome, sum *Summary) error {
+func (m *Mover) moveBatch(ctx context.Context, rows []*pendingRow, outcomes []outcome, sum *Summary) ([]int64, error) {
 	var deliver, quarantine []int
 	for i, o := range outcomes {
 		switch {
@@ -489,7 +515,7 @@ func (m *Mover) moveBatch(ctx context.Context, rows []*pendingRow, outcomes []ou
 		}
 	}
 	if len(deliver)+len(quarantine) == 0 {
-		return nil
+		return nil, nil
 	}
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), writeTimeout)
 	defer cancel()
@@ -511,7 +537,7 @@ func (m *Mover) moveBatch(ctx context.Context, rows []*pendingRow, outcomes []ou
 		return insertQuarantine(wctx, tx, rows, outcomes, append(slices.Clone(quarantine), clashes...))
 	})
 	if err != nil {
-		return fmt.Errorf("clinical database: write batch: %w", err)
+		return nil, fmt.Errorf("clinical database: write batch: %w", err)
 	}
 	// The seqs to delete from intake: every delivery (clashes included: they
 	// are in quarantine now) and every quarantined row.
@@ -529,8 +555,16 @@ func (m *Mover) moveBatch(ctx context.Context, rows []*pendingRow, outcomes []ou
 	sum.CorrectionsLinked += linked
 	sum.Duplicates += len(deliver) - len(clashes) - inserted
 	sum.Quarantined += len(quarantine) + len(clashes)
+	return done, nil
+}
 
-	if _, err := m.Intake.Exec(wctx, `DELETE FROM submissions WHERE seq = ANY($1)`, done); err != nil {
+// deleteDelivered deletes from intake the rows of a batch whose clinical
+// transaction committed. Like the clinical write, it runs on a context that
+// ctx's cancellation does not reach, so a shutdown lets it finish.
+func (m *Mover) deleteDelivered(ctx context.Context, seqs []int64) error {
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), writeTimeout)
+	defer cancel()
+	if _, err := m.Intake.Exec(wctx, `DELETE FROM submissions WHERE seq = ANY($1)`, seqs); err != nil {
 		return fmt.Errorf("intake database: delete delivered rows: %w", err)
 	}
 	return nil
