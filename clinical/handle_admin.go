@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/labstack/echo/v4"
 )
@@ -189,30 +190,55 @@ func (s *Server) handleAuditVerify(c echo.Context, sess *Session) error {
 }
 
 func (s *Server) handleErasePage(c echo.Context, sess *Session) error {
-	return s.render(c, http.StatusOK, "erase", sess, &page{Title: "Erase a submission", Notice: c.QueryParam("done")})
+	return s.render(c, http.StatusOK, "erase", sess, &page{Title: "Erase a submission", Data: eraseView{}})
+}
+
+// eraseView is the erasure page: the receipt form, the confirmation that
+// names the receipt found, or the receipt just erased.
+type eraseView struct {
+	Confirm    bool
+	Receipt    string // as normalised (ABCD-EFGH-…)
+	FormTitle  string
+	ReceivedAt time.Time
+	Erased     string // the receipt erased, once done
+	ErasedID   int64  // its number in the audit log
 }
 
 // handleErase erases one submission on a patient's request, found by the
-// receipt they quote; the admin never sees its content.
+// receipt they quote; the admin never sees its content. The first post
+// (the receipt alone) shows a confirmation naming the receipt, its form
+// and when it came; the second (confirm=yes) erases it and says which
+// receipt was erased. The answer is a page, not a redirect: the receipt
+// stays out of URLs.
 func (s *Server) handleErase(c echo.Context, sess *Session) error {
 	ctx := c.Request().Context()
 	fail := func(err error) error {
 		var de *Error
 		if errors.As(err, &de) && (de.Code == CodeInvalid || de.Code == CodeNotFound) {
-			return s.render(c, statusOf(de.Code), "erase", sess, &page{Title: "Erase a submission", Error: de.Msg})
+			return s.render(c, statusOf(de.Code), "erase", sess, &page{Title: "Erase a submission", Error: de.Msg, Data: eraseView{}})
 		}
 		return err
-	}
-	if postValue(c, "confirm") != "yes" {
-		return fail(errorf(CodeInvalid, "Tick the box to confirm the erasure."))
 	}
 	id, err := s.subs.IDByReceipt(ctx, postValue(c, "receipt"))
 	if err != nil {
 		return fail(err)
 	}
+	receipt, _ := NormaliseReceipt(postValue(c, "receipt"))
+	if postValue(c, "confirm") != "yes" {
+		v := eraseView{Confirm: true, Receipt: receipt}
+		var formID string
+		if err := s.pool.QueryRow(ctx, `SELECT form_id, received_at FROM submissions WHERE id = $1`, id).Scan(&formID, &v.ReceivedAt); err != nil {
+			return fail(errorf(CodeNotFound, "No submission has that receipt."))
+		}
+		v.FormTitle = formID
+		if q, ok := s.forms.Get(formID); ok && q.Title != "" {
+			v.FormTitle = q.Title
+		}
+		return s.render(c, http.StatusOK, "erase", sess, &page{Title: "Erase a submission", Data: v})
+	}
 	// No record, no erasure: both commit together.
 	if err := s.audit.InTx(ctx, func(tx *AuditTx) error { return s.subs.Erase(ctx, tx, sess.Staff.Actor(), id) }); err != nil {
 		return fail(err)
 	}
-	return c.Redirect(http.StatusSeeOther, "/admin/erase?done=erased")
+	return s.render(c, http.StatusOK, "erase", sess, &page{Title: "Erase a submission", Data: eraseView{Erased: receipt, ErasedID: id}})
 }

@@ -41,8 +41,16 @@ func TestEraseAndRetention(t *testing.T) {
 
 	c := a.client()
 	c.login(t, adm)
-	if rec := c.post("/admin/erase", url.Values{"receipt": {erased.receipt}}); rec.Code != http.StatusUnprocessableEntity {
-		t.Errorf("erase without confirming: %d, want 422", rec.Code)
+	// The receipt alone asks for confirmation, naming it, and erases nothing.
+	confirm := c.post("/admin/erase", url.Values{"receipt": {strings.ToLower(erased.receipt)}})
+	body := confirm.Body.String()
+	if confirm.Code != http.StatusOK || !strings.Contains(body, `<code id="erase-receipt">`+erased.receipt+`</code>`) ||
+		!strings.Contains(body, `<button type="submit" class="danger" id="erase">Erase receipt `+erased.receipt+`</button>`) ||
+		!strings.Contains(body, `<input type="hidden" name="confirm" value="yes">`) || !strings.Contains(body, "New patient registration") {
+		t.Errorf("erase without confirming: %d, want a confirmation naming the receipt:\n%s", confirm.Code, body)
+	}
+	if a.countAudit(t, "submission.erase") != 0 {
+		t.Errorf("the confirmation step erased")
 	}
 	if rec := c.post("/admin/erase", url.Values{"receipt": {"not-a-receipt"}, "confirm": {"yes"}}); rec.Code != http.StatusUnprocessableEntity {
 		t.Errorf("malformed receipt: %d, want 422", rec.Code)
@@ -50,8 +58,12 @@ func TestEraseAndRetention(t *testing.T) {
 	if rec := c.post("/admin/erase", url.Values{"receipt": {testReceipt(999999)}, "confirm": {"yes"}}); rec.Code != http.StatusNotFound {
 		t.Errorf("unknown receipt: %d, want 404", rec.Code)
 	}
-	if rec := c.post("/admin/erase", url.Values{"receipt": {erased.receipt}, "confirm": {"yes"}}); rec.Code != http.StatusSeeOther {
-		t.Fatalf("erase: %d", rec.Code)
+	done := c.post("/admin/erase", url.Values{"receipt": {erased.receipt}, "confirm": {"yes"}})
+	if done.Code != http.StatusOK {
+		t.Fatalf("erase: %d", done.Code)
+	}
+	if !strings.Contains(done.Body.String(), `Erased the submission with receipt <code>`+erased.receipt+`</code>`) {
+		t.Errorf("the page does not say which receipt was erased:\n%s", done.Body.String())
 	}
 	exists := func(s sub) bool {
 		var n int

@@ -184,3 +184,44 @@ func TestAuditPageReadable(t *testing.T) {
 		t.Errorf("audit view of an older page: %s", r)
 	}
 }
+
+// TestNotFoundPageAndFavicon: an unknown address answers 404 with the
+// navigation for a logged-in user; the favicon is served from the app
+// itself (the layout links nothing elsewhere) and cached.
+func TestNotFoundPageAndFavicon(t *testing.T) {
+	t.Parallel()
+	a := newApp(t)
+	u := a.newUser(t, "doc@clinic.example", true, true, RoleClinician)
+	c := a.client()
+	c.login(t, u)
+	rec := c.get("/no/such/page")
+	body := rec.Body.String()
+	if rec.Code != http.StatusNotFound || !strings.Contains(body, `<nav aria-label="Main">`) || !strings.Contains(body, `href="/submissions"`) ||
+		!strings.Contains(body, "There is no page at this address") || !strings.Contains(body, u.email) {
+		t.Errorf("404 for a logged-in user: %d\n%s", rec.Code, body)
+	}
+	if rec := a.client().get("/no/such/page"); rec.Code != http.StatusNotFound || strings.Contains(rec.Body.String(), "<nav") {
+		t.Errorf("404 without a session: %d, navigation shown %v", rec.Code, strings.Contains(rec.Body.String(), "<nav"))
+	}
+	for _, tc := range []struct{ path, ctype string }{{"/favicon.ico", "image/"}, {"/static/favicon.svg", "image/svg+xml"}} {
+		rec := a.client().get(tc.path)
+		if rec.Code != http.StatusOK || !strings.HasPrefix(rec.Header().Get("Content-Type"), tc.ctype) || rec.Body.Len() == 0 {
+			t.Errorf("%s: %d %q (%d bytes)", tc.path, rec.Code, rec.Header().Get("Content-Type"), rec.Body.Len())
+		}
+		if cc := rec.Header().Get("Cache-Control"); !strings.Contains(cc, "max-age=86400") {
+			t.Errorf("%s: Cache-Control %q, want it cached", tc.path, cc)
+		}
+	}
+	if cc := c.get("/submissions").Header().Get("Cache-Control"); cc != "no-store" {
+		t.Errorf("a page with patient data: Cache-Control %q", cc)
+	}
+	login := a.client().get("/login").Body.String()
+	for _, link := range regexp.MustCompile(`<link [^>]*href="([^"]+)"`).FindAllStringSubmatch(login, -1) {
+		if !strings.HasPrefix(link[1], "/") || strings.HasPrefix(link[1], "//") {
+			t.Errorf("the layout links %s, off this origin", link[1])
+		}
+	}
+	if !strings.Contains(login, `<link rel="icon" href="/favicon.ico"`) {
+		t.Errorf("the layout names no favicon")
+	}
+}

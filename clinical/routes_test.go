@@ -61,7 +61,7 @@ func TestEveryRouteForEveryRole(t *testing.T) {
 			{"GET", "/admin/audit", nil, map[string]int{"anonymous": unauth, "admin": ok, "clinician": forbid, "viewer": forbid}},
 			{"POST", "/admin/audit/verify", nil, map[string]int{"anonymous": unauth, "admin": ok, "clinician": forbid, "viewer": forbid}},
 			{"GET", "/admin/erase", nil, map[string]int{"anonymous": unauth, "admin": ok, "clinician": forbid, "viewer": forbid}},
-			{"POST", "/admin/erase", url.Values{"receipt": {s.receipt}, "confirm": {"yes"}}, map[string]int{"anonymous": unauth, "admin": see, "clinician": forbid, "viewer": forbid}},
+			{"POST", "/admin/erase", url.Values{"receipt": {s.receipt}, "confirm": {"yes"}}, map[string]int{"anonymous": unauth, "admin": ok, "clinician": forbid, "viewer": forbid}},
 			{"GET", "/enrol", nil, map[string]int{"anonymous": ok, "admin": see, "clinician": see, "viewer": see}},
 			{"POST", "/logout-everywhere", nil, map[string]int{"anonymous": unauth, "admin": see, "clinician": see, "viewer": see}},
 			{"POST", "/logout", nil, map[string]int{"anonymous": unauth, "admin": see, "clinician": see, "viewer": see}},

@@ -113,7 +113,11 @@ func NewServer(cfg *ServeConfig, pool *pgxpool.Pool, log *slog.Logger, now func(
 	e.GET("/readyz", echo.WrapHandler(s.ready))
 	e.GET("/healthz", echo.WrapHandler(s.ready)) // the name before /readyz
 	static, _ := fs.Sub(staticFS, "static")
-	e.GET("/static/*", echo.WrapHandler(http.StripPrefix("/static/", noListing(http.FileServer(http.FS(static))))))
+	files := noListing(http.FileServer(http.FS(static)))
+	e.GET("/static/*", echo.WrapHandler(http.StripPrefix("/static/", files)))
+	// Browsers ask for /favicon.ico on their own; it is one of the static
+	// files, so nothing is fetched from elsewhere.
+	e.GET("/favicon.ico", echo.WrapHandler(http.StripPrefix("/", files)))
 
 	s.route(http.MethodGet, "/login", anyone, s.handleLoginPage)
 	s.route(http.MethodPost, "/login", anyone, s.handleLogin)
@@ -328,7 +332,11 @@ func securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 		h.Set("Cross-Origin-Opener-Policy", "same-origin")
 		h.Set("Cross-Origin-Resource-Policy", "same-origin")
 		h.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
-		if !strings.HasPrefix(c.Request().URL.Path, "/static/") {
+		if p := c.Request().URL.Path; strings.HasPrefix(p, "/static/") || p == "/favicon.ico" {
+			// The stylesheet and icons carry nothing private: caching them
+			// for a day spares a request per page.
+			h.Set("Cache-Control", "public, max-age=86400")
+		} else {
 			h.Set("Cache-Control", "no-store")
 		}
 		return next(c)
@@ -379,6 +387,9 @@ func (s *Server) handleError(err error, c echo.Context) {
 		if m, ok := he.Message.(string); ok && he.Code != http.StatusNotFound {
 			msg = m
 		}
+		if he.Code == http.StatusNotFound {
+			msg = "There is no page at this address: it may have been mistyped, or what it showed has been erased."
+		}
 	default:
 		s.log.ErrorContext(c.Request().Context(), "request failed", "method", c.Request().Method, "route", c.Path(), "error", err.Error())
 	}
@@ -401,6 +412,13 @@ func (s *Server) handleError(err error, c echo.Context) {
 		return
 	}
 	sess, _ := c.Get("session").(*Session)
+	if sess == nil && status < http.StatusInternalServerError {
+		// A path no route matched never loaded the session: load it, so a
+		// 404 shows the navigation like every other page.
+		if got, err := s.session(c); err == nil && got != nil && got.Stage == StageFull {
+			sess = got
+		}
+	}
 	if err := s.render(c, status, "error", sess, &page{Title: http.StatusText(status), Error: msg}); err != nil {
 		s.log.ErrorContext(c.Request().Context(), "write error page", "error", err.Error())
 	}
