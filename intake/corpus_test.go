@@ -34,7 +34,8 @@ func TestCorpusForms(t *testing.T) {
 				t.Fatal(err)
 			}
 			// HTML: every question the patient answers has a field named
-			// by its linkId (a file input for attachments); read-only and
+			// by its linkId, within the first instance of a repeating
+			// group by that instance (a file input for attachments); read-only and
 			// calculated items are shown by their label.
 			s, page := ti.openForm(t, "/forms/"+q.ID)
 			body := string(page.body)
@@ -45,7 +46,7 @@ func TestCorpusForms(t *testing.T) {
 					if !strings.Contains(body, html.EscapeString(it.Label)) {
 						t.Errorf("read-only item %q: label not on the page", it.LinkID)
 					}
-				case !strings.Contains(body, `name="`+html.EscapeString(it.LinkID)+`"`):
+				case !strings.Contains(body, `name="`+html.EscapeString(formstest.FirstField(it))+`"`):
 					t.Errorf("item %q has no field on the page", it.LinkID)
 				}
 			}

@@ -47,6 +47,10 @@ type formPage struct {
 	Errors        []errorLink
 	Items         []*itemView
 	Corrects      correctsView
+	// HasRepeats: the form has repeating groups, so its first submit
+	// button is a hidden Send (Enter in a text box must send the form, not
+	// add an instance).
+	HasRepeats bool
 }
 
 // correctsView is the optional "This corrects an earlier submission"
@@ -84,6 +88,13 @@ type itemView struct {
 	Options      []optionView
 	Repeats      []repeatView
 	Children     []*itemView
+	// A repeating group: its instances, the hidden field that says how
+	// many the page shows, and the "Add another" button.
+	Instances          []instanceView
+	CountName          string
+	Count              int
+	AddValue, AddLabel string
+	AddAction          string
 
 	target string // where the error summary links to
 }
@@ -91,6 +102,15 @@ type itemView struct {
 type optionView struct {
 	ID, Value, Label string
 	Checked          bool
+}
+
+// instanceView is one instance of a repeating group: a fieldset with a
+// numbered legend and, when there is more than one, a Remove button.
+type instanceView struct {
+	ID, Legend               string
+	Children                 []*itemView
+	RemoveValue, RemoveLabel string
+	RemoveAction             string
 }
 
 type repeatView struct {
@@ -139,13 +159,16 @@ func autocomplete(it *forms.Item) string {
 }
 
 // applies reports whether an item applies to the answers on the page; an
-// item Applies does not judge (inside a repeating group) counts as applying.
-func applies(st formState, it *forms.Item) bool {
-	ok, known := st.applies[it.LinkID]
+// item Applies does not judge counts as applying.
+func applies(st formState, name string) bool {
+	ok, known := st.applies[name]
 	return ok || !known
 }
 
-// buildForm turns a Questionnaire into the page's item views.
+// buildForm turns a Questionnaire into the page's item views. Items inside
+// an instance of a repeating group are named by the instance (the field
+// names Validate uses in its errors: "meds[2]/dose") and get ids of their
+// own.
 func (s *Server) buildForm(pr *locale.Printer, q *forms.Questionnaire, st formState) []*itemView {
 	ids := map[*forms.Item]string{}
 	for i, it := range allItems(q.Items) {
@@ -165,8 +188,9 @@ func (s *Server) buildForm(pr *locale.Printer, q *forms.Questionnaire, st formSt
 	}
 	raw, _ := s.htmlAnswers(q, values, nil)
 	st.applies = q.Applies(raw)
-	var build func(items []*forms.Item) []*itemView
-	build = func(items []*forms.Item) []*itemView {
+	action := "/forms/" + q.ID
+	var build func(items []*forms.Item, prefix, idSuffix string, fresh bool) []*itemView
+	build = func(items []*forms.Item, prefix, idSuffix string, fresh bool) []*itemView {
 		var out []*itemView
 		for _, it := range items {
 			if it.Hidden {
@@ -175,19 +199,239 @@ func (s *Server) buildForm(pr *locale.Printer, q *forms.Questionnaire, st formSt
 			if p := it.Parent(); p != nil && p.Answerable() && it.Type == forms.TypeDisplay && isHint(p, it) {
 				continue // drawn as the question's hint
 			}
-			v := s.itemView(pr, q, it, ids, st)
-			if it.Type == forms.TypeGroup {
-				v.Children = build(it.Items)
+			name, id := prefix+it.LinkID, ids[it]+idSuffix
+			v := s.itemView(pr, q, it, name, id, st, fresh)
+			switch {
+			case it.RepeatingGroup():
+				v.Kind = "repeat-group"
+				n := st.instanceCount(name, it)
+				noun := strings.TrimRight(v.Label, " :?.")
+				if noun == "" {
+					noun = pr.T("intake.repeat.entry")
+				}
+				for i := 1; i <= n; i++ {
+					ip := forms.InstanceField(prefix, it.LinkID, i)
+					iv := instanceView{
+						ID: fmt.Sprintf("%s-i%d", id, i), Legend: pr.T("intake.repeat.legend", noun, i),
+						Children: build(it.Items, ip, fmt.Sprintf("%s-i%d", idSuffix, i), fresh || !st.hasPrefix(ip)),
+					}
+					if n > 1 {
+						iv.RemoveValue = "remove:" + strings.TrimSuffix(ip, "/")
+						iv.RemoveLabel = pr.T("intake.repeat.remove", iv.Legend)
+						iv.RemoveAction = action + "#" + id
+					}
+					v.Instances = append(v.Instances, iv)
+				}
+				v.CountName, v.Count = countPrefix+name, n
+				if n < maxInstances(it) {
+					v.AddValue, v.AddLabel = "add:"+name, pr.T("intake.repeat.add", noun)
+					v.AddAction = fmt.Sprintf("%s#%s-i%d", action, id, n+1)
+				}
+				if len(v.Instances) > 0 && v.target == id {
+					v.target = v.Instances[0].ID
+				}
 				out = append(out, v)
-				continue
+			case it.Type == forms.TypeGroup:
+				v.Children = build(it.Items, prefix, idSuffix, fresh)
+				out = append(out, v)
+			default:
+				out = append(out, v)
+				// Questions under a question follow it on the page.
+				out = append(out, build(it.Items, prefix, idSuffix, fresh)...)
 			}
-			out = append(out, v)
-			// Questions under a question follow it on the page.
-			out = append(out, build(it.Items)...)
 		}
 		return out
 	}
-	return build(q.Items)
+	return build(q.Items, "", "", st.values == nil)
+}
+
+// Repeating groups on the HTML form: the "Add another" and "Remove" buttons
+// post the form with repeatActionField set ("add:<group field>" or
+// "remove:<instance>"), and the server draws it again with one instance
+// more or less, keeping what was typed; countPrefix + the group's field is
+// the hidden field that says how many instances the page shows.
+const (
+	repeatActionField = "_repeat"
+	countPrefix       = "count:"
+	// maxShownInstances bounds the instances a page draws, whatever a
+	// request says; maxOccurs may bound them further.
+	maxShownInstances = 100
+)
+
+// maxInstances is how many instances of a repeating group the form may show.
+func maxInstances(g *forms.Item) int {
+	if g.MaxOccurs > 0 && g.MaxOccurs < maxShownInstances {
+		return g.MaxOccurs
+	}
+	return maxShownInstances
+}
+
+// instanceCount is how many instances of the repeating group named field
+// the page shows: as the page said (its count field), else as many as the
+// posted fields name, else the minimum the form asks for (at least one).
+func (st formState) instanceCount(field string, g *forms.Item) int {
+	n := 0
+	if c, err := strconv.Atoi(st.values.Get(countPrefix + field)); err == nil {
+		n = c
+	}
+	for key := range st.values {
+		key = strings.TrimPrefix(strings.TrimPrefix(key, "unit:"), countPrefix)
+		if i, _, ok := instanceOf(key, field); ok && i > n {
+			n = i
+		}
+	}
+	return min(max(n, g.MinOccurs, 1), maxInstances(g))
+}
+
+// hasPrefix reports whether any posted field lies within prefix (an
+// instance: "meds[2]/"), so a new instance can be drawn with the form's
+// initial values.
+func (st formState) hasPrefix(prefix string) bool {
+	for key := range st.values {
+		key = strings.TrimPrefix(strings.TrimPrefix(key, "unit:"), countPrefix)
+		if strings.HasPrefix(key, prefix) {
+			return true
+		}
+	}
+	return false
+}
+
+// instanceOf reads a field name within an instance of the repeating group
+// named group: for "meds[2]/dose" and "meds" it gives 2 and "/dose".
+func instanceOf(key, group string) (n int, rest string, ok bool) {
+	tail, found := strings.CutPrefix(key, group+"[")
+	if !found {
+		return 0, "", false
+	}
+	num, rest, found := strings.Cut(tail, "]")
+	if !found || (rest != "" && !strings.HasPrefix(rest, "/")) || len(num) > 4 {
+		return 0, "", false
+	}
+	n, err := strconv.Atoi(num)
+	if err != nil || n < 1 || strconv.Itoa(n) != num {
+		return 0, "", false
+	}
+	return n, rest, true
+}
+
+// applyRepeatAction adds an instance to a repeating group, or removes one
+// (renumbering the fields of those after it), in the posted values. An
+// action that names no repeating group of the form changes nothing.
+func applyRepeatAction(q *forms.Questionnaire, values url.Values, action string) {
+	st := formState{values: values}
+	if field, ok := strings.CutPrefix(action, "add:"); ok {
+		if g := groupField(q, field); g != nil {
+			n := st.instanceCount(field, g)
+			values.Set(countPrefix+field, strconv.Itoa(min(n+1, maxInstances(g))))
+		}
+		return
+	}
+	inst, ok := strings.CutPrefix(action, "remove:")
+	open := strings.LastIndexByte(inst, '[')
+	if !ok || open < 0 {
+		return
+	}
+	field := inst[:open]
+	g := groupField(q, field)
+	k, rest, ok := instanceOf(inst, field)
+	if g == nil || !ok || rest != "" {
+		return
+	}
+	n := st.instanceCount(field, g)
+	if k > n || n <= 1 {
+		return
+	}
+	renamed := url.Values{}
+	for key, vals := range values {
+		prefix := ""
+		base := key
+		for _, p := range []string{"unit:", countPrefix} {
+			if b, ok := strings.CutPrefix(key, p); ok {
+				prefix, base = p, b
+			}
+		}
+		i, rest, ok := instanceOf(base, field)
+		switch {
+		case !ok:
+			renamed[key] = vals
+		case i == k:
+			// dropped with its instance
+		case i > k:
+			renamed[prefix+field+"["+strconv.Itoa(i-1)+"]"+rest] = vals
+		default:
+			renamed[key] = vals
+		}
+	}
+	clear(values)
+	for key, vals := range renamed {
+		values[key] = vals
+	}
+	values.Set(countPrefix+field, strconv.Itoa(n-1))
+}
+
+// groupField returns the repeating group a field name stands for ("meds",
+// or "visits[1]/meds" within an instance), or nil.
+func groupField(q *forms.Questionnaire, field string) *forms.Item {
+	path, leaf := splitField(q, field)
+	g := q.Item(leaf)
+	if g == nil || !g.RepeatingGroup() || !inScope(g, path) {
+		return nil
+	}
+	return g
+}
+
+// instanceRef is one step of a field name into an instance: group linkId
+// and instance number.
+type instanceRef struct {
+	group string
+	n     int
+}
+
+// splitField splits a field name into the instances it lies in and the
+// linkId: "visits[1]/meds[2]/dose" gives [{visits 1} {meds 2}] and "dose".
+// A step counts only when it names a repeating group of the form, so a
+// linkId that merely contains "[1]/" stays whole.
+func splitField(q *forms.Questionnaire, name string) ([]instanceRef, string) {
+	var path []instanceRef
+	rest := name
+	for {
+		open := strings.IndexByte(rest, '[')
+		if open < 0 {
+			return path, rest
+		}
+		matched := false
+		for open >= 0 {
+			g := q.Item(rest[:open])
+			if g != nil && g.RepeatingGroup() {
+				if n, tail, ok := instanceOf(rest, rest[:open]); ok && strings.HasPrefix(tail, "/") && n <= forms.MaxAnswersPerItem {
+					path = append(path, instanceRef{group: rest[:open], n: n})
+					rest = tail[1:]
+					matched = true
+					break
+				}
+			}
+			next := strings.IndexByte(rest[open+1:], '[')
+			if next < 0 {
+				break
+			}
+			open += 1 + next
+		}
+		if !matched {
+			return path, rest
+		}
+	}
+}
+
+// inScope reports whether an item sits exactly in the instances path names.
+func inScope(it *forms.Item, path []instanceRef) bool {
+	s := it.Scope()
+	for i := len(path) - 1; i >= 0; i-- {
+		if s == nil || s.LinkID != path[i].group {
+			return false
+		}
+		s = s.Scope()
+	}
+	return s == nil
 }
 
 func allItems(items []*forms.Item) []*forms.Item {
@@ -226,11 +470,15 @@ func unitLabel(u forms.Coding) string {
 // UnitField is the form field of a quantity item's unit.
 func unitField(linkID string) string { return "unit:" + linkID }
 
-func (s *Server) itemView(pr *locale.Printer, q *forms.Questionnaire, it *forms.Item, ids map[*forms.Item]string, st formState) *itemView {
-	id, lang := ids[it], pr.Lang()
+// itemView draws one item under its field name (the linkId, or within an
+// instance the instance's prefix and the linkId) and id; fresh says the
+// patient has not filled in this part of the form yet, so initial values
+// are shown.
+func (s *Server) itemView(pr *locale.Printer, q *forms.Questionnaire, it *forms.Item, name, id string, st formState, fresh bool) *itemView {
+	lang := pr.Lang()
 	v := &itemView{
-		ID: id, Name: it.LinkID, Label: itemLabel(it, lang), Required: it.Required && applies(st, it),
-		Error: pr.Sprint(st.errors[it.LinkID]), target: id,
+		ID: id, Name: name, Label: itemLabel(it, lang), Required: it.Required && applies(st, name),
+		Error: pr.Sprint(st.errors[name]), target: id,
 		Hint: enableWhenHint(pr, q, it),
 	}
 	hints := it.HintsIn(lang)
@@ -240,8 +488,8 @@ func (s *Server) itemView(pr *locale.Printer, q *forms.Questionnaire, it *forms.
 	if it.EntryFormat != "" {
 		v.Hint = joinHints(pr.T("intake.hint.format", it.EntryFormatIn(lang)), v.Hint)
 	}
-	values := st.values[it.LinkID]
-	if st.values == nil && len(it.Initial) > 0 {
+	values := st.values[name]
+	if fresh && len(it.Initial) > 0 {
 		// First view: the form's initial values.
 		for _, iv := range it.Initial {
 			values = append(values, initialKey(iv))
@@ -280,7 +528,7 @@ func (s *Server) itemView(pr *locale.Printer, q *forms.Questionnaire, it *forms.
 		v.Kind, v.InputType, v.Value, v.InputMode, v.Short = "quantity", "text", first, "decimal", true
 		v.Hint = joinHints(rangeHint(pr, it, "decimal"), v.Hint)
 		unitValue := ""
-		if u := st.values[unitField(it.LinkID)]; len(u) > 0 {
+		if u := st.values[unitField(name)]; len(u) > 0 {
 			unitValue = u[0]
 		} else if len(it.Initial) > 0 && it.Initial[0].ValueQuantity != nil {
 			unitValue = it.Initial[0].ValueQuantity.Code
@@ -290,7 +538,7 @@ func (s *Server) itemView(pr *locale.Printer, q *forms.Questionnaire, it *forms.
 		case 1:
 			v.Unit = unitLabel(it.Units[0])
 		default:
-			v.UnitName, v.UnitLabel = unitField(it.LinkID), pr.T("intake.unit_of", strings.TrimRight(v.Label, " :?"))
+			v.UnitName, v.UnitLabel = unitField(name), pr.T("intake.unit_of", strings.TrimRight(v.Label, " :?"))
 			for i, u := range it.Units {
 				key := u.Code
 				if key == "" {
@@ -332,7 +580,7 @@ func (s *Server) itemView(pr *locale.Printer, q *forms.Questionnaire, it *forms.
 		if it.Repeats {
 			v.Kind = "repeat"
 			for i := range repeatInputs {
-				r := repeatView{ID: fmt.Sprintf("%s-%d", id, i+1), Name: it.LinkID, Label: pr.T("intake.repeat_label", v.Label, i+1), MaxLength: v.MaxLength}
+				r := repeatView{ID: fmt.Sprintf("%s-%d", id, i+1), Name: name, Label: pr.T("intake.repeat_label", v.Label, i+1), MaxLength: v.MaxLength}
 				if i < len(values) {
 					r.Value = values[i]
 				}
@@ -480,16 +728,31 @@ func (s *Server) formPage(c echo.Context, pr *locale.Printer, q *forms.Questionn
 		}
 	}
 	// The summary follows the order of the page.
+	shown := map[string]bool{}
 	var walk func(vs []*itemView)
 	walk = func(vs []*itemView) {
 		for _, v := range vs {
+			shown[v.Name] = true
 			if v.Error != "" {
 				p.Errors = append(p.Errors, errorLink{Target: v.target, Text: pr.T("intake.summary.item", strings.TrimRight(v.Label, ".:"), v.Error)})
 			}
 			walk(v.Children)
+			for _, iv := range v.Instances {
+				walk(iv.Children)
+			}
+			if v.Kind == "repeat-group" {
+				p.HasRepeats = true
+			}
 		}
 	}
 	walk(p.Items)
+	for field := range st.errors {
+		if field != "" && !shown[field] && field != correctsReceiptField && field != correctsCodeField {
+			// Errors for fields not on the page (a tampered request)
+			// still need a line in the summary.
+			st.errors[""] = locale.New("intake.error.unknown_fields")
+		}
+	}
 	p.Corrects = correctsView{ReceiptField: correctsReceiptField, CodeField: correctsCodeField, Receipt: st.correctsReceipt,
 		ReceiptError: pr.Sprint(st.errors[correctsReceiptField]), CodeError: pr.Sprint(st.errors[correctsCodeField])}
 	p.Corrects.Open = p.Corrects.Receipt != "" || p.Corrects.ReceiptError != "" || p.Corrects.CodeError != ""
@@ -562,6 +825,20 @@ func (s *Server) handleFormSubmit(c echo.Context) error {
 	}
 	delete(values, honeypotField)
 
+	if action := values.Get(repeatActionField); action != "" {
+		// "Add another" or "Remove" on a repeating group: draw the form
+		// again with what was typed, one instance more or less; nothing is
+		// checked or stored yet.
+		delete(values, repeatActionField)
+		applyRepeatAction(q, values, action)
+		st.correctsReceipt, _, _ = takeFormCorrection(values)
+		notice := ""
+		if len(files) > 0 {
+			notice = pr.T("intake.notice.files_redraw")
+		}
+		return s.render(c, http.StatusOK, "form", s.formPage(c, pr, q, st, notice))
+	}
+
 	var corrects *seal.Correction
 	var cerrs forms.FieldErrors
 	st.correctsReceipt, corrects, cerrs = takeFormCorrection(values)
@@ -578,13 +855,6 @@ func (s *Server) handleFormSubmit(c echo.Context) error {
 		for _, fe := range append(fileErrs, ferrs...) {
 			if _, seen := st.errors[fe.Field]; !seen {
 				st.errors[fe.Field] = fe.Message
-			}
-		}
-		for field := range st.errors {
-			if field != "" && q.Item(field) == nil && field != correctsReceiptField && field != correctsCodeField {
-				// Errors for fields not on the page (a tampered request)
-				// still need a line in the summary.
-				st.errors[""] = locale.New("intake.error.unknown_fields")
 			}
 		}
 		notice := ""
@@ -764,20 +1034,26 @@ func tooLarge(err error) bool {
 }
 
 // htmlAnswers turns form fields and files into the raw JSON answers
-// Validate takes. File problems (too large, type not allowed) come back as
-// field errors of their own.
+// Validate takes, fields within an instance of a repeating group
+// ("meds[2]/dose") into that instance's object. File problems (too large,
+// type not allowed) come back as field errors of their own.
 func (s *Server) htmlAnswers(q *forms.Questionnaire, values url.Values, files map[string][]upload) (map[string]json.RawMessage, forms.FieldErrors) {
-	raw := make(map[string]json.RawMessage, len(values)+len(files))
+	top := newRawNode()
 	for name, vals := range values {
-		if linkID, ok := strings.CutPrefix(name, "unit:"); ok {
-			if it := q.Item(linkID); it != nil && it.Type == forms.TypeQuantity {
+		if strings.HasPrefix(name, countPrefix) {
+			continue // how many instances the page showed
+		}
+		if base, ok := strings.CutPrefix(name, "unit:"); ok {
+			if _, leaf := splitField(q, base); q.Item(leaf) != nil && q.Item(leaf).Type == forms.TypeQuantity {
 				continue // read with its quantity
 			}
 		}
-		it := q.Item(name)
+		path, leaf := splitField(q, name)
+		node := top.at(path)
+		it := q.Item(leaf)
 		if it != nil && it.Type == forms.TypeQuantity {
 			if v := strings.TrimSpace(strings.Join(vals, "")); v != "" {
-				raw[name] = quantityJSON(it, v, values.Get(unitField(name)))
+				node.vals[leaf] = quantityJSON(it, v, values.Get(unitField(name)))
 			}
 			continue
 		}
@@ -791,13 +1067,13 @@ func (s *Server) htmlAnswers(q *forms.Questionnaire, values url.Values, files ma
 		switch {
 		case len(conv) == 0:
 			if it == nil {
-				raw[name] = json.RawMessage(`""`)
+				node.vals[leaf] = json.RawMessage(`""`)
 			}
 		case len(conv) == 1 && (it == nil || !it.Repeats):
-			raw[name] = conv[0]
+			node.vals[leaf] = conv[0]
 		default:
 			b, _ := json.Marshal(conv)
-			raw[name] = b
+			node.vals[leaf] = b
 		}
 	}
 	var errs forms.FieldErrors
@@ -823,16 +1099,68 @@ func (s *Server) htmlAnswers(q *forms.Questionnaire, values url.Values, files ma
 			})
 			conv = append(conv, b)
 		}
+		path, leaf := splitField(q, name)
+		node := top.at(path)
 		switch {
 		case len(conv) == 0:
 		case len(conv) == 1:
-			raw[name] = conv[0]
+			node.vals[leaf] = conv[0]
 		default:
 			b, _ := json.Marshal(conv)
-			raw[name] = b
+			node.vals[leaf] = b
 		}
 	}
-	return raw, errs
+	return top.encode(), errs
+}
+
+// rawNode gathers the raw answers of the top level or of one instance of a
+// repeating group: answers by linkId, and the instances of each group by
+// their number on the page.
+type rawNode struct {
+	vals  map[string]json.RawMessage
+	insts map[string]map[int]*rawNode
+}
+
+func newRawNode() *rawNode {
+	return &rawNode{vals: map[string]json.RawMessage{}, insts: map[string]map[int]*rawNode{}}
+}
+
+// at is the node of the instance path names, made when missing.
+func (n *rawNode) at(path []instanceRef) *rawNode {
+	for _, ref := range path {
+		if n.insts[ref.group] == nil {
+			n.insts[ref.group] = map[int]*rawNode{}
+		}
+		next := n.insts[ref.group][ref.n]
+		if next == nil {
+			next = newRawNode()
+			n.insts[ref.group][ref.n] = next
+		}
+		n = next
+	}
+	return n
+}
+
+// encode is the node as Validate takes it: each repeating group an array
+// of instance objects, numbered as on the page (an instance the page left
+// blank is an empty object, so errors name the instance the patient saw).
+func (n *rawNode) encode() map[string]json.RawMessage {
+	raw := n.vals
+	for group, insts := range n.insts {
+		last := 0
+		for i := range insts {
+			last = max(last, i)
+		}
+		list := make([]map[string]json.RawMessage, last)
+		for i := range list {
+			list[i] = map[string]json.RawMessage{}
+			if inst := insts[i+1]; inst != nil {
+				list[i] = inst.encode()
+			}
+		}
+		raw[group], _ = json.Marshal(list)
+	}
+	return raw
 }
 
 // formValueJSON converts one form field to the JSON value Validate expects

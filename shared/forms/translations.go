@@ -296,19 +296,30 @@ func (p *parser) finishLanguages() {
 	q.languages = append(q.languages, others...)
 }
 
-// Applies reports, for every item outside repeating groups, whether it
-// applies given raw answers as Validate takes them: its enableWhen holds
-// and the question it sits under is answered. An item whose conditions
-// depend on an answer that is itself invalid counts as applying. A form
-// without script uses it to mark as required only the questions that
-// apply to the answers given so far.
+// Applies reports, for every item, whether it applies given raw answers as
+// Validate takes them: its enableWhen holds and the question it sits under
+// is answered. Keys are field names: the linkId, or within an instance of a
+// repeating group given in raw the instance's prefix and the linkId
+// ("meds[2]/dose"). An item whose conditions depend on an answer that is
+// itself invalid counts as applying. A form without script uses it to mark
+// as required only the questions that apply to the answers given so far.
 func (q *Questionnaire) Applies(raw map[string]json.RawMessage) map[string]bool {
 	v := newValidation(q, ValidateOptions{})
 	top := v.newRun(nil, nil, "")
 	top.decode(raw)
 	out := make(map[string]bool, len(v.inScope[nil]))
-	for _, it := range v.inScope[nil] {
-		out[it.LinkID] = top.enabled(it) != stateNo
-	}
+	top.applies(out)
 	return out
+}
+
+// applies records whether each item of the run and its instances applies.
+func (r *scopeRun) applies(out map[string]bool) {
+	for _, it := range r.v.inScope[r.scope] {
+		out[r.prefix+it.LinkID] = r.enabled(it) != stateNo
+		if it.RepeatingGroup() {
+			for _, c := range r.instances[it] {
+				c.applies(out)
+			}
+		}
+	}
 }
