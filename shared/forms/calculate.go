@@ -75,7 +75,7 @@ func (q *Questionnaire) Calculate(a Answers) (Answers, error) {
 	// Drop values of calculated items that do not apply.
 	// Calculated items sit at the top level (Parse refuses them inside a
 	// repeating group); their conditions may look into instances.
-	r := newValidation(q, ValidateOptions{}).runFromAnswers(out, nil, nil, "")
+	r := newValidation(q).runFromAnswers(out, nil, nil, "")
 	for _, it := range q.calculated {
 		if r.enabled(it) != stateYes {
 			delete(out, it.LinkID)

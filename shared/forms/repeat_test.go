@@ -129,14 +129,6 @@ func TestRepeatingGroupErrors(t *testing.T) {
 			t.Errorf("%s: errors %v, want %v", name, got, tt.want)
 		}
 	}
-	// The HTML form shows every question: an answer that does not apply
-	// in its instance is dropped, not refused.
-	var raw map[string]json.RawMessage
-	_ = json.Unmarshal([]byte(`{"takes":true,"med":[{"name":"A","regular":false,"dose":3}]}`), &raw)
-	a, errs := q.ValidateWith(raw, forms.ValidateOptions{DropNotApplicable: true})
-	if len(errs) > 0 || len(a["med"]) != 1 || a["med"][0].Instance["dose"] != nil {
-		t.Errorf("DropNotApplicable: %v %+v", errs, a)
-	}
 }
 
 func TestRepeatingGroupCarried(t *testing.T) {

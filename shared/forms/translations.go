@@ -304,7 +304,7 @@ func (p *parser) finishLanguages() {
 // itself invalid counts as applying. A form without script uses it to mark
 // as required only the questions that apply to the answers given so far.
 func (q *Questionnaire) Applies(raw map[string]json.RawMessage) map[string]bool {
-	v := newValidation(q, ValidateOptions{})
+	v := newValidation(q)
 	top := v.newRun(nil, nil, "")
 	top.decode(raw)
 	out := make(map[string]bool, len(v.inScope[nil]))

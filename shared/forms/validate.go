@@ -120,11 +120,9 @@ const (
 	stateUnknown
 )
 
-// validation is one run of Validate: the form, the options, and the
-// checks of the top level, which holds the checks of every instance.
+// validation is one run of Validate: the form, and its items by scope.
 type validation struct {
 	q       *Questionnaire
-	opts    ValidateOptions
 	inScope map[*Item][]*Item // by scope (nil: top level): every item in it, document order
 }
 
@@ -157,22 +155,12 @@ func (v *validation) newRun(scope *Item, parent *scopeRun, prefix string) *scope
 	}
 }
 
-func newValidation(q *Questionnaire, opts ValidateOptions) *validation {
-	v := &validation{q: q, opts: opts, inScope: make(map[*Item][]*Item)}
+func newValidation(q *Questionnaire) *validation {
+	v := &validation{q: q, inScope: make(map[*Item][]*Item)}
 	for _, it := range q.all {
 		v.inScope[it.scope] = append(v.inScope[it.scope], it)
 	}
 	return v
-}
-
-// ValidateOptions change how ValidateWith treats a submission.
-type ValidateOptions struct {
-	// DropNotApplicable drops answers to items that do not apply (their
-	// enableWhen does not hold) instead of refusing them with
-	// MsgNotApplicable. An HTML form without script shows every question,
-	// so a patient may fill in one that turns out not to apply; FHIR asks
-	// that such answers not be kept.
-	DropNotApplicable bool
 }
 
 // Validate checks raw JSON answers (linkId -> JSON value) against the form
@@ -188,8 +176,7 @@ type ValidateOptions struct {
 // EffectiveMaxLength characters, without control characters (text allows
 // newlines and tabs, and CRLF becomes LF); integer a JSON integer in FHIR's
 // 32-bit range; decimal a JSON number; both within minValue/maxValue; date
-// a real calendar date as YYYY-MM-DD; dateTime RFC 3339 with a zone; time
-// HH:MM or HH:MM:SS; url an absolute http or https URL; boolean
+// a real calendar date as YYYY-MM-DD; dateTime RFC 3339 with a zone; boolean
 // true or false; choice the Key of an option (stored as its Coding, or as
 // valueString for string options); open-choice an option key or free text;
 // attachment an object {contentType, data (base64), title} with optional
@@ -202,12 +189,7 @@ type ValidateOptions struct {
 // (instances numbered from 1 in the order given). Answers is nil whenever
 // FieldErrors is not empty.
 func (q *Questionnaire) Validate(raw map[string]json.RawMessage) (Answers, FieldErrors) {
-	return q.ValidateWith(raw, ValidateOptions{})
-}
-
-// ValidateWith is Validate with options.
-func (q *Questionnaire) ValidateWith(raw map[string]json.RawMessage, opts ValidateOptions) (Answers, FieldErrors) {
-	v := newValidation(q, opts)
+	v := newValidation(q)
 	top := v.newRun(nil, nil, "")
 	top.decode(raw)
 	top.check()
@@ -402,7 +384,6 @@ func (r *scopeRun) given(g *Item) int {
 
 // check works out each item's message in the run and its instances.
 func (r *scopeRun) check() {
-	drop := r.v.opts.DropNotApplicable
 	for _, it := range r.v.inScope[r.scope] {
 		if r.messages[it].Key == MsgNotAnswerable {
 			continue
@@ -420,8 +401,6 @@ func (r *scopeRun) check() {
 			n := r.given(it)
 			switch {
 			case r.failed[it]:
-			case st == stateNo && n > 0 && drop:
-				delete(r.instances, it)
 			case st == stateNo && n > 0:
 				r.messages[it] = r.notApplicable(it)
 			case st == stateYes && (it.Required || it.MinOccurs > 0) && n == 0:
@@ -442,10 +421,6 @@ func (r *scopeRun) check() {
 			if it.Required && st == stateYes && !r.anyAnswered(it) {
 				r.messages[it] = locale.New(MsgRequired)
 			}
-		case st == stateNo && r.present[it] && drop:
-			delete(r.answers, it.LinkID)
-			delete(r.messages, it)
-			r.present[it], r.failed[it] = false, false
 		case st == stateNo && r.present[it]:
 			// Say this rather than any type error: the answer should not
 			// be there at all.
