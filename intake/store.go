@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -51,7 +52,9 @@ const insertOne = `INSERT INTO submissions (id, form_id, form_version, key_id, r
 VALUES ($1::uuid, $2, $3, $4, $5, $6, $7, $8)`
 
 // insertMany inserts any number of rows with one statement, so the
-// statement is prepared once per connection whatever the batch size.
+// statement is prepared once per connection whatever the batch size. The
+// ids go as binary uuid[] (pgx cannot encode strings as binary uuid: it
+// would try, fail, and send text for the server to parse).
 const insertMany = `INSERT INTO submissions (id, form_id, form_version, key_id, received_at, envelope, mac, replay_key)
 SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::bytea[], $7::bytea[], $8::bytea[])`
 
@@ -169,14 +172,20 @@ func (s *Store) insertBatch(batch []*pendingRow) {
 		return
 	}
 	n := len(batch)
-	ids, formIDs, versions, keyIDs := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	ids, formIDs, versions, keyIDs := make([]pgtype.UUID, n), make([]string, n), make([]string, n), make([]string, n)
 	times, envs, macs, replays := make([]time.Time, n), make([][]byte, n), make([][]byte, n), make([][]byte, n)
+	var err error
 	for i, p := range batch {
 		r := p.row
-		ids[i], formIDs[i], versions[i], keyIDs[i] = r.SubmissionID, r.FormID, r.FormVersion, r.KeyID
+		if err = ids[i].Scan(r.SubmissionID); err != nil {
+			break // stored one by one below, where the database words the error
+		}
+		formIDs[i], versions[i], keyIDs[i] = r.FormID, r.FormVersion, r.KeyID
 		times[i], envs[i], macs[i], replays[i] = r.ReceivedAt, r.Envelope, r.MAC, r.ReplayKey
 	}
-	_, err := s.pool.Exec(ctx, insertMany, ids, formIDs, versions, keyIDs, times, envs, macs, replays)
+	if err == nil {
+		_, err = s.pool.Exec(ctx, insertMany, ids, formIDs, versions, keyIDs, times, envs, macs, replays)
+	}
 	if err == nil {
 		for _, p := range batch {
 			p.done <- nil

@@ -1,6 +1,7 @@
 package intake
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"sync"
@@ -78,11 +79,15 @@ func TestGroupCommitBoundedByBytes(t *testing.T) {
 
 	var wg sync.WaitGroup
 	errs := make(chan error, rows)
-	for range rows {
+	sent := make([]*SealedRow, rows)
+	for i := range rows {
+		sent[i] = testRow(t, rowSize)
+		sent[i].ReplayKey = make([]byte, 32)
+		rand.Read(sent[i].ReplayKey)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs <- store.StoreSubmission(ctx, testRow(t, rowSize))
+			errs <- store.StoreSubmission(ctx, sent[i])
 		}()
 	}
 	wg.Wait()
@@ -114,6 +119,22 @@ func TestGroupCommitBoundedByBytes(t *testing.T) {
 		// 96 concurrent submissions with two INSERTs in flight: if no two
 		// ever shared one, group commit is not happening at all.
 		t.Fatalf("no two rows were committed together")
+	}
+	// Every column of every row is stored as sent (the batch encodes
+	// columns as arrays, in an order of its own).
+	for _, r := range sent {
+		var formID, version, keyID string
+		var at time.Time
+		var env, mac, replay []byte
+		err := ownerPool.QueryRow(ctx, `SELECT form_id, form_version, key_id, received_at, envelope, mac, replay_key
+FROM submissions WHERE id = $1::uuid`, r.SubmissionID).Scan(&formID, &version, &keyID, &at, &env, &mac, &replay)
+		if err != nil {
+			t.Fatalf("row %s: %v", r.SubmissionID, err)
+		}
+		if formID != r.FormID || version != r.FormVersion || keyID != r.KeyID || !at.Equal(r.ReceivedAt) ||
+			!bytes.Equal(env, r.Envelope) || !bytes.Equal(mac, r.MAC) || !bytes.Equal(replay, r.ReplayKey) {
+			t.Fatalf("row %s is not stored as sent", r.SubmissionID)
+		}
 	}
 	t.Logf("%d rows, largest batch %d rows, %d bytes", stored, largestBatch, biggest)
 }
