@@ -189,7 +189,7 @@ func benchListSearch(b *testing.B, a *app) {
 		t0 := time.Now()
 		var rec *httptest.ResponseRecorder
 		if r.form != nil {
-			rec = c.post("/submissions", r.form)
+			rec = c.search(r.form)
 		} else {
 			rec = c.get(r.path)
 		}

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -36,62 +37,70 @@ func (p listParams) values() url.Values {
 	return v
 }
 
-// parseListFilter checks the list inputs; anything malformed is a 422 with
-// a message naming the field.
+// parseListFilter reads and checks the list inputs of the request (the
+// query of a GET, the form of a POST); anything malformed is a 422 with a
+// message naming the field.
 func (s *Server) parseListFilter(c echo.Context) (listParams, ListFilter, error) {
 	p := listParams{
 		Form: c.FormValue("form"), Status: c.FormValue("status"), From: c.FormValue("from"), To: c.FormValue("to"),
-		Sort: c.FormValue("sort"), Superseded: c.FormValue("superseded") == "1",
+		Sort: c.FormValue("sort"), Superseded: c.FormValue("superseded") == "1", Limit: c.FormValue("limit"),
 	}
-	var f ListFilter
 	if c.Request().Method == http.MethodGet && c.QueryParams().Has("q") {
-		return p, f, errorf(CodeInvalid, "Search text goes in the search form, never in the address.")
+		return p, ListFilter{}, errorf(CodeInvalid, "Search text goes in the search form, never in the address.")
 	}
 	if c.Request().Method == http.MethodPost {
 		p.Text = c.FormValue("q")
 	}
+	f, err := s.listFilter(p, c.FormValue("cursor"))
+	return p, f, err
+}
+
+// listFilter checks list inputs, from a request or a saved search, and
+// turns them into the store's filter.
+func (s *Server) listFilter(p listParams, cursor string) (ListFilter, error) {
+	var f ListFilter
 	if p.Form != "" {
 		if _, ok := s.forms.Get(p.Form); !ok {
-			return p, f, errorf(CodeInvalid, "Form: choose one from the list.")
+			return f, errorf(CodeInvalid, "Form: choose one from the list.")
 		}
 	}
 	if p.Status != "" && !slices.Contains(ReviewStatuses, p.Status) {
-		return p, f, errorf(CodeInvalid, "Status: choose one from the list.")
+		return f, errorf(CodeInvalid, "Status: choose one from the list.")
 	}
 	var err error
 	if f.From, err = parseDay(p.From, "From"); err != nil {
-		return p, f, err
+		return f, err
 	}
 	if f.To, err = parseDay(p.To, "To"); err != nil {
-		return p, f, err
+		return f, err
 	}
 	if !f.From.IsZero() && !f.To.IsZero() && f.To.Before(f.From) {
-		return p, f, errorf(CodeInvalid, "To: must not be before From.")
+		return f, errorf(CodeInvalid, "To: must not be before From.")
 	}
 	switch p.Sort {
 	case "", "newest":
 	case "oldest":
 		f.Oldest = true
 	default:
-		return p, f, errorf(CodeInvalid, "Sort: choose newest or oldest first.")
+		return f, errorf(CodeInvalid, "Sort: choose newest or oldest first.")
 	}
 	if len(p.Text) > 200 {
-		return p, f, errorf(CodeInvalid, "Search: at most 200 characters.")
+		return f, errorf(CodeInvalid, "Search: at most 200 characters.")
 	}
-	if l := c.FormValue("limit"); l != "" {
-		n, err := strconv.Atoi(l)
+	if p.Limit != "" {
+		n, err := strconv.Atoi(p.Limit)
 		if err != nil || n < 1 || n > MaxListLimit {
-			return p, f, errorf(CodeInvalid, "Limit: a number from 1 to %d.", MaxListLimit)
+			return f, errorf(CodeInvalid, "Limit: a number from 1 to %d.", MaxListLimit)
 		}
-		f.Limit, p.Limit = n, l
+		f.Limit = n
 	}
-	if cur := c.FormValue("cursor"); cur != "" {
-		if f.After, err = s.subs.DecodeCursor(cur); err != nil {
-			return p, f, err
+	if cursor != "" {
+		if f.After, err = s.subs.DecodeCursor(cursor); err != nil {
+			return f, err
 		}
 	}
 	f.FormID, f.Status, f.Text, f.IncludeSuperseded = p.Form, p.Status, p.Text, p.Superseded
-	return p, f, nil
+	return f, nil
 }
 
 func parseDay(v, field string) (time.Time, error) {
@@ -113,13 +122,59 @@ type listView struct {
 	Statuses  []string
 	Rows      []ListRow
 	Next      string // cursor of the next page, "" on the last
-	NextURL   string // for a GET list (no search text)
+	NextURL   string // the next page: filters and cursor, or the search id and cursor
 	Searched  bool
 }
 
+// handleSearch takes the list form (POST, because its text may name a
+// patient) and answers with a redirect to a GET page (post/redirect/get),
+// so Back and reload never ask to send the form again. Filters alone go in
+// the query string; a search with text is saved under an opaque id of this
+// session (SavedSearches) and only the id goes in the URL.
+func (s *Server) handleSearch(c echo.Context, sess *Session) error {
+	p, f, err := s.parseListFilter(c)
+	if err != nil {
+		return err
+	}
+	q := url.Values{}
+	if t := strings.TrimSpace(p.Text); t == "" {
+		q = p.values()
+	} else {
+		// Refuse a search the list would refuse now, with the form's
+		// 422, rather than on the page it redirects to.
+		if _, ok := NormaliseReceipt(t); !ok {
+			if _, err := searchQuery(t); err != nil {
+				return err
+			}
+		}
+		id, err := s.searches.Save(c.Request().Context(), sess.TokenHash, p)
+		if err != nil {
+			return err
+		}
+		q.Set("search", id)
+	}
+	if f.After != nil {
+		q.Set("cursor", c.FormValue("cursor"))
+	}
+	return c.Redirect(http.StatusSeeOther, "/submissions?"+q.Encode())
+}
+
+// handleList shows the list: filtered by the query string, or by the
+// saved search ?search= names (with ?cursor= for its later pages).
 func (s *Server) handleList(c echo.Context, sess *Session) error {
 	ctx := c.Request().Context()
-	p, f, err := s.parseListFilter(c)
+	var p listParams
+	var f ListFilter
+	var err error
+	searchID := c.QueryParam("search")
+	if searchID != "" {
+		if p, err = s.searches.Load(ctx, sess.TokenHash, searchID); err != nil {
+			return err
+		}
+		f, err = s.listFilter(p, c.QueryParam("cursor"))
+	} else {
+		p, f, err = s.parseListFilter(c)
+	}
 	if err != nil {
 		return err
 	}
@@ -150,6 +205,9 @@ func (s *Server) handleList(c echo.Context, sess *Session) error {
 	if res.Next != nil {
 		v.Next = s.subs.EncodeCursor(*res.Next)
 		q := p.values()
+		if searchID != "" {
+			q = url.Values{"search": {searchID}}
+		}
 		q.Set("cursor", v.Next)
 		v.NextURL = "/submissions?" + q.Encode()
 	}

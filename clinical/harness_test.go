@@ -231,6 +231,16 @@ func (c *client) post(path string, form url.Values) *httptest.ResponseRecorder {
 	return c.do(http.MethodPost, path, f)
 }
 
+// search sends the list form as a browser does: a POST answered by 303,
+// then a GET of where it leads. Anything but a 303 is returned as it came.
+func (c *client) search(form url.Values) *httptest.ResponseRecorder {
+	rec := c.post("/submissions", form)
+	if rec.Code != http.StatusSeeOther {
+		return rec
+	}
+	return c.get(rec.Header().Get("Location"))
+}
+
 // csrf is the token the pages of this browser carry.
 func (c *client) csrf() string {
 	m := hmac.New(sha256.New, c.a.srv.csrfKey)

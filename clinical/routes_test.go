@@ -44,7 +44,7 @@ func TestEveryRouteForEveryRole(t *testing.T) {
 		return []route{
 			{"GET", "/", nil, map[string]int{"anonymous": unauth, "admin": see, "clinician": see, "viewer": see}},
 			{"GET", "/submissions", nil, map[string]int{"anonymous": unauth, "admin": forbid, "clinician": ok, "viewer": ok}},
-			{"POST", "/submissions", url.Values{"q": {"knee"}}, map[string]int{"anonymous": unauth, "admin": forbid, "clinician": ok, "viewer": ok}},
+			{"POST", "/submissions", url.Values{"q": {"knee"}}, map[string]int{"anonymous": unauth, "admin": forbid, "clinician": see, "viewer": see}},
 			{"GET", sp, nil, map[string]int{"anonymous": unauth, "admin": forbid, "clinician": ok, "viewer": ok}},
 			{"POST", sp + "/status", url.Values{"from": {"new"}, "to": {"in_review"}}, map[string]int{"anonymous": unauth, "admin": forbid, "clinician": see, "viewer": forbid}},
 			{"POST", sp + "/notes", url.Values{"body": {"Call back"}}, map[string]int{"anonymous": unauth, "admin": forbid, "clinician": see, "viewer": forbid}},

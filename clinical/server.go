@@ -53,6 +53,7 @@ type Server struct {
 	Echo     *echo.Echo
 	accounts *Accounts
 	subs     *Submissions
+	searches *SavedSearches
 	audit    *Audit
 	exporter *Exporter
 	forms    *forms.Registry
@@ -81,6 +82,7 @@ func NewServer(cfg *ServeConfig, pool *pgxpool.Pool, log *slog.Logger, now func(
 		Echo:     echo.New(),
 		accounts: accounts,
 		subs:     NewSubmissions(pool, cfg.SecretKey, now),
+		searches: NewSavedSearches(pool, cfg.SecretKey, now),
 		audit:    audit,
 		exporter: &Exporter{Pool: pool, Audit: audit, Forms: cfg.Forms},
 		forms:    cfg.Forms,
@@ -130,7 +132,7 @@ func NewServer(cfg *ServeConfig, pool *pgxpool.Pool, log *slog.Logger, now func(
 	s.route(http.MethodGet, "/", loggedIn, s.handleHome)
 
 	s.route(http.MethodGet, "/submissions", reader, s.handleList)
-	s.route(http.MethodPost, "/submissions", reader, s.handleList)
+	s.route(http.MethodPost, "/submissions", reader, s.handleSearch)
 	s.route(http.MethodGet, "/submissions/:id", reader, s.handleDetail)
 	s.route(http.MethodPost, "/submissions/:id/status", clinician, s.handleStatus)
 	s.route(http.MethodPost, "/submissions/:id/notes", clinician, s.handleNote)

@@ -43,7 +43,7 @@ func TestListSearchFilterSortPage(t *testing.T) {
 
 	search := func(form url.Values) []string {
 		t.Helper()
-		rec := c.post("/submissions", form)
+		rec := c.search(form)
 		if rec.Code != http.StatusOK {
 			t.Fatalf("search %v: %d: %s", form, rec.Code, rec.Body.String())
 		}
@@ -108,17 +108,21 @@ func TestListSearchFilterSortPage(t *testing.T) {
 	if got := len(all); got != 5 || all[4] != jane.intakeID || pages < 3 {
 		t.Errorf("paging through status=new: %v", all)
 	}
-	// A search pages by POST, carrying its text in the form, not the URL.
+	// A search pages by GET links that name its saved search, never its
+	// text.
 	var searched []string
-	form := url.Values{"q": {"doe"}, "limit": {"2"}}
+	rec := c.search(url.Values{"q": {"doe"}, "limit": {"2"}})
 	for pages = 0; pages < 10; pages++ {
-		rec := c.post("/submissions", form)
 		searched = append(searched, listed(rec.Body.String())...)
-		m := regexp.MustCompile(`name="cursor" value="([^"]+)"`).FindStringSubmatch(rec.Body.String())
+		m := regexp.MustCompile(`href="(/submissions\?[^"]*cursor=[^"]*)"`).FindStringSubmatch(rec.Body.String())
 		if m == nil {
 			break
 		}
-		form.Set("cursor", m[1])
+		next := strings.ReplaceAll(m[1], "&amp;", "&")
+		if !strings.Contains(next, "search=") || strings.Contains(strings.ToLower(next), "doe") {
+			t.Fatalf("next page of a search: %s", next)
+		}
+		rec = c.get(next)
 	}
 	if len(searched) != 5 || pages != 2 {
 		t.Errorf("paging a search: %d rows in %d pages, want 5 in 3", len(searched), pages+1)
