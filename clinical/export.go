@@ -41,6 +41,9 @@ type Submission struct {
 	Answers     forms.Answers
 	// SupersededBy is the id of the submission that corrects this one.
 	SupersededBy *int64
+	// SupersededByRef is that submission's IntakeID: the id staff see in
+	// URLs and in both exports.
+	SupersededByRef string
 }
 
 // Exporter writes stage-2 submissions as FHIR NDJSON or CSV, and writes every
@@ -87,7 +90,8 @@ func (x *Exporter) Export(ctx context.Context, w io.Writer, format, actor string
 		return 0, err
 	}
 	rows, err := x.Pool.Query(ctx, `SELECT id, intake_id::text, succession, receipt, form_id, form_version,
-  submitted_at, received_at, status, answers, superseded_by
+  submitted_at, received_at, status, answers, superseded_by,
+  coalesce((SELECT c.intake_id::text FROM submissions c WHERE c.id = submissions.superseded_by), '')
 FROM submissions WHERE `+where+fmt.Sprintf(` AND id <= $%d ORDER BY id`, len(args)+1), append(args, maxID)...)
 	if err != nil {
 		return 0, fmt.Errorf("read submissions: %w", err)
@@ -125,7 +129,7 @@ FROM submissions WHERE `+where+fmt.Sprintf(` AND id <= $%d ORDER BY id`, len(arg
 		var s Submission
 		var answers []byte
 		if err := rows.Scan(&s.ID, &s.IntakeID, &s.Succession, &s.Receipt, &s.FormID, &s.FormVersion,
-			&s.SubmittedAt, &s.ReceivedAt, &s.Status, &answers, &s.SupersededBy); err != nil {
+			&s.SubmittedAt, &s.ReceivedAt, &s.Status, &answers, &s.SupersededBy, &s.SupersededByRef); err != nil {
 			return n, fmt.Errorf("read submission: %w", err)
 		}
 		if err := json.Unmarshal(answers, &s.Answers); err != nil {
@@ -242,18 +246,17 @@ func (x *Exporter) csvColumns(formID string) []string {
 
 // csvRow is one submission's CSV record; withSuperseded adds the
 // superseded_by column after status (empty for a current submission).
+// Both ids are the submission's public id (IntakeID): the one in the staff
+// app's URLs and the FHIR export's QuestionnaireResponse.id, never the
+// database's row number.
 func csvRow(s *Submission, cols []string, withSuperseded bool) []string {
 	// Receipt and form version are not typed by staff either: they come from
 	// the sealed payload and the intake row, which a compromised intake host
 	// holding the row key chooses, so they are defused like answers.
-	row := []string{fmt.Sprint(s.ID), csvSafe(s.Receipt), s.FormID, csvSafe(s.FormVersion),
+	row := []string{s.IntakeID, csvSafe(s.Receipt), s.FormID, csvSafe(s.FormVersion),
 		s.SubmittedAt.UTC().Format(time.RFC3339), s.ReceivedAt.UTC().Format(time.RFC3339), s.Status}
 	if withSuperseded {
-		by := ""
-		if s.SupersededBy != nil {
-			by = fmt.Sprint(*s.SupersededBy)
-		}
-		row = append(row, by)
+		row = append(row, s.SupersededByRef)
 	}
 	for _, c := range cols {
 		vals := s.Answers[c]

@@ -313,7 +313,7 @@ func TestExportCSVDefusesFormulas(t *testing.T) {
 		row[col] = records[1][i]
 	}
 	for col, want := range map[string]string{
-		"id":               strconv.FormatInt(f.patient.id, 10),
+		"id":               f.patient.intakeID, // as in the URL and the FHIR export
 		"receipt":          f.patient.receipt,
 		"form":             "new-patient",
 		"received_at":      exportDay0.Format(time.RFC3339),
@@ -498,7 +498,7 @@ func TestExportLeavesOutSupersededUnlessAsked(t *testing.T) {
 		return records
 	}
 	records := csvOf()
-	if len(records) != 2 || slices.Contains(records[0], "superseded_by") || records[1][0] != strconv.FormatInt(f.later.id, 10) {
+	if len(records) != 2 || slices.Contains(records[0], "superseded_by") || records[1][0] != f.later.intakeID {
 		t.Errorf("default CSV export: %q, want the header and the later row only", records)
 	}
 	records = csvOf("--include-superseded")
@@ -507,8 +507,8 @@ func TestExportLeavesOutSupersededUnlessAsked(t *testing.T) {
 	}
 	for _, rec := range records[1:] {
 		want := ""
-		if rec[0] == strconv.FormatInt(f.patient.id, 10) {
-			want = strconv.FormatInt(f.later.id, 10)
+		if rec[0] == f.patient.intakeID {
+			want = f.later.intakeID
 		}
 		if rec[7] != want {
 			t.Errorf("row %s: superseded_by %q, want %q", rec[0], rec[7], want)

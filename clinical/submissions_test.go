@@ -420,7 +420,7 @@ func TestExportFromTheAppLeavesOutSuperseded(t *testing.T) {
 	}
 	rec := c.post("/export", url.Values{"format": {"csv"}})
 	rows, err := csv.NewReader(strings.NewReader(rec.Body.String())).ReadAll()
-	if rec.Code != http.StatusOK || err != nil || len(rows) != 2 || rows[1][0] != fmt.Sprint(cur.id) {
+	if rec.Code != http.StatusOK || err != nil || len(rows) != 2 || rows[1][0] != cur.intakeID {
 		t.Errorf("default export: %d %v (%v), want only the current submission", rec.Code, rows, err)
 	}
 	rec = c.post("/export", url.Values{"format": {"ndjson"}, "superseded": {"1"}})
