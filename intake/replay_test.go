@@ -9,10 +9,12 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/airlockhq/airlock/internal/browsertest"
 	"github.com/airlockhq/airlock/shared/pg/pgtest"
 )
 
@@ -403,7 +405,8 @@ func TestRepeatAfterTransferMovedTheRow(t *testing.T) {
 func TestBrowserReloadAfterSubmit(t *testing.T) {
 	t.Parallel()
 	ti := newTestIntake(t)
-	ctx := newBrowser(t)
+	b := browsertest.New(t, 2*time.Minute, chromedp.WindowSize(360, 800))
+	ctx := b.Ctx
 	err := chromedp.Do(ctx,
 		chromedp.EmulateViewport(360, 740, chromedp.EmulateMobile),
 		chromedp.Navigate(ti.url+formPath),
@@ -430,6 +433,7 @@ func TestBrowserReloadAfterSubmit(t *testing.T) {
 		t.Errorf("receipt page is %d px wide on a 360 px screen", w)
 	}
 	screenshot(t, ctx, "receipt-before-reload.png")
+	b.Axe("the receipt page")
 	if err := chromedp.Do(ctx, chromedp.Reload(), chromedp.WaitVisible(`#receipt`)); err != nil {
 		t.Fatalf("reload: %v", err)
 	}
@@ -447,4 +451,5 @@ func TestBrowserReloadAfterSubmit(t *testing.T) {
 	if body := run(t, ctx, chromedp.Text(`main`)); strings.Contains(body, receipt) || !strings.Contains(body, "No receipt") {
 		t.Errorf("after Done the receipt page shows %q", body)
 	}
+	b.Axe("the page with no receipt")
 }
