@@ -168,6 +168,9 @@ func (s *Server) handleList(c echo.Context, sess *Session) error {
 	var err error
 	searchID := c.QueryParam("search")
 	if searchID != "" {
+		if c.QueryParams().Has("q") {
+			return errorf(CodeInvalid, "Search text goes in the search form, never in the address.")
+		}
 		if p, err = s.searches.Load(ctx, sess.TokenHash, searchID); err != nil {
 			return err
 		}

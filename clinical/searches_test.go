@@ -51,6 +51,10 @@ func TestSearchPostRedirectGet(t *testing.T) {
 		}
 	}
 
+	if rec := c.get(loc + "&q=quillfeather"); rec.Code != http.StatusUnprocessableEntity {
+		t.Errorf("search text in the address beside a search id: %d", rec.Code)
+	}
+
 	// Filters alone need no saved search.
 	rec = c.post("/submissions", url.Values{"q": {"  "}, "status": {"new"}, "sort": {"oldest"}})
 	if rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != "/submissions?sort=oldest&status=new" {
