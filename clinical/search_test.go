@@ -113,3 +113,119 @@ func TestSearchWordsAgreeWithTheFallback(t *testing.T) {
 		}
 	}
 }
+
+// TestSearchPlansFindTheSameRows: a text search through the index, through
+// the index on its rarer words only, and walking in page order return the
+// same rows, page by page, with filters and either sort.
+func TestSearchPlansFindTheSameRows(t *testing.T) {
+	t.Parallel()
+	a := newApp(t)
+	ctx := context.Background()
+	day := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
+	drugs := []string{"ibuprofen daily", "metformin twice daily", "ibuprofen as needed"}
+	for i := range 40 {
+		a.insert(t, "new-patient", patient(fmt.Sprintf("Fam%d", i%7), fmt.Sprintf("Giv%d", i%3), drugs[i%3]),
+			day.Add(time.Duration(i)*time.Hour), ReviewStatuses[i%4])
+	}
+	st := a.srv.subs
+	force := func(freq map[string]float64, rows float64) {
+		st.planner.mu.Lock()
+		st.planner.freq, st.planner.minFreq, st.planner.rows, st.planner.at = freq, 0.01, rows, st.now()
+		st.planner.mu.Unlock()
+	}
+	// Every page of a search, as intake ids.
+	pages := func(f ListFilter) []string {
+		t.Helper()
+		f.Limit = 4
+		var got []string
+		for range 20 {
+			page, err := st.List(ctx, f)
+			if err != nil {
+				t.Fatalf("%+v: %v", f, err)
+			}
+			for _, r := range page.Rows {
+				got = append(got, r.IntakeID)
+			}
+			if page.Next == nil {
+				return got
+			}
+			f.After = page.Next
+		}
+		t.Fatalf("%+v: more than 20 pages", f)
+		return nil
+	}
+	plans := []struct {
+		name string
+		freq map[string]float64
+		rows float64
+		want string // the plan planSearch picks for "fam1 ibuprofen"
+	}{
+		{"no statistics: every word is rare", map[string]float64{}, 40, "index"},
+		{"every word common: walk", map[string]float64{"fam1": 0.5, "ibuprofen": 0.6, "daily": 0.7, "giv1": 0.5, "needed": 0.3}, 1e6, "walk"},
+		{"one common word, checked on the rows the rare one finds", map[string]float64{"ibuprofen": 0.6, "daily": 0.7}, 1e5, "index"},
+	}
+	filters := []ListFilter{
+		{Text: "ibuprofen"},
+		{Text: "fam1 ibuprofen", Oldest: true},
+		{Text: "fam1 ibuprofen"},
+		{Text: "daily giv1", Status: ReviewDone},
+		{Text: "ibu", FormID: "new-patient", From: day.Add(24 * time.Hour), To: day.Add(24 * time.Hour)},
+		{Text: "needed fam"},
+	}
+	var first [][]string
+	for i, p := range plans {
+		force(p.freq, p.rows)
+		terms, _ := searchTerms("fam1 ibuprofen")
+		if got := map[bool]string{true: "walk", false: "index"}[planSearch(terms, p.freq, 0.01, p.rows, 5).walk()]; got != p.want {
+			t.Errorf("%s: planSearch picks %s, want %s", p.name, got, p.want)
+		}
+		for j, f := range filters {
+			got := pages(f)
+			if i == 0 {
+				if len(got) == 0 {
+					t.Fatalf("%+v finds nothing: the comparison would prove nothing", f)
+				}
+				first = append(first, got)
+				continue
+			}
+			if strings.Join(got, ",") != strings.Join(first[j], ",") {
+				t.Errorf("%s: %+v found %v, without statistics %v", p.name, f, got, first[j])
+			}
+		}
+	}
+}
+
+// TestPlanSearch: the rarest word decides between the index and a walk, at
+// sqrt(page size x rows) matches; a word not in the statistics is rarer
+// than every word in them; a common prefix adds up the words it covers.
+func TestPlanSearch(t *testing.T) {
+	t.Parallel()
+	freq := map[string]float64{"daily": 0.3, "giv10": 0.004, "giv11": 0.004, "giv1": 0.004, "dose1": 0.05}
+	const minFreq, rows, page = 0.0005, 1e6, 51 // walk above sqrt(51e6) = 7141 matches: a share of 0.71%
+	for _, tt := range []struct {
+		q     string
+		index string // the words in the index condition; "" for a walk
+	}{
+		{"daily", ""},
+		{"smith", "smith"},             // not listed: rare
+		{"giv1", ""},                   // a prefix: 0.4% + 0.4% + 0.4% = 1.2%
+		{"giv11", "giv11"},             // 0.4%
+		{"daily smith", "smith"},       // the common word is checked on the rows smith finds
+		{"dose1 giv11", "dose1 giv11"}, // both under indexShare: both in the index condition
+	} {
+		terms, err := searchTerms(tt.q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := planSearch(terms, freq, minFreq, rows, page)
+		var got []string
+		for i, in := range p.index {
+			if in {
+				got = append(got, terms[i].word)
+			}
+		}
+		if strings.Join(got, " ") != tt.index {
+			t.Errorf("%q: index on %q, want %q", tt.q, got, tt.index)
+		}
+	}
+}

@@ -50,6 +50,7 @@ func NextStatuses(status string) []string { return reviewMoves[status] }
 type Submissions struct {
 	pool      *pgxpool.Pool
 	cursorKey []byte
+	planner   searchPlanner // word statistics for text searches (search.go)
 	now       func() time.Time
 	// names: per form, the linkIds of the family and given name items,
 	// found by item.definition (see UseForms).
@@ -192,33 +193,30 @@ func NormaliseReceipt(s string) (string, bool) {
 	return strings.Join(parts, "-"), true
 }
 
-// searchQuery turns typed words into a tsquery: every word must match,
+// searchTerms turns typed words into tsquery terms: every word must match,
 // words of three or more letters as prefixes. The words are cut as
 // transfer cuts a submission's answers (textsearch.Words: lower-cased runs
 // of letters and digits), and the query is a tsquery literal, not parsed
 // again by to_tsquery, so a word means the same on both sides. Only letters
 // and digits reach the query, so its syntax cannot be injected.
-func searchQuery(text string) (string, error) {
-	var terms []string
+func searchTerms(text string) ([]searchTerm, error) {
+	var terms []searchTerm
 	for _, w := range textsearch.Words(text) {
-		if len([]rune(w)) > textsearch.MaxWordRunes {
-			return "", errorf(CodeInvalid, "A search word is too long.")
+		n := len([]rune(w))
+		if n > textsearch.MaxWordRunes {
+			return nil, errorf(CodeInvalid, "A search word is too long.")
 		}
-		term := "'" + w + "'"
-		if len([]rune(w)) >= 3 {
-			term += ":*"
-		}
-		if !slices.Contains(terms, term) {
-			terms = append(terms, term)
+		if t := (searchTerm{word: w, prefix: n >= 3}); !slices.Contains(terms, t) {
+			terms = append(terms, t)
 		}
 	}
 	if len(terms) == 0 {
-		return "", errorf(CodeInvalid, "Search for a receipt, or for a word of at least one letter or digit.")
+		return nil, errorf(CodeInvalid, "Search for a receipt, or for a word of at least one letter or digit.")
 	}
 	if len(terms) > 8 {
-		return "", errorf(CodeInvalid, "Search for at most 8 words.")
+		return nil, errorf(CodeInvalid, "Search for at most 8 words.")
 	}
-	return strings.Join(terms, " & "), nil
+	return terms, nil
 }
 
 // MaxListLimit bounds a page.
@@ -230,60 +228,68 @@ func (st *Submissions) List(ctx context.Context, f ListFilter) (*ListPage, error
 	if f.Limit <= 0 || f.Limit > MaxListLimit {
 		f.Limit = 50
 	}
-	var conds []string
-	var args []any
-	textSearch := false
-	arg := func(v any) string {
-		args = append(args, v)
-		return fmt.Sprintf("$%d", len(args))
-	}
-	if !f.IncludeSuperseded {
-		conds = append(conds, "superseded_by IS NULL")
-	}
-	if f.FormID != "" {
-		conds = append(conds, "form_id = "+arg(f.FormID))
-	}
-	if f.Status != "" {
-		conds = append(conds, "status = "+arg(f.Status))
-	}
-	if !f.From.IsZero() {
-		conds = append(conds, "received_at >= "+arg(f.From))
-	}
-	if !f.To.IsZero() {
-		conds = append(conds, "received_at < "+arg(f.To.AddDate(0, 0, 1)))
-	}
+	var terms []searchTerm
+	receipt := ""
 	if t := strings.TrimSpace(f.Text); t != "" {
 		if r, ok := NormaliseReceipt(t); ok {
-			conds = append(conds, "receipt = "+arg(r))
+			receipt = r
 		} else {
-			q, err := searchQuery(t)
-			if err != nil {
+			var err error
+			if terms, err = searchTerms(t); err != nil {
 				return nil, err
 			}
-			conds = append(conds, "search @@ "+arg(q)+"::tsquery")
-			textSearch = true
 		}
 	}
-	dir, cmp := "DESC", "<"
-	if f.Oldest {
-		dir, cmp = "ASC", ">"
+	if f.After != nil && f.After.Oldest != f.Oldest {
+		return nil, errBadCursor
 	}
-	if f.After != nil {
-		if f.After.Oldest != f.Oldest {
-			return nil, errBadCursor
+	// build makes the query; plan says how a text search runs (search.go).
+	build := func(plan searchPlan) (string, []any) {
+		var conds []string
+		var args []any
+		arg := func(v any) string {
+			args = append(args, v)
+			return fmt.Sprintf("$%d", len(args))
 		}
-		conds = append(conds, fmt.Sprintf("(received_at, id) %s (%s, %s)", cmp, arg(f.After.ReceivedAt), arg(f.After.ID)))
-	}
-	where := "true"
-	if len(conds) > 0 {
-		where = strings.Join(conds, " AND ")
-	}
-	sql := fmt.Sprintf(`SELECT id, intake_id::text, receipt, form_id, received_at, status,
+		if !f.IncludeSuperseded {
+			conds = append(conds, "superseded_by IS NULL")
+		}
+		if f.FormID != "" {
+			conds = append(conds, "form_id = "+arg(f.FormID))
+		}
+		if f.Status != "" {
+			conds = append(conds, "status = "+arg(f.Status))
+		}
+		if !f.From.IsZero() {
+			conds = append(conds, "received_at >= "+arg(f.From))
+		}
+		if !f.To.IsZero() {
+			conds = append(conds, "received_at < "+arg(f.To.AddDate(0, 0, 1)))
+		}
+		if receipt != "" {
+			conds = append(conds, "receipt = "+arg(receipt))
+		}
+		if len(terms) > 0 {
+			conds = append(conds, searchSQL(arg, terms, plan))
+		}
+		dir, cmp := "DESC", "<"
+		if f.Oldest {
+			dir, cmp = "ASC", ">"
+		}
+		if f.After != nil {
+			conds = append(conds, fmt.Sprintf("(received_at, id) %s (%s, %s)", cmp, arg(f.After.ReceivedAt), arg(f.After.ID)))
+		}
+		where := "true"
+		if len(conds) > 0 {
+			where = strings.Join(conds, " AND ")
+		}
+		return fmt.Sprintf(`SELECT id, intake_id::text, receipt, form_id, received_at, status,
   coalesce(%s, ''),
   superseded_by IS NOT NULL,
   CASE WHEN corrects_id IS NOT NULL AND correction_accepted_at IS NULL THEN 'pending'
        WHEN corrects_receipt IS NOT NULL AND NOT correction_verified THEN 'unverified' ELSE '' END
-FROM submissions WHERE %s ORDER BY received_at %s, id %s LIMIT %s`, st.nameSQL(arg), where, dir, dir, arg(f.Limit+1))
+FROM submissions WHERE %s ORDER BY received_at %s, id %s LIMIT %s`, st.nameSQL(arg), where, dir, dir, arg(f.Limit+1)), args
+	}
 	page := &ListPage{}
 	scan := func(rows pgx.Rows) error {
 		page.Rows = page.Rows[:0]
@@ -296,7 +302,7 @@ FROM submissions WHERE %s ORDER BY received_at %s, id %s LIMIT %s`, st.nameSQL(a
 		}
 		return rows.Err()
 	}
-	if err := st.query(ctx, sql, args, textSearch, scan); err != nil {
+	if err := st.query(ctx, build, terms, f.Limit+1, scan); err != nil {
 		return nil, fmt.Errorf("list submissions: %w", err)
 	}
 	if len(page.Rows) > f.Limit {
@@ -498,21 +504,33 @@ ORDER BY id LIMIT $2 FOR UPDATE`, cutoff, retentionBatch)
 	}
 }
 
-// searchBudget is how long a text search may take through the full-text
-// index before the list falls back to walking the date index.
+// searchBudget is how long a text search may run with the plan it starts
+// with before it runs again with the other one.
 const searchBudget = 60 * time.Millisecond
 
-// query runs a list query. A text search first goes through the GIN index,
-// which is fast when few rows match but costs time in proportion to the
-// matches; when a common word makes it overrun searchBudget, the query runs
-// again walking the (received_at, id) index in page order and checking each
-// row, which is fast exactly when many rows match. Either plan gives the same
-// rows; docs/clinical.md has the measurements.
-func (st *Submissions) query(ctx context.Context, sql string, args []any, textSearch bool, scan func(pgx.Rows) error) error {
-	run := func(setting string) error {
+// query runs a list query made by build. A text search starts with the plan
+// planSearch picks (search.go); when that overruns searchBudget it runs
+// again with the other way, walking in page order when it went through the
+// index, and through the index when it walked; when that overruns too (a
+// loaded server, or statistics far off), it runs once more through the
+// index, with no budget: its cost is bounded by the rows that match. Every
+// plan gives the same rows; docs/clinical.md has the measurements.
+func (st *Submissions) query(ctx context.Context, build func(searchPlan) (string, []any), terms []searchTerm, pageSize int,
+	scan func(pgx.Rows) error) error {
+	run := func(plan searchPlan, budget bool) error {
+		sql, args := build(plan)
 		return pg.InTx(ctx, st.pool, func(tx pgx.Tx) error {
-			if setting != "" {
-				if _, err := tx.Exec(ctx, setting); err != nil {
+			var settings []string
+			if budget {
+				settings = append(settings, fmt.Sprintf("SET LOCAL statement_timeout = %d", searchBudget.Milliseconds()))
+			}
+			if len(terms) > 0 && plan.walk() {
+				// ts_match_vq is no index condition, but the planner could
+				// still gather the filter's rows and sort them: walk in order.
+				settings = append(settings, "SET LOCAL enable_bitmapscan = off")
+			}
+			if len(settings) > 0 {
+				if _, err := tx.Exec(ctx, strings.Join(settings, "; ")); err != nil {
 					return err
 				}
 			}
@@ -524,13 +542,26 @@ func (st *Submissions) query(ctx context.Context, sql string, args []any, textSe
 			return scan(rows)
 		})
 	}
-	if !textSearch {
-		return run("")
+	if len(terms) == 0 {
+		return run(searchPlan{}, false)
 	}
-	err := run(fmt.Sprintf("SET LOCAL statement_timeout = %d", searchBudget.Milliseconds()))
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) && pgErr.Code == "57014" && ctx.Err() == nil { // query_canceled by the timeout
-		return run("SET LOCAL enable_bitmapscan = off")
+	freq, minFreq, rows := st.planner.stats(ctx, st.pool, st.now())
+	index := indexPlan(terms, freq, minFreq)
+	walk := searchPlan{index: make([]bool, len(terms))}
+	first, second := index, walk
+	if planSearch(terms, freq, minFreq, rows, pageSize).walk() {
+		first, second = walk, index
 	}
-	return err
+	overran := func(err error) bool {
+		var pgErr *pgconn.PgError
+		return errors.As(err, &pgErr) && pgErr.Code == "57014" && ctx.Err() == nil // query_canceled by the timeout
+	}
+	err := run(first, true)
+	if !overran(err) {
+		return err
+	}
+	if err = run(second, true); !overran(err) {
+		return err
+	}
+	return run(index, false)
 }
