@@ -143,7 +143,7 @@ func (s *Server) handleSearch(c echo.Context, sess *Session) error {
 		// Refuse a search the list would refuse now, with the form's
 		// 422, rather than on the page it redirects to.
 		if _, ok := NormaliseReceipt(t); !ok {
-			if _, err := searchQuery(t); err != nil {
+			if _, err := searchTerms(t); err != nil {
 				return err
 			}
 		}
