@@ -161,7 +161,7 @@ func TestMetricsCountLoginsExportsAndAudit(t *testing.T) {
 	cl := a.newUser(t, "clinician@clinic.example", true, true, RoleClinician)
 	c := a.client()
 	c.login(t, cl)
-	if rec := c.post("/export", url.Values{"format": {"csv"}}); rec.Code != http.StatusOK {
+	if rec := c.export(url.Values{"format": {"csv"}}); rec.Code != http.StatusOK {
 		t.Fatalf("export: %d", rec.Code)
 	}
 	other := a.client()

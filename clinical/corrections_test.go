@@ -231,7 +231,7 @@ func TestErasingACorrectionRestoresTheOriginal(t *testing.T) {
 	if list := c.get("/submissions").Body.String(); !strings.Contains(list, orig.intakeID) {
 		t.Error("the original is missing from the default list after its correction was erased")
 	}
-	rec := c.post("/export", url.Values{"format": {"ndjson"}})
+	rec := c.export(url.Values{"format": {"ndjson"}})
 	if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), "Penicillin: anaphylaxis") || strings.Contains(rec.Body.String(), `"amended"`) {
 		t.Errorf("export after erasing the correction: %d\n%s", rec.Code, rec.Body.String())
 	}
@@ -276,7 +276,7 @@ VALUES ($1, $3, NULL), ($2, $4, $3)`, orig.id, fix.id, h1[:], h2[:]); err != nil
 		}
 		if u == doc {
 			for _, f := range []string{"csv", "ndjson"} {
-				shown = append(shown, c.post("/export", url.Values{"format": {f}, "superseded": {"1"}}).Body.String())
+				shown = append(shown, c.export(url.Values{"format": {f}, "superseded": {"1"}}).Body.String())
 			}
 		}
 	}

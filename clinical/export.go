@@ -25,6 +25,19 @@ type ExportFilter struct {
 	// IncludeSuperseded also exports the submissions a correction
 	// superseded, marked as such; by default an export holds current data only.
 	IncludeSuperseded bool
+	// MaxID, when not 0, leaves out rows above it: the app's export holds
+	// exactly the rows its page counted (Count), none that came after.
+	MaxID int64
+}
+
+// Count is how many submissions f selects, and the highest id among them.
+func (x *Exporter) Count(ctx context.Context, f ExportFilter) (count, maxID int64, err error) {
+	where, args := exportWhere(f)
+	err = x.Pool.QueryRow(ctx, `SELECT count(*), coalesce(max(id), 0) FROM submissions WHERE `+where, args...).Scan(&count, &maxID)
+	if err != nil {
+		return 0, 0, fmt.Errorf("count export: %w", err)
+	}
+	return count, maxID, nil
 }
 
 // Submission is one stage-2 submission as stored in clinical.
@@ -64,9 +77,9 @@ const ReceiptSystem = "https://airlock.dev/fhir/sid/receipt"
 // on behalf of actor, and returns how many it wrote.
 func (x *Exporter) Export(ctx context.Context, w io.Writer, format, actor string, f ExportFilter) (int64, error) {
 	where, args := exportWhere(f)
-	var count, maxID int64
-	if err := x.Pool.QueryRow(ctx, `SELECT count(*), coalesce(max(id), 0) FROM submissions WHERE `+where, args...).Scan(&count, &maxID); err != nil {
-		return 0, fmt.Errorf("count export: %w", err)
+	count, maxID, err := x.Count(ctx, f)
+	if err != nil {
+		return 0, err
 	}
 	// Fail closed: no audit entry, no export. The entry names exactly the
 	// rows that follow (every id up to maxID that matches the filter).
@@ -169,6 +182,10 @@ func exportWhere(f ExportFilter) (string, []any) {
 	if !f.Before.IsZero() {
 		args = append(args, f.Before)
 		conds = append(conds, fmt.Sprintf("received_at < $%d", len(args)))
+	}
+	if f.MaxID != 0 {
+		args = append(args, f.MaxID)
+		conds = append(conds, fmt.Sprintf("id <= $%d", len(args)))
 	}
 	return strings.Join(conds, " AND "), args
 }

@@ -110,11 +110,6 @@ func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 				result = loginRefused
 			}
 			s.metrics.logins.WithLabelValues(result).Inc()
-		case "/export":
-			// Only the two formats the handler accepts reach a 200.
-			if f := c.FormValue("format"); status == http.StatusOK && (f == "csv" || f == "ndjson") {
-				s.metrics.exports.WithLabelValues(f).Inc()
-			}
 		}
 		return nil
 	}

@@ -3,10 +3,14 @@ package clinical
 import (
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/airlockhq/airlock/shared/forms"
 )
 
 // TestLoginMessages: a first visit and an ended session ask to log in in
@@ -223,5 +227,85 @@ func TestNotFoundPageAndFavicon(t *testing.T) {
 	}
 	if !strings.Contains(login, `<link rel="icon" href="/favicon.ico"`) {
 		t.Errorf("the layout names no favicon")
+	}
+}
+
+// export runs the app's export as a browser does: the filter form posted
+// to /export, its redirect to the ready page (which must link the file),
+// and the file. It returns the file's response, or the first one that was
+// not a step of that path.
+func (c *client) export(form url.Values) *httptest.ResponseRecorder {
+	rec := c.post("/export", form)
+	loc := rec.Header().Get("Location")
+	if rec.Code != http.StatusSeeOther || !strings.HasPrefix(loc, "/export/ready?t=") {
+		return rec
+	}
+	ready := c.get(loc)
+	file := "/export/file?t=" + strings.TrimPrefix(loc, "/export/ready?t=")
+	if ready.Code != http.StatusOK || !strings.Contains(ready.Body.String(), `url=`+file+`"`) {
+		return ready
+	}
+	return c.get(file)
+}
+
+// TestExportTicket: the export's ready page says what the file holds; the
+// file holds exactly the rows counted then (not one that arrived after),
+// and its link works only in the session that made it, unaltered and for
+// ten minutes.
+func TestExportTicket(t *testing.T) {
+	t.Parallel()
+	a := newApp(t)
+	u := a.newUser(t, "doc@clinic.example", true, true, RoleClinician)
+	other := a.newUser(t, "other@clinic.example", true, true, RoleClinician)
+	day := time.Date(2026, 4, 1, 9, 0, 0, 0, time.UTC)
+	a.insert(t, "new-patient", patient("Doe", "Jane", ""), day, ReviewNew)
+	a.insert(t, "new-patient", patient("Roe", "Rita", ""), day.Add(time.Hour), ReviewDone)
+	a.insert(t, "symptoms", forms.Answers{"complaint": {str("Cough")}}, day, ReviewNew)
+	c := a.client()
+	c.login(t, u)
+	rec := c.post("/export", url.Values{"format": {"csv"}, "form": {"new-patient"}, "status": {"new"}, "from": {"2026-03-01"}, "to": {"2026-04-30"}})
+	loc := rec.Header().Get("Location")
+	if rec.Code != http.StatusSeeOther || !strings.HasPrefix(loc, "/export/ready?t=") {
+		t.Fatalf("export: %d to %q", rec.Code, loc)
+	}
+	if strings.Contains(loc, "Doe") || a.countAudit(t, "export") != 0 {
+		t.Errorf("the ticket %q holds a name, or the count was audited as an export", loc)
+	}
+	ready := c.get(loc).Body.String()
+	for _, want := range []string{"<strong>1 submission</strong>", "as CSV", "<dd>New patient registration</dd>", "<dd>New</dd>",
+		"<dd>from 2026-03-01 to 2026-04-30</dd>", "left out: current data only", "airlock-export-", `<meta http-equiv="refresh" content="0; url=/export/file?t=`} {
+		if !strings.Contains(ready, want) {
+			t.Errorf("the ready page does not say %q:\n%s", want, ready)
+		}
+	}
+	// A submission that arrives now is not in the file the page described.
+	a.insert(t, "new-patient", patient("Late", "Lara", ""), day.Add(2*time.Hour), ReviewNew)
+	file := "/export/file?t=" + strings.TrimPrefix(loc, "/export/ready?t=")
+	got := c.get(file)
+	if got.Code != http.StatusOK || !strings.Contains(got.Body.String(), "Jane") || strings.Contains(got.Body.String(), "Lara") ||
+		!strings.Contains(got.Header().Get("Content-Disposition"), "airlock-export-") {
+		t.Errorf("file: %d %q\n%s", got.Code, got.Header().Get("Content-Disposition"), got.Body.String())
+	}
+	if a.countAudit(t, "export") != 1 {
+		t.Errorf("%d export entries, want 1", a.countAudit(t, "export"))
+	}
+	// Another session, an altered ticket, an expired one: refused.
+	d := a.client()
+	d.login(t, other)
+	if rec := d.get(file); rec.Code != http.StatusUnprocessableEntity || rec.Header().Get("Content-Disposition") != "" {
+		t.Errorf("another session's ticket: %d", rec.Code)
+	}
+	altered := strings.Replace(file, "?t=", "?t=e", 1)
+	if rec := c.get(altered); rec.Code != http.StatusUnprocessableEntity {
+		t.Errorf("an altered ticket: %d", rec.Code)
+	}
+	a.clock.advance(exportTicketLife + time.Minute)
+	c.get("/submissions") // keeps the session alive
+	if rec := c.get(file); rec.Code != http.StatusUnprocessableEntity {
+		t.Errorf("an expired ticket: %d", rec.Code)
+	}
+	// Search text is not an export filter: refused, naming it.
+	if rec := c.post("/export", url.Values{"format": {"csv"}, "q": {"doe"}}); rec.Code != http.StatusUnprocessableEntity || !strings.Contains(rec.Body.String(), "Clear the search text") {
+		t.Errorf("export with search text: %d", rec.Code)
 	}
 }

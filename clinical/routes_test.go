@@ -51,7 +51,10 @@ func TestEveryRouteForEveryRole(t *testing.T) {
 			// Not a correction: nothing to accept (409), but only a clinician gets that far.
 			{"POST", sp + "/accept-correction", nil, map[string]int{"anonymous": unauth, "admin": forbid, "clinician": http.StatusConflict, "viewer": forbid}},
 			{"GET", sp + "/attachments/documents/0", nil, map[string]int{"anonymous": unauth, "admin": forbid, "clinician": ok, "viewer": forbid}},
-			{"POST", "/export", url.Values{"format": {"csv"}}, map[string]int{"anonymous": unauth, "admin": forbid, "clinician": ok, "viewer": forbid}},
+			{"POST", "/export", url.Values{"format": {"csv"}}, map[string]int{"anonymous": unauth, "admin": forbid, "clinician": see, "viewer": forbid}},
+			// A ticket from no session: refused (422) once the role passes.
+			{"GET", "/export/ready?t=x.y", nil, map[string]int{"anonymous": unauth, "admin": forbid, "clinician": http.StatusUnprocessableEntity, "viewer": forbid}},
+			{"GET", "/export/file?t=x.y", nil, map[string]int{"anonymous": unauth, "admin": forbid, "clinician": http.StatusUnprocessableEntity, "viewer": forbid}},
 			{"GET", "/admin/staff", nil, map[string]int{"anonymous": unauth, "admin": ok, "clinician": forbid, "viewer": forbid}},
 			{"POST", "/admin/staff", url.Values{"email": {"n" + s.intakeID[30:] + "@clinic.example"}, "role": {"viewer"}}, map[string]int{"anonymous": unauth, "admin": created, "clinician": forbid, "viewer": forbid}},
 			{"POST", fmt.Sprintf("/admin/staff/%d/roles", other.id), url.Values{"role": {"viewer"}}, map[string]int{"anonymous": unauth, "admin": see, "clinician": forbid, "viewer": forbid}},

@@ -61,6 +61,8 @@ type Server struct {
 	log      *slog.Logger
 	now      func() time.Time
 	csrfKey  []byte
+	// exportKey signs export tickets (handle_export.go).
+	exportKey []byte
 	pages    map[string]*template.Template
 	// results publishes one-time result links to intakeURL
 	// (CLINICAL_INTAKE_URL; "" turns publishing off).
@@ -90,6 +92,7 @@ func NewServer(cfg *ServeConfig, pool *pgxpool.Pool, log *slog.Logger, now func(
 		log:      log,
 		now:      now,
 		csrfKey:  cfg.SecretKey.derive("csrf v1"),
+		exportKey: cfg.SecretKey.derive("export ticket v1"),
 		pages:    parsePages(),
 		metrics:  newMetrics(pool, log),
 	}
@@ -141,6 +144,8 @@ func NewServer(cfg *ServeConfig, pool *pgxpool.Pool, log *slog.Logger, now func(
 	s.route(http.MethodPost, "/submissions/:id/results", clinician, s.handlePublishResult)
 	s.route(http.MethodPost, "/submissions/:id/results/:rid/withdraw", clinician, s.handleWithdrawResult)
 	s.route(http.MethodPost, "/export", clinician, s.handleExport)
+	s.route(http.MethodGet, "/export/ready", clinician, s.handleExportReady)
+	s.route(http.MethodGet, "/export/file", clinician, s.handleExportFile)
 
 	s.route(http.MethodGet, "/admin/staff", admin, s.handleStaffPage)
 	s.route(http.MethodPost, "/admin/staff", admin, s.handleStaffCreate)

@@ -268,7 +268,7 @@ func TestExportFromTheApp(t *testing.T) {
 	a.insert(t, "new-patient", patient("Doe", "John", ""), day.Add(48*time.Hour), ReviewDone)
 	a.insert(t, "symptoms", forms.Answers{"complaint": {str("Cough")}}, day, ReviewNew)
 
-	rec := c.post("/export", url.Values{"format": {"csv"}, "form": {"new-patient"}, "status": {"new"}})
+	rec := c.export(url.Values{"format": {"csv"}, "form": {"new-patient"}, "status": {"new"}})
 	if rec.Code != http.StatusOK || !strings.HasPrefix(rec.Header().Get("Content-Disposition"), "attachment; filename=airlock-export-") {
 		t.Fatalf("CSV export: %d %q", rec.Code, rec.Header().Get("Content-Disposition"))
 	}
@@ -276,7 +276,7 @@ func TestExportFromTheApp(t *testing.T) {
 	if err != nil || len(rows) != 2 || !strings.Contains(strings.Join(rows[1], ","), "Jane") {
 		t.Errorf("CSV export rows: %v (%v)", rows, err)
 	}
-	rec = c.post("/export", url.Values{"format": {"ndjson"}, "from": {"2026-04-02"}})
+	rec = c.export(url.Values{"format": {"ndjson"}, "from": {"2026-04-02"}})
 	lines := strings.Split(strings.TrimSpace(rec.Body.String()), "\n")
 	if rec.Code != http.StatusOK || len(lines) != 1 || !strings.Contains(lines[0], `"resourceType":"QuestionnaireResponse"`) || !strings.Contains(lines[0], "John") {
 		t.Errorf("NDJSON export: %d %v", rec.Code, lines)
@@ -285,7 +285,7 @@ func TestExportFromTheApp(t *testing.T) {
 		t.Errorf("exports audited %d times, want 2", a.countAudit(t, "export"))
 	}
 	for _, form := range []url.Values{{"format": {"xml"}}, {"format": {"csv"}, "status": {"nope"}}, {"format": {"csv"}, "q": {"doe"}}} {
-		rec := c.post("/export", form)
+		rec := c.export(form)
 		if rec.Code != http.StatusUnprocessableEntity || rec.Header().Get("Content-Disposition") != "" {
 			t.Errorf("export %v: %d %q, want 422 and no download", form, rec.Code, rec.Header().Get("Content-Disposition"))
 		}
@@ -418,17 +418,20 @@ func TestExportFromTheAppLeavesOutSuperseded(t *testing.T) {
 	if _, err := a.owner.Exec(t.Context(), `UPDATE submissions SET superseded_by = $1 WHERE id = $2`, cur.id, old.id); err != nil {
 		t.Fatal(err)
 	}
-	rec := c.post("/export", url.Values{"format": {"csv"}})
+	rec := c.export(url.Values{"format": {"csv"}})
 	rows, err := csv.NewReader(strings.NewReader(rec.Body.String())).ReadAll()
 	if rec.Code != http.StatusOK || err != nil || len(rows) != 2 || rows[1][0] != cur.intakeID {
 		t.Errorf("default export: %d %v (%v), want only the current submission", rec.Code, rows, err)
 	}
-	rec = c.post("/export", url.Values{"format": {"ndjson"}, "superseded": {"1"}})
+	rec = c.export(url.Values{"format": {"ndjson"}, "superseded": {"1"}})
 	lines := strings.Split(strings.TrimSpace(rec.Body.String()), "\n")
 	if rec.Code != http.StatusOK || len(lines) != 2 || !strings.Contains(lines[0], `"status":"amended"`) || !strings.Contains(lines[1], `"status":"completed"`) {
 		t.Errorf("export with superseded: %d %v", rec.Code, lines)
 	}
-	if page := c.get("/submissions?superseded=1").Body.String(); !strings.Contains(page, `id="export-superseded"`) {
-		t.Errorf("the list's export form has no include-superseded box")
+	// The list's "Show superseded" box is the export's too: the export
+	// button submits the filter form.
+	if page := c.get("/submissions?superseded=1").Body.String(); !strings.Contains(page, `id="superseded" name="superseded" type="checkbox" value="1" checked`) ||
+		!strings.Contains(page, `form="search" formaction="/export"`) {
+		t.Errorf("the list's export does not take the filter form's superseded box")
 	}
 }
