@@ -63,7 +63,7 @@ type Server struct {
 	csrfKey  []byte
 	// exportKey signs export tickets (handle_export.go).
 	exportKey []byte
-	pages    map[string]*template.Template
+	pages     map[string]*template.Template
 	// results publishes one-time result links to intakeURL
 	// (CLINICAL_INTAKE_URL; "" turns publishing off).
 	results   *Results
@@ -81,20 +81,20 @@ func NewServer(cfg *ServeConfig, pool *pgxpool.Pool, log *slog.Logger, now func(
 	accounts := NewAccounts(pool, audit, cfg.SecretKey, NewPasswords(cfg.Argon2), now)
 	accounts.SessionIdle, accounts.SessionMax = cfg.SessionIdle, cfg.SessionMax
 	s := &Server{
-		Echo:     echo.New(),
-		accounts: accounts,
-		subs:     NewSubmissions(pool, cfg.SecretKey, now),
-		searches: NewSavedSearches(pool, cfg.SecretKey, now),
-		audit:    audit,
-		exporter: &Exporter{Pool: pool, Audit: audit, Forms: cfg.Forms},
-		forms:    cfg.Forms,
-		pool:     pool,
-		log:      log,
-		now:      now,
-		csrfKey:  cfg.SecretKey.derive("csrf v1"),
+		Echo:      echo.New(),
+		accounts:  accounts,
+		subs:      NewSubmissions(pool, cfg.SecretKey, now),
+		searches:  NewSavedSearches(pool, cfg.SecretKey, now),
+		audit:     audit,
+		exporter:  &Exporter{Pool: pool, Audit: audit, Forms: cfg.Forms},
+		forms:     cfg.Forms,
+		pool:      pool,
+		log:       log,
+		now:       now,
+		csrfKey:   cfg.SecretKey.derive("csrf v1"),
 		exportKey: cfg.SecretKey.derive("export ticket v1"),
-		pages:    parsePages(),
-		metrics:  newMetrics(pool, log),
+		pages:     parsePages(),
+		metrics:   newMetrics(pool, log),
 	}
 	if cfg.Forms != nil {
 		s.subs.UseForms(cfg.Forms)
