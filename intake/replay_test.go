@@ -3,7 +3,9 @@ package intake_test
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strings"
@@ -14,8 +16,11 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/airlockhq/airlock/intake"
 	"github.com/airlockhq/airlock/internal/browsertest"
+	"github.com/airlockhq/airlock/shared/forms"
 	"github.com/airlockhq/airlock/shared/pg/pgtest"
+	"github.com/airlockhq/airlock/shared/seal"
 )
 
 var codeHTML = regexp.MustCompile(`id="correction-code">([^<]+)<`)
@@ -452,4 +457,38 @@ func TestBrowserReloadAfterSubmit(t *testing.T) {
 		t.Errorf("after Done the receipt page shows %q", body)
 	}
 	b.Axe("the page with no receipt")
+}
+
+// TestTwoReplicas: two intake servers with the same settings behind a load
+// balancer. A form rendered by one may be sent to the other, its repeat to
+// the first, its receipt shown by either, and an Idempotency-Key holds
+// across them: one row each. No replica keeps state of its own.
+func TestTwoReplicas(t *testing.T) {
+	t.Parallel()
+	a := newTestIntake(t)
+	cfg := &intake.Config{
+		PlainHTTP: true, Recipients: []seal.PublicKey{a.key.Public}, RowKey: a.rowKey, Forms: forms.Builtin(),
+		MaxBody: testMaxBody, MaxAttachment: testMaxAttachment,
+	}
+	srv := intake.NewServer(cfg, intake.NewStore(a.pool), slog.New(slog.NewJSONHandler(a.logs, nil)))
+	ts := httptest.NewServer(srv.Echo)
+	t.Cleanup(ts.Close)
+	b := *a
+	b.url = ts.URL
+
+	s, _ := a.openForm(t, formPath)
+	first := b.postForm(t, s, validForm())
+	receipt, code := receiptOf(t, a.followReceipt(t, first))
+	if r, c := receiptOf(t, b.followReceipt(t, a.postForm(t, s, validForm()))); r != receipt || c != code {
+		t.Errorf("the repeat on the other replica shows %s/%s, want %s/%s", r, c, receipt, code)
+	}
+	const key = "9d8c7b6a-5f4e-4d3c-8b2a-1f0e9d8c7b6a"
+	_, x := a.postJSON(t, submitNewPatient, jsonType, answersJSON(nil), key)
+	resp, y := b.postJSON(t, submitNewPatient, jsonType, answersJSON(nil), key)
+	if resp.status != http.StatusCreated || x["receipt"] == "" || x["receipt"] != y["receipt"] {
+		t.Errorf("one key on two replicas: %v then %v", x, y)
+	}
+	if n := a.rows(t); n != 2 {
+		t.Fatalf("%d rows, want 2", n)
+	}
 }
