@@ -168,8 +168,8 @@ func TestFormCorrectionFieldset(t *testing.T) {
 			body: s.formBody(withFields(validForm(), fields)), header: s.header()})
 	}
 	resp := ti.followReceipt(t, send(nil))
-	m := regexp.MustCompile(`id="correction-code">([^<]+)<`).FindSubmatch(resp.body)
-	r := regexp.MustCompile(`id="receipt">([^<]+)<`).FindSubmatch(resp.body)
+	m := codeHTML.FindSubmatch(resp.body)
+	r := receiptHTML.FindSubmatch(resp.body)
 	if m == nil || r == nil || !codeRE.Match(m[1]) {
 		t.Fatalf("receipt page shows no correction code:\n%s", resp.body)
 	}

@@ -31,7 +31,7 @@ const (
 
 var (
 	csrfFieldRE = regexp.MustCompile(`<input type="hidden" name="_csrf" value="([^"]+)">`)
-	receiptHTML = regexp.MustCompile(`<p class="receipt" id="receipt">([A-Z0-9-]+)</p>`)
+	receiptHTML = shownCode{regexp.MustCompile(`<p class="receipt" id="receipt">(.*?)</p>`)}
 )
 
 // session is a browser's CSRF cookie and the token its form page carried.
@@ -410,6 +410,29 @@ func TestFormSubmit(t *testing.T) {
 		})
 	}
 }
+
+// shownCode reads a receipt or correction code as the page shows it: the
+// text of its paragraph, without the markup that keeps each group on one
+// line (and lets the line break only between groups).
+type shownCode struct{ re *regexp.Regexp }
+
+var markupRE = regexp.MustCompile(`<[^>]*>`)
+
+// FindSubmatch returns the whole match and the code's text, or nil.
+func (c shownCode) FindSubmatch(b []byte) [][]byte {
+	m := c.re.FindSubmatch(b)
+	if m == nil {
+		return nil
+	}
+	text := markupRE.ReplaceAll(m[1], nil)
+	if !regexp.MustCompile(`^[A-Z0-9-]+$`).Match(text) {
+		return nil
+	}
+	return [][]byte{m[0], text}
+}
+
+// Match reports whether the page shows a code.
+func (c shownCode) Match(b []byte) bool { return c.FindSubmatch(b) != nil }
 
 // checkReceiptPage follows a sent form's redirect to its receipt page.
 func checkReceiptPage(t *testing.T, ti *testIntake, resp response) {

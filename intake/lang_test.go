@@ -93,7 +93,7 @@ func TestLanguages(t *testing.T) {
 	for _, want := range []string{
 		"<h1>Registro de paciente nuevo</h1>", "¿Tiene alguna alergia?", `value="ASKU"`, "Prefiero no decirlo",
 		`<span class="req">(obligatoria)</span>`, "Responda solo si su respuesta a «¿Tiene alguna alergia?» es «Sí».",
-		"Año-mes-día, por ejemplo 1980-03-27.", "Formato: nombre@ejemplo.com.", ">Enviar</button>",
+		`Año-mes-día, por ejemplo <span class="nowrap">1980-03-27</span>.`, "Formato: nombre@ejemplo.com.", ">Enviar</button>",
 		`action="/forms/new-patient?lang=es"`,
 		// The switch: plain links, each language named in itself.
 		`<a href="/forms/new-patient?lang=en" lang="en" hreflang="en">English</a>`,

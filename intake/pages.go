@@ -7,7 +7,9 @@ import (
 	"encoding/hex"
 	"html/template"
 	"net/http"
+	"regexp"
 	"slices"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -36,7 +38,7 @@ type pages map[string]*template.Template
 func loadPages() pages {
 	p := pages{}
 	for _, name := range []string{"index", "form", "receipt", "error", "result"} {
-		t := template.Must(template.New("layout").Funcs(template.FuncMap{"t": placeholderT}).
+		t := template.Must(template.New("layout").Funcs(template.FuncMap{"t": placeholderT, "nowrap": keepTogether, "groups": receiptGroups}).
 			ParseFS(templateFS, "web/templates/layout.html", "web/templates/"+name+".html"))
 		p[name] = t
 	}
@@ -44,6 +46,48 @@ func loadPages() pages {
 }
 
 func placeholderT(key string, args ...any) string { return key }
+
+// unbreakable are the tokens of hints and messages that must not break
+// across lines on a narrow screen: example dates and times
+// (1980-03-27, 2024-03-27T14:30:00+01:00) and phone numbers.
+var unbreakable = regexp.MustCompile(`\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2})?([+-]\d{2}:\d{2}|Z)?)?|\+\d[\d ]{6,}\d`)
+
+// keepTogether escapes text for HTML and wraps each unbreakable token in
+// a span the stylesheet keeps on one line.
+func keepTogether(text string) template.HTML {
+	var b strings.Builder
+	last := 0
+	for _, m := range unbreakable.FindAllStringIndex(text, -1) {
+		b.WriteString(template.HTMLEscapeString(text[last:m[0]]))
+		b.WriteString(`<span class="nowrap">`)
+		b.WriteString(template.HTMLEscapeString(text[m[0]:m[1]]))
+		b.WriteString(`</span>`)
+		last = m[1]
+	}
+	b.WriteString(template.HTMLEscapeString(text[last:]))
+	return template.HTML(b.String())
+}
+
+// receiptGroups shows a receipt or correction code (groups of four joined
+// by "-") so that a line breaks only between groups: each group with its
+// dash is kept together, with a break opportunity after it. Copied, it
+// reads as it was.
+func receiptGroups(code string) template.HTML {
+	parts := strings.Split(code, "-")
+	var b strings.Builder
+	for i, p := range parts {
+		if i > 0 {
+			b.WriteString("<wbr>")
+		}
+		b.WriteString(`<span class="nowrap">`)
+		b.WriteString(template.HTMLEscapeString(p))
+		if i < len(parts)-1 {
+			b.WriteString("-")
+		}
+		b.WriteString("</span>")
+	}
+	return template.HTML(b.String())
+}
 
 // page is what every template sees.
 type page struct {

@@ -23,7 +23,7 @@ import (
 	"github.com/airlockhq/airlock/shared/seal"
 )
 
-var codeHTML = regexp.MustCompile(`id="correction-code">([^<]+)<`)
+var codeHTML = shownCode{regexp.MustCompile(`<p class="receipt" id="correction-code">(.*?)</p>`)}
 
 // receiptOf reads the receipt and correction code from a receipt page.
 func receiptOf(t *testing.T, page response) (receipt, code string) {
