@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -18,6 +19,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/airlockhq/airlock/shared/forms"
 	"github.com/airlockhq/airlock/transfer"
@@ -90,7 +92,9 @@ func seedSealed(tb testing.TB, f *fixture, q *forms.Questionnaire, a forms.Answe
 // server, the database's own ceiling: a COPY of as many plaintext rows of the
 // same bytes into a plain table (the same columns, no trigger, no index, no
 // generated column). It reports both rates and transfer's share of the plain
-// COPY rate (target >= 0.4).
+// COPY rate (target >= 0.4), and the CPU time per row of each (this process
+// plus the Postgres backends of both databases, from /proc), which a loaded
+// machine hardly moves.
 func BenchmarkTransferPass(b *testing.B) {
 	b.StopTimer() // ns/op is the passes alone
 	f := newFixture(b)
@@ -105,6 +109,8 @@ func BenchmarkTransferPass(b *testing.B) {
 		b.Fatal(err)
 	}
 	var passSeconds, copySeconds float64
+	var passCPU, copyCPU cpuTime
+	meter := newCPUMeter(b, f.clinicalOwner, f.intakeDB, f.clinicalDB)
 	for i := range b.N {
 		seedSealed(b, f, q, a, benchRows)
 		raw := make([][]any, benchRows)
@@ -113,27 +119,107 @@ func BenchmarkTransferPass(b *testing.B) {
 			raw[j] = []any{newID(b), int64(i*benchRows + j + 1), fmt.Sprintf("BENCH-%d-%d", i, j), "new-patient", "1",
 				"0123456789abcdef", now, now, string(carried)}
 		}
+		cpu0 := meter.read(b)
 		b.StartTimer()
 		sum, err := f.mover.Pass(ctx)
 		b.StopTimer()
+		passCPU = passCPU.add(meter.read(b).sub(cpu0))
 		if err != nil || sum.Moved != benchRows {
 			b.Fatalf("pass moved %d of %d: %v", sum.Moved, benchRows, err)
 		}
 		passSeconds += sum.Seconds
 
+		cpu0 = meter.read(b)
 		start := time.Now()
 		if _, err := f.clinicalOwner.CopyFrom(ctx, pgx.Identifier{"raw_copy"}, []string{"intake_id", "succession", "receipt",
 			"form_id", "form_version", "key_id", "submitted_at", "received_at", "answers"}, pgx.CopyFromRows(raw)); err != nil {
 			b.Fatal(err)
 		}
 		copySeconds += time.Since(start).Seconds()
+		copyCPU = copyCPU.add(meter.read(b).sub(cpu0))
 	}
+	rows := float64(b.N * benchRows)
+	// CPU per row (this process and the Postgres backends of both
+	// databases): unlike the rates, it hardly moves when other work shares
+	// the machine, so it is the figure to compare on a loaded one.
+	us := func(d time.Duration) float64 { return float64(d.Microseconds()) / rows }
+	b.ReportMetric(us(passCPU.total()), "transfer_cpu_us/row")
+	b.ReportMetric(us(passCPU.self), "transfer_go_cpu_us/row")
+	b.ReportMetric(us(passCPU.postgres), "transfer_pg_cpu_us/row")
+	b.ReportMetric(us(copyCPU.total()), "plain_copy_cpu_us/row")
+	b.ReportMetric(float64(copyCPU.total())/float64(passCPU.total()), "x_plain_copy_cpu")
 	passRate := float64(b.N*benchRows) / passSeconds
 	copyRate := float64(b.N*benchRows) / copySeconds
 	b.ReportMetric(passRate, "transfer_rows/s")
 	b.ReportMetric(copyRate, "plain_copy_rows/s")
 	b.ReportMetric(passRate/copyRate, "x_plain_copy")
 }
+
+// cpuMeter reads the CPU time used so far by this process and by the
+// Postgres backends connected to the given databases (from /proc: the
+// test server runs on this machine).
+type cpuMeter struct {
+	admin *pgxpool.Pool
+	dbs   []string
+}
+
+func newCPUMeter(tb testing.TB, admin *pgxpool.Pool, urls ...string) cpuMeter {
+	m := cpuMeter{admin: admin}
+	for _, u := range urls {
+		cfg, err := pgx.ParseConfig(u)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		m.dbs = append(m.dbs, cfg.Database)
+	}
+	return m
+}
+
+// cpuTime is CPU time used by this process and by Postgres backends.
+type cpuTime struct{ self, postgres time.Duration }
+
+func (c cpuTime) total() time.Duration  { return c.self + c.postgres }
+func (c cpuTime) add(d cpuTime) cpuTime { return cpuTime{c.self + d.self, c.postgres + d.postgres} }
+func (c cpuTime) sub(d cpuTime) cpuTime { return cpuTime{c.self - d.self, c.postgres - d.postgres} }
+
+// read returns the CPU time of this process and that of every backend of
+// the databases. A backend that exits between two reads takes its time
+// with it: the pools keep theirs open.
+func (m cpuMeter) read(tb testing.TB) cpuTime {
+	tb.Helper()
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		tb.Fatal(err)
+	}
+	t := cpuTime{self: time.Duration(ru.Utime.Nano() + ru.Stime.Nano())}
+	rows, err := m.admin.Query(context.Background(), `SELECT pid FROM pg_stat_activity WHERE datname = ANY($1)`, m.dbs)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	pids, err := pgx.CollectRows(rows, pgx.RowTo[int32])
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for _, pid := range pids {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			continue // exited meanwhile
+		}
+		// The fields after the command name: utime is the 12th, stime the 13th.
+		f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+2:]))
+		if len(f) < 13 {
+			continue
+		}
+		u, _ := strconv.ParseInt(f[11], 10, 64)
+		st, _ := strconv.ParseInt(f[12], 10, 64)
+		t.postgres += time.Duration(u+st) * time.Second / clockTicks
+	}
+	return t
+}
+
+// clockTicks is the kernel's USER_HZ, the unit of /proc/<pid>/stat times
+// (100 on every Linux architecture Go supports).
+const clockTicks = 100
 
 // BenchmarkTimeToClinic measures, with `transfer run` up (in-process) and
 // intake serving its JSON API, the time from intake's 201 to the row being
