@@ -123,20 +123,33 @@ ORDER BY submitted_at, id`, d.ID, d.Receipt)
 }
 
 // answerChanges lists the questions whose answers differ between before and
-// after, in the form's order (then any linkId the form does not know).
+// after, in the form's order (then any linkId the form does not know). A
+// question inside a repeating group is compared instance by instance and
+// named with its instance ("Name (med[2])").
 func answerChanges(q *forms.Questionnaire, before, after forms.Answers) []AnswerChange {
 	var ids []string
 	seen := map[string]bool{}
-	if q != nil {
-		for _, it := range q.Questions() {
-			ids = append(ids, it.LinkID)
-			seen[it.LinkID] = true
+	items := map[string]*forms.Item{}
+	fields := func(a forms.Answers) map[string][]forms.Value {
+		out := map[string][]forms.Value{}
+		if q == nil {
+			return a
 		}
+		q.WalkAnswers(a, func(x forms.Answered) {
+			out[x.Field] = x.Values
+			items[x.Field] = x.Item
+			if !seen[x.Field] {
+				seen[x.Field] = true
+				ids = append(ids, x.Field)
+			}
+		})
+		return out
 	}
+	b4, af := fields(before), fields(after)
 	var rest []string
 	for _, a := range []forms.Answers{before, after} {
 		for id := range a {
-			if !seen[id] {
+			if !seen[id] && (q == nil || q.Item(id) == nil) {
 				seen[id] = true
 				rest = append(rest, id)
 			}
@@ -145,7 +158,10 @@ func answerChanges(q *forms.Questionnaire, before, after forms.Answers) []Answer
 	sort.Strings(rest)
 	var out []AnswerChange
 	for _, id := range append(ids, rest...) {
-		b, a := before[id], after[id]
+		b, a := b4[id], af[id]
+		if q != nil && items[id] == nil {
+			b, a = before[id], after[id]
+		}
 		if len(b) == 0 && len(a) == 0 {
 			continue
 		}
@@ -155,9 +171,10 @@ func answerChanges(q *forms.Questionnaire, before, after forms.Answers) []Answer
 			continue
 		}
 		label := id
-		if q != nil {
-			if it := q.Item(id); it != nil && it.Text != "" {
-				label = it.Text
+		if it := items[id]; it != nil && it.Text != "" {
+			label = it.Text
+			if id != it.LinkID {
+				label += " (" + strings.TrimSuffix(strings.TrimSuffix(id, it.LinkID), "/") + ")"
 			}
 		}
 		out = append(out, AnswerChange{Label: label, Before: valuesText(b), After: valuesText(a)})

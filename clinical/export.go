@@ -120,7 +120,11 @@ FROM submissions WHERE `+where+fmt.Sprintf(` AND id <= $%d ORDER BY id`, len(arg
 		flush = func() error { return nil }
 	case "csv":
 		cw := csv.NewWriter(w)
-		cols := x.csvColumns(f.FormID)
+		counts, err := x.instanceCounts(ctx, f, where, args, maxID)
+		if err != nil {
+			return 0, err
+		}
+		cols := x.csvColumns(f.FormID, counts)
 		fixed := csvFixed
 		if f.IncludeSuperseded {
 			fixed = append(slices.Clone(csvFixed), "superseded_by")
@@ -132,7 +136,7 @@ FROM submissions WHERE `+where+fmt.Sprintf(` AND id <= $%d ORDER BY id`, len(arg
 		if err := cw.Write(header); err != nil {
 			return 0, err
 		}
-		write = func(s *Submission) error { return cw.Write(csvRow(s, cols, f.IncludeSuperseded)) }
+		write = func(s *Submission) error { return cw.Write(x.csvRow(s, cols, f.IncludeSuperseded)) }
 		flush = func() error { cw.Flush(); return cw.Error() }
 	default:
 		return 0, fmt.Errorf("unknown export format %q", format)
@@ -242,23 +246,94 @@ func (x *Exporter) QuestionnaireResponse(s *Submission) QuestionnaireResponse {
 
 var csvFixed = []string{"id", "receipt", "form", "form_version", "submitted_at", "received_at", "status"}
 
-// csvColumns are the question linkIds of the exported form, or of every known
-// form (first occurrence wins) when the export spans forms.
-func (x *Exporter) csvColumns(formID string) []string {
+// csvColumns are the field names of the exported form's questions, or of
+// every known form's (first occurrence wins) when the export spans forms.
+// A question outside repeating groups is its linkId; one inside is named by
+// its instance, "meds[2]/dose", with as many instances as the exported
+// rows hold at most (counts, by group path; at least one).
+func (x *Exporter) csvColumns(formID string, counts map[string]int) []string {
 	var cols []string
 	seen := map[string]bool{}
+	var add func(members []*forms.Item, prefix string)
+	add = func(members []*forms.Item, prefix string) {
+		for _, it := range members {
+			if !it.Carried {
+				continue
+			}
+			if it.RepeatingGroup() {
+				n := max(counts[groupPath(it)], 1)
+				for i := 1; i <= n; i++ {
+					add(it.Members(), forms.InstanceField(prefix, it.LinkID, i))
+				}
+				continue
+			}
+			if name := prefix + it.LinkID; !seen[name] {
+				seen[name] = true
+				cols = append(cols, name)
+			}
+		}
+	}
 	for _, q := range x.Forms.List() {
 		if formID != "" && q.ID != formID {
 			continue
 		}
-		for _, it := range q.Questions() {
-			if !seen[it.LinkID] && it.Carried {
-				seen[it.LinkID] = true
-				cols = append(cols, it.LinkID)
-			}
-		}
+		add(q.Members(), "")
 	}
 	return cols
+}
+
+// groupPath names a repeating group by the repeating groups it sits in,
+// outermost first: "visits/meds".
+func groupPath(g *forms.Item) string {
+	path := g.LinkID
+	for s := g.Scope(); s != nil; s = s.Scope() {
+		path = s.LinkID + "/" + path
+	}
+	return path
+}
+
+// instanceCounts finds, for each repeating group of the exported forms, the
+// most instances one exported submission holds (one aggregate query per
+// group, so the CSV header is known before the rows stream).
+func (x *Exporter) instanceCounts(ctx context.Context, f ExportFilter, where string, args []any, maxID int64) (map[string]int, error) {
+	counts := map[string]int{}
+	for _, q := range x.Forms.List() {
+		if f.FormID != "" && q.ID != f.FormID {
+			continue
+		}
+		var groups []*forms.Item
+		var walk func(members []*forms.Item)
+		walk = func(members []*forms.Item) {
+			for _, it := range members {
+				if it.RepeatingGroup() && it.Carried {
+					groups = append(groups, it)
+					walk(it.Members())
+				}
+			}
+		}
+		walk(q.Members())
+		for _, g := range groups {
+			// The answers' JSON path to the group's instances: each
+			// enclosing group's instances, then the group.
+			var steps []string
+			for s := g.Scope(); s != nil; s = s.Scope() {
+				key, _ := json.Marshal(s.LinkID)
+				steps = append([]string{string(key) + "[*].instance"}, steps...)
+			}
+			key, _ := json.Marshal(g.LinkID)
+			path := "$." + strings.Join(append(steps, string(key)), ".")
+			a := append(slices.Clone(args), q.ID, path, maxID)
+			var n int
+			err := x.Pool.QueryRow(ctx, fmt.Sprintf(`SELECT coalesce(max(jsonb_array_length(g)), 0)
+FROM submissions, jsonb_path_query(answers, $%d::jsonpath) AS g
+WHERE `+where+` AND form_id = $%d AND id <= $%d AND jsonb_typeof(g) = 'array'`, len(args)+2, len(args)+1, len(args)+3), a...).Scan(&n)
+			if err != nil {
+				return nil, fmt.Errorf("count instances of %s/%s: %w", q.ID, g.LinkID, err)
+			}
+			counts[groupPath(g)] = max(counts[groupPath(g)], n)
+		}
+	}
+	return counts, nil
 }
 
 // csvRow is one submission's CSV record; withSuperseded adds the
@@ -266,7 +341,7 @@ func (x *Exporter) csvColumns(formID string) []string {
 // Both ids are the submission's public id (IntakeID): the one in the staff
 // app's URLs and the FHIR export's QuestionnaireResponse.id, never the
 // database's row number.
-func csvRow(s *Submission, cols []string, withSuperseded bool) []string {
+func (x *Exporter) csvRow(s *Submission, cols []string, withSuperseded bool) []string {
 	// Receipt and form version are not typed by staff either: they come from
 	// the sealed payload and the intake row, which a compromised intake host
 	// holding the row key chooses, so they are defused like answers.
@@ -275,8 +350,14 @@ func csvRow(s *Submission, cols []string, withSuperseded bool) []string {
 	if withSuperseded {
 		row = append(row, s.SupersededByRef)
 	}
+	byField := map[string][]forms.Value{}
+	if q, ok := x.Forms.Get(s.FormID); ok {
+		q.WalkAnswers(s.Answers, func(a forms.Answered) { byField[a.Field] = a.Values })
+	} else {
+		byField = s.Answers
+	}
 	for _, c := range cols {
-		vals := s.Answers[c]
+		vals := byField[c]
 		parts := make([]string, len(vals))
 		for i, v := range vals {
 			parts[i] = v.String()

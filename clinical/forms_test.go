@@ -50,7 +50,7 @@ func TestUnitsScoresAndNestedAnswersShown(t *testing.T) {
 	c.login(t, doc)
 	rec := c.get("/submissions/" + s.intakeID)
 	body := rec.Body.String()
-	for _, want := range []string{"170 cm", "Cigarettes a day", "<dd>12</dd>", "Risk score", "<dd>24</dd>"} {
+	for _, want := range []string{"170 cm", "Cigarettes a day", `<dd class="answer">12</dd>`, "Risk score", `<dd class="answer">24</dd>`} {
 		if rec.Code != http.StatusOK || !strings.Contains(body, want) {
 			t.Errorf("detail page (%d) lacks %q", rec.Code, want)
 		}

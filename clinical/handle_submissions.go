@@ -253,28 +253,42 @@ type detailView struct {
 	Corr      *CorrectionInfo
 }
 
-func (s *Server) answerViews(d *Detail, items []forms.ResponseItem, canDownload bool) []answerView {
+func (s *Server) answerViews(d *Detail, items []forms.ResponseItem, prefix string, canDownload bool) []answerView {
 	var out []answerView
 	q, _ := s.forms.Get(d.FormID)
+	instances := map[string]int{} // repeating group linkId -> instances so far
 	for _, it := range items {
 		av := answerView{Label: it.Text, Group: len(it.Item) > 0}
-		if av.Label == "" && q != nil && q.Item(it.LinkID) != nil {
-			av.Label = q.Item(it.LinkID).Label // a form item without text
+		var fi *forms.Item
+		if q != nil {
+			fi = q.Item(it.LinkID)
+		}
+		if av.Label == "" && fi != nil {
+			av.Label = fi.Label // a form item without text
 		}
 		if av.Label == "" {
 			av.Label = it.LinkID
+		}
+		inner := prefix
+		if fi != nil && fi.RepeatingGroup() {
+			// Each instance of a repeating group is numbered, as on the
+			// patient's form, and its answers are named by the instance.
+			instances[it.LinkID]++
+			n := instances[it.LinkID]
+			av.Label = fmt.Sprintf("%s %d", strings.TrimRight(av.Label, " :?."), n)
+			inner = forms.InstanceField(prefix, it.LinkID, n)
 		}
 		var nested []answerView
 		for i, v := range it.Answer {
 			a := answerValue{Text: answerText(v)}
 			if v.ValueAttachment != nil && canDownload {
-				a.Link = fmt.Sprintf("/submissions/%s/attachments/%s/%d", d.IntakeID, url.PathEscape(it.LinkID), i)
+				a.Link = fmt.Sprintf("/submissions/%s/attachments/%s/%d", d.IntakeID, url.PathEscape(prefix+it.LinkID), i)
 			}
 			av.Answers = append(av.Answers, a)
 			// Questions nested under this answer follow it.
-			nested = append(nested, s.answerViews(d, v.Item, canDownload)...)
+			nested = append(nested, s.answerViews(d, v.Item, prefix, canDownload)...)
 		}
-		av.Items = s.answerViews(d, it.Item, canDownload)
+		av.Items = s.answerViews(d, it.Item, inner, canDownload)
 		out = append(out, av)
 		out = append(out, nested...)
 	}
@@ -310,7 +324,7 @@ func (s *Server) handleDetail(c echo.Context, sess *Session) error {
 		}
 	}
 	clin := sess.Staff.Has(RoleClinician)
-	v.Items = s.answerViews(d, items, clin)
+	v.Items = s.answerViews(d, items, "", clin)
 	if clin {
 		if v.Results, err = s.resultsFor(ctx, d); err != nil {
 			return err
@@ -383,7 +397,12 @@ func (s *Server) handleAttachment(c echo.Context, sess *Session) error {
 	}
 	n, err := strconv.Atoi(c.Param("n"))
 	item, _ := url.PathUnescape(c.Param("item"))
+	// item is the field name: the linkId, or within an instance of a
+	// repeating group "meds[2]/scan".
 	values := d.Answers[item]
+	if q, ok := s.forms.Get(d.FormID); ok {
+		values = q.ValuesAt(d.Answers, item)
+	}
 	if err != nil || n < 0 || n >= len(values) || values[n].ValueAttachment == nil {
 		return errNotFound
 	}

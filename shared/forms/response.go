@@ -71,6 +71,18 @@ func walkAnswers(members []*Item, a Answers, prefix string, fn func(Answered)) {
 	}
 }
 
+// ValuesAt returns the answers of the question a field name (as WalkAnswers
+// gives it) stands for, or nil.
+func (q *Questionnaire) ValuesAt(a Answers, field string) []Value {
+	var out []Value
+	q.WalkAnswers(a, func(x Answered) {
+		if x.Field == field {
+			out = x.Values
+		}
+	})
+	return out
+}
+
 // InstanceField is the prefix of the fields within instance n (from 1) of
 // the repeating group linkID, inside the instance prefix (or "" at the top
 // level): "meds[2]/".

@@ -1,0 +1,99 @@
+package clinical
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/csv"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/airlockhq/airlock/shared/forms"
+)
+
+// TestRepeatingGroupsShownAndExported: each instance of a repeating group
+// is numbered on the detail page, its attachment downloads, the FHIR export
+// repeats the group item once per instance and the CSV has a column per
+// instance ("med[2]/name"), as many as the exported rows hold.
+func TestRepeatingGroupsShownAndExported(t *testing.T) {
+	t.Parallel()
+	q, err := forms.Parse([]byte(`{"resourceType":"Questionnaire","id":"meds","url":"https://clinic.example/q/meds","item":[
+		{"linkId":"med","type":"group","text":"Medication","repeats":true,"item":[
+			{"linkId":"name","type":"string","text":"Name"},
+			{"linkId":"box","type":"attachment","text":"Photo of the box"},
+			{"linkId":"side","type":"group","text":"Side effect","repeats":true,"item":[
+				{"linkId":"effect","type":"string","text":"Effect"}]}]},
+		{"linkId":"notes","type":"string","text":"Notes"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, err := forms.NewRegistry(append(forms.Builtin().List(), q)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := newApp(t, func(c *ServeConfig) { c.Forms = reg })
+	png := base64.StdEncoding.EncodeToString([]byte("\x89PNG\r\n\x1a\nfake"))
+	answers, errs := q.Validate(map[string]json.RawMessage{
+		"med": json.RawMessage(`[{"name":"Aspirin","side":[{"effect":"Nausea"}]},
+			{"name":"Ibuprofen","box":{"contentType":"image/png","data":"` + png + `","title":"box.png"},"side":[{"effect":"Rash"},{"effect":"Itch"}]}]`),
+		"notes": json.RawMessage(`"none"`)})
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	s := a.insert(t, "meds", q.Carried(answers), a.clock.now(), ReviewNew)
+	if _, err := a.owner.Exec(context.Background(), `UPDATE submissions SET form_version = $1 WHERE id = $2`, q.FormVersion(), s.id); err != nil {
+		t.Fatal(err)
+	}
+	doc := a.newUser(t, "doc@clinic.example", true, true, RoleClinician)
+	c := a.client()
+	c.login(t, doc)
+	rec := c.get("/submissions/" + s.intakeID)
+	body := rec.Body.String()
+	for _, want := range []string{"Medication 1", "Medication 2", "Aspirin", "Ibuprofen", "Side effect 2", "Itch",
+		`/attachments/med%5B2%5D%2Fbox/0`} {
+		if rec.Code != http.StatusOK || !strings.Contains(body, want) {
+			t.Errorf("detail page (%d) lacks %q", rec.Code, want)
+		}
+	}
+	if dl := c.get("/submissions/" + s.intakeID + "/attachments/med%5B2%5D%2Fbox/0"); dl.Code != http.StatusOK || !strings.HasPrefix(dl.Body.String(), "\x89PNG") {
+		t.Errorf("attachment in the second instance: %d", dl.Code)
+	}
+
+	var nd, out bytes.Buffer
+	if _, err := a.srv.exporter.Export(context.Background(), &nd, "ndjson", "test", ExportFilter{FormID: "meds"}); err != nil {
+		t.Fatal(err)
+	}
+	var qr QuestionnaireResponse
+	if err := json.Unmarshal(bytes.TrimSpace(nd.Bytes()), &qr); err != nil {
+		t.Fatalf("%v: %s", err, nd.Bytes())
+	}
+	if p := q.CheckResponse(qr.Item); len(p) > 0 {
+		t.Errorf("export does not fit the form: %v", p)
+	}
+	if len(qr.Item) != 3 || qr.Item[0].LinkID != "med" || qr.Item[1].LinkID != "med" || len(qr.Item[1].Item) != 4 {
+		t.Errorf("export items: %+v, want med, med (name, box, side, side), notes", qr.Item)
+	}
+
+	if _, err := a.srv.exporter.Export(context.Background(), &out, "csv", "test", ExportFilter{FormID: "meds"}); err != nil {
+		t.Fatal(err)
+	}
+	records, err := csv.NewReader(&out).ReadAll()
+	if err != nil || len(records) != 2 {
+		t.Fatalf("CSV: %v %q", err, records)
+	}
+	row := map[string]string{}
+	for i, col := range records[0] {
+		row[col] = records[1][i]
+	}
+	for col, want := range map[string]string{"med[1]/name": "Aspirin", "med[2]/name": "Ibuprofen", "med[1]/side[1]/effect": "Nausea",
+		"med[2]/side[2]/effect": "Itch", "med[1]/side[2]/effect": "", "med[2]/box": "box.png (12 bytes)", "notes": "none"} {
+		if got, ok := row[col]; !ok || got != want {
+			t.Errorf("CSV column %s = %q (present %v), want %q; header %v", col, got, ok, want, records[0])
+		}
+	}
+	if _, ok := row["med[3]/name"]; ok {
+		t.Errorf("CSV has a third instance no row holds: %v", records[0])
+	}
+}
