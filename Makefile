@@ -8,7 +8,7 @@ export AIRLOCK_TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres?
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 GOVULNCHECK := golang.org/x/vuln/cmd/govulncheck@v1.9.0
 
-.PHONY: build run test lint bench fuzz clean deploy-test deploy-check
+.PHONY: build run demo-reset test lint bench fuzz clean deploy-test deploy-check
 
 build:
 	@mkdir -p $(BINDIR)
@@ -16,6 +16,10 @@ build:
 
 run: build
 	./deploy/dev/run.sh
+
+# The demo afresh: drops the two demo databases and .dev/, then runs as `make run`.
+demo-reset: build
+	./deploy/dev/run.sh --reset
 
 test:
 	$(GO) test -race -count=1 -shuffle=on -timeout 30m ./...
