@@ -304,7 +304,7 @@ func TestExportCSVDefusesFormulas(t *testing.T) {
 	wantHeader := []string{"id", "receipt", "form", "form_version", "submitted_at", "received_at", "status",
 		"family-name", "given-name", "birth-date", "sex-at-birth", "email", "phone", "address",
 		"insurance-number", "insurer", "medications", "allergies", "allergy-details", "smoker",
-		"alcohol-units", "height", "corrects-receipt"}
+		"alcohol-units", "height"}
 	if len(records) != 3 || !slices.Equal(records[0], wantHeader) {
 		t.Fatalf("%d records, header %q; want 3 records and header %q", len(records), records[0], wantHeader)
 	}

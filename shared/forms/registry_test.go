@@ -51,13 +51,15 @@ func TestBuiltin(t *testing.T) {
 	}
 
 	np := builtinForm(t, "new-patient")
-	for id, carried := range map[string]bool{"consent": false, "family-name": true, "corrects-receipt": true, "allergy-details": true} {
+	for id, carried := range map[string]bool{"consent": false, "family-name": true, "allergy-details": true} {
 		if it := np.Item(id); it == nil || it.Carried != carried {
 			t.Errorf("new-patient %s: %+v, want carried=%v", id, it, carried)
 		}
 	}
-	if it := np.Item("corrects-receipt"); it.MaxLength != 64 || it.Required {
-		t.Errorf("corrects-receipt = %+v", it)
+	// Corrections go by the correction code (intake's corrections fieldset
+	// and the $corrects key), not by an answer with a magic linkId.
+	if it := np.Item("corrects-receipt"); it != nil {
+		t.Errorf("new-patient still asks for the receipt it corrects as an answer: %+v", it)
 	}
 	sym := builtinForm(t, "symptoms")
 	if it := sym.Item("heard-about"); it.Carried || it.Type != TypeOpenChoice {

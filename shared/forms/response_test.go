@@ -17,7 +17,7 @@ const newPatientSubmission = `{
 	"insurance-number": "A123456789", "insurer": "AOK",
 	"medications": "Ibuprofen 400 mg as needed", "allergies": true, "allergy-details": "Penicillin: rash",
 	"smoker": "former", "alcohol-units": 4, "height": 171.5,
-	"consent": true, "corrects-receipt": "R-7F3K-2M9Q"
+	"consent": true
 }`
 
 func decodeRaw(t testing.TB, body string) map[string]json.RawMessage {
