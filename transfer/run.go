@@ -30,7 +30,8 @@ const DefaultDebounce = 200 * time.Millisecond
 // DefaultMaxNotifyInterval bounds how far notify-triggered passes back off
 // while they find nothing to do. Any intake login, the writer included, can
 // NOTIFY the channel: a flood of empty wake-ups costs at most one pass per
-// this interval, while wake-ups for real rows keep the Debounce pace.
+// this interval, while wake-ups for real rows keep the Debounce pace (or
+// faster while rows keep coming: see wakeUps).
 const DefaultMaxNotifyInterval = 5 * time.Second
 
 // Worker is `transfer run`: passes on a cron schedule, plus a pass soon after
@@ -54,6 +55,7 @@ type Worker struct {
 
 	passMu   sync.Mutex  // one pass at a time in this process
 	lastIdle atomic.Bool // the last pass changed nothing
+	lastBusy atomic.Bool // the last pass ran without error and changed something
 
 	progressMu sync.Mutex
 	lastGood   time.Time // start, or the end of the last pass that ran without error or was skipped
@@ -107,6 +109,7 @@ func (w *Worker) pass(ctx context.Context, trigger string) {
 	}
 	sum, err := w.Mover.Pass(ctx)
 	w.lastIdle.Store(err == nil && sum.Idle())
+	w.lastBusy.Store(err == nil && !sum.Skipped && !sum.Idle())
 	w.Metrics.ObservePass(sum, err)
 	logPass(w.Log, trigger, sum, err)
 	if err == nil && !sum.Interrupted {
@@ -188,9 +191,11 @@ func logPass(log *slog.Logger, trigger string, sum Summary, err error) {
 // wakeUps runs a pass for each wake-up, after waiting Debounce for more.
 // Wake-ups that arrive during a pass or the wait make one more pass after
 // it: any number of them coalesce into one. The wait doubles after each pass
-// that changed nothing, up to MaxNotifyInterval, and is back to Debounce
-// after one that did something: NOTIFY spam is rate-limited, real rows are
-// not.
+// that changed nothing, up to MaxNotifyInterval: NOTIFY spam is
+// rate-limited. After a pass that moved something, rows are flowing: the
+// next pass follows a wake-up after only Debounce/8, so under a
+// steady stream a row waits about one pass, not a pass and the debounce
+// (time to clinic, docs/transfer.md).
 func (w *Worker) wakeUps(ctx context.Context, wake chan struct{}, job cron.Job) {
 	limit := w.MaxNotifyInterval
 	if limit <= 0 {
@@ -204,10 +209,14 @@ func (w *Worker) wakeUps(ctx context.Context, wake chan struct{}, job cron.Job) 
 			return
 		case <-wake:
 		}
+		delay := max(w.Debounce, time.Until(lastEnd.Add(wait)))
+		if w.lastBusy.Load() {
+			delay = time.Until(lastEnd.Add(w.Debounce / 8))
+		}
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(max(w.Debounce, time.Until(lastEnd.Add(wait)))):
+		case <-time.After(delay):
 		}
 		select { // this pass covers whatever woke us meanwhile
 		case <-wake:
