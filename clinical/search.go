@@ -22,20 +22,26 @@ import (
 //     word (a medicine) and does not grow with the table, but a rare word
 //     walks far.
 //
-// searchPlanner picks one from the table's own statistics (pg_stats' most
+// planSearch picks one from the table's own statistics (pg_stats' most
 // common words of `search` and their frequencies, re-read every few
-// minutes): the rarest typed word goes through the index when it matches
-// fewer than sqrt(page × rows) submissions (where the two costs meet), and
-// the other words are checked on those rows only (ts_match_vq, which no
-// index serves: an AND with a common prefix through GIN would collect every
-// submission that has the common word). Otherwise the search walks. A
-// word the statistics do not list is rarer than every word they do.
-// Whichever plan a search starts with, it has searchBudget; past that it
-// runs again with the other plan. Both return the same rows.
+// minutes; a word they do not list is rarer than every word they do, and a
+// prefix adds up the listed words it covers): through the index when the
+// rarest typed word matches fewer than sqrt(page × rows) submissions (where
+// the two costs meet), else a walk. Through the index, a word that matches
+// more than indexShare of the rows is checked on the rows the others found
+// (ts_match_vq, which no index serves) rather than collected. Whichever plan
+// a search starts with has searchBudget; past that it runs the other way,
+// and then once more through the index without a budget (Submissions.query).
+// Every plan returns the same rows.
 
-// searchStatsEvery is how long the word statistics are kept.
-const searchStatsEvery = 5 * time.Minute
+// searchStatsEvery is how long the word statistics are kept; statsRetry
+// how long a failure to read them is.
+const (
+	searchStatsEvery = 5 * time.Minute
+	statsRetry       = 10 * time.Second
+)
 
+// searchPlanner holds the word statistics planSearch decides by.
 type searchPlanner struct {
 	mu      sync.Mutex
 	at      time.Time
@@ -62,13 +68,16 @@ func (p *searchPlanner) stats(ctx context.Context, q interface {
   greatest(c.reltuples, 0)::float8
 FROM pg_class c LEFT JOIN pg_stats s ON s.schemaname = 'public' AND s.tablename = 'submissions' AND s.attname = 'search'
 WHERE c.oid = 'public.submissions'::regclass`).Scan(&words, &freqs, &rows)
-	p.at = now
 	if err != nil {
+		// Keep what there is (or nothing: every word then counts as rare)
+		// and try again in a little while, not on every search.
+		p.at = now.Add(statsRetry - searchStatsEvery)
 		if p.freq == nil {
 			p.freq = map[string]float64{}
 		}
 		return p.freq, p.minFreq, p.rows
 	}
+	p.at = now
 	// most_common_elem_freqs has one frequency per word, then the minimum,
 	// the maximum and the frequency of nulls.
 	p.freq, p.minFreq, p.rows = make(map[string]float64, len(words)), 0, rows
