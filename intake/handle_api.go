@@ -180,14 +180,16 @@ func readJSONBody(body io.Reader) ([]byte, error) {
 // decodeOne decodes exactly one JSON value and refuses anything after it.
 // Its errors never quote the body.
 func decodeOne(b []byte, v any) error {
+	// json.Unmarshal takes exactly one value and nothing after it, without
+	// the Decoder's copy of the body; a Decoder only words a refusal.
+	if json.Unmarshal(b, v) == nil {
+		return nil
+	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	if err := dec.Decode(v); err != nil {
 		return echo.NewHTTPError(http.StatusBadRequest, "malformed JSON")
 	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return echo.NewHTTPError(http.StatusBadRequest, "malformed JSON: data after the object")
-	}
-	return nil
+	return echo.NewHTTPError(http.StatusBadRequest, "malformed JSON: data after the object")
 }
 
 // questionnaireResponse is the part of a FHIR QuestionnaireResponse intake
