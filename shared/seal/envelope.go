@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/crypto/blake2b"
 	"golang.org/x/crypto/nacl/box"
+	//lint:ignore SA1019 HSalsa20 is the key derivation of NaCl's box (box.Precompute), which this file computes from crypto/ecdh's shared secret.
 	"golang.org/x/crypto/salsa20/salsa"
 )
 
