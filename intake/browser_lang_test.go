@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 
 	"github.com/airlockhq/airlock/internal/browsertest"
 )
@@ -132,7 +133,7 @@ func TestBrowserSpanishForm(t *testing.T) {
 		checkLayout(t, b, at("the list of forms"))
 		b.Do(at("switch the list to Spanish"),
 			stale,
-			chromedp.Click(css(`.languages a[hreflang="es"]`)),
+			chromedp.Click(css(`.languages a[lang="es"]`)),
 			fresh(`html[lang="es"] .form-list`),
 		)
 		if h1 := b.Text("h1"); h1 != "Formularios" {
@@ -147,19 +148,25 @@ func TestBrowserSpanishForm(t *testing.T) {
 			t.Fatalf("%s: the form opened from the Spanish list is in %q", size.name, lang)
 		}
 		checkLayout(t, b, at("the Spanish form"))
-		// The switch back and forth: links, the page's language follows.
+		// The switch back and forth (buttons that post the form: what was
+		// typed stays), the page's language follows.
 		b.Do(at("switch the form to English"),
+			chromedp.SendKeys(css(`input[name="family-name"]`), "Quorvendahl"),
 			stale,
-			chromedp.Click(css(`.languages a[hreflang="en"]`)),
+			chromedp.Click(css(`.languages [lang="en"]`)),
 			fresh(`html[lang="en"] input[name="family-name"]`),
 		)
 		if h1 := b.Text("h1"); h1 != "New patient registration" {
 			t.Errorf("%s: English heading %q", size.name, h1)
 		}
 		checkLayout(t, b, at("the English form"))
+		if v := browsertest.Run(b, "typed", chromedp.Value(css(`input[name="family-name"]`))); v != "Quorvendahl" {
+			t.Errorf("%s: the switch lost what was typed: %q", size.name, v)
+		}
 		b.Do(at("switch the form to Spanish"),
+			chromedp.Evaluate[chromedp.Void](`document.querySelector('input[name="family-name"]').value = ''`),
 			stale,
-			chromedp.Click(css(`.languages a[hreflang="es"]`)),
+			chromedp.Click(css(`.languages [lang="es"]`)),
 			fresh(`html[lang="es"] input[name="family-name"]`),
 		)
 		if h1 := b.Text("h1"); h1 != "Registro de paciente nuevo" {
@@ -180,7 +187,7 @@ func TestBrowserSpanishForm(t *testing.T) {
 			chromedp.SendKeys(css(`textarea[name="allergy-details"]`), "Penicilina"),
 			chromedp.Click(css(`input[name="consent"]`)),
 			stale,
-			chromedp.Click(css(`button[type="submit"]`)),
+			chromedp.Click(css(`#send`)),
 			fresh(".error-summary"),
 		)
 		errText := b.Text(`.field-error .error-message`)
@@ -203,7 +210,7 @@ func TestBrowserSpanishForm(t *testing.T) {
 			chromedp.Evaluate[chromedp.Void](`document.querySelector('textarea[name="allergy-details"]').value = ''`),
 			chromedp.Click(css(`input[name="sex-at-birth"][value="female"]`)),
 			stale,
-			chromedp.Click(css(`button[type="submit"]`)),
+			chromedp.Click(css(`#send`)),
 			fresh(".error-summary"),
 		)
 		if errText := b.Text(`.field-error .error-message`); !strings.Contains(errText, "Esta pregunta es obligatoria.") {
@@ -213,13 +220,18 @@ func TestBrowserSpanishForm(t *testing.T) {
 			t.Errorf("%s: the follow-up that now applies is not aria-required", size.name)
 		}
 		// A radio group in error: its bar starts at its legend.
-		b.Do(at("a radio group in error"),
+		// Enter in a field sends the form: the switch's buttons, first in
+		// the document, must not be the form's default button.
+		b.Do(at("a radio group in error, sent with Enter"),
 			chromedp.Navigate(ti.url+"/forms/new-patient?lang=es"),
 			chromedp.WaitVisible(css(`input[name="family-name"]`)),
 			stale,
-			chromedp.Click(css(`button[type="submit"]`)),
+			chromedp.SendKeys(css(`input[name="given-name"]`), "Aurelinde"+kb.Enter),
 			fresh(".error-summary"),
 		)
+		if lang := browsertest.Run(b, "lang", chromedp.Evaluate[string](`document.documentElement.lang`)); lang != "es" {
+			t.Errorf("%s: Enter switched the language to %q instead of sending", size.name, lang)
+		}
 		if n := browsertest.Run(b, "radio errors", chromedp.Evaluate[int](`document.querySelectorAll('fieldset.field-error').length`)); n < 2 {
 			t.Errorf("%s: %d radio groups in error, want the sex and allergies groups", size.name, n)
 		}
@@ -234,7 +246,7 @@ func TestBrowserSpanishForm(t *testing.T) {
 			chromedp.SendKeys(css(`textarea[name="allergy-details"]`), "Penicilina: sarpullido"),
 			chromedp.Click(css(`input[name="consent"]`)),
 			stale,
-			chromedp.Click(css(`button[type="submit"]`)),
+			chromedp.Click(css(`#send`)),
 			fresh("#receipt"),
 		)
 		sent++

@@ -69,7 +69,7 @@ func TestBrowserNewPatient(t *testing.T) {
 		chromedp.WaitVisible(`input[name="family-name"]`),
 		chromedp.SendKeys(`input[name="family-name"]`, "Quorvendahl"),
 		chromedp.SendKeys(`input[name="birth-date"]`, "1980-02-30"),
-		chromedp.Click(`button[type="submit"]`),
+		chromedp.Click(`#send`),
 		chromedp.WaitVisible(`.error-summary`),
 	)
 	if err != nil {
@@ -120,7 +120,7 @@ func TestBrowserNewPatient(t *testing.T) {
 		chromedp.Click(`input[name="sex-at-birth"][value="female"]`),
 		chromedp.Click(`input[name="allergies"][value="false"]`),
 		chromedp.Click(`input[name="consent"]`),
-		chromedp.Click(`button[type="submit"]`),
+		chromedp.Click(`#send`),
 		chromedp.WaitVisible(`#receipt`),
 	)
 	if err != nil {

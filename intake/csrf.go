@@ -29,7 +29,7 @@ const (
 )
 
 // reservedFieldNames are HTML form names a linkId may not use.
-var reservedFieldNames = []string{csrfField, honeypotField, repeatActionField}
+var reservedFieldNames = []string{csrfField, honeypotField, repeatActionField, langSwitchField}
 
 // csrfKey derives the token key from the row key with a distinct label, so
 // the row key itself never signs anything but rows.

@@ -252,7 +252,10 @@ func (s *Server) buildForm(pr *locale.Printer, q *forms.Questionnaire, st formSt
 // the hidden field that says how many instances the page shows.
 const (
 	repeatActionField = "_repeat"
-	countPrefix       = "count:"
+	// langSwitchField is set by the language switch's buttons on a form's
+	// page: draw the form again in the chosen language.
+	langSwitchField = "_lang"
+	countPrefix     = "count:"
 	// maxShownInstances bounds the instances a page draws, whatever a
 	// request says; maxOccurs may bound them further.
 	maxShownInstances = 100
@@ -766,6 +769,9 @@ func (s *Server) formPage(c echo.Context, pr *locale.Printer, q *forms.Questionn
 		p.Errors = append(p.Errors, errorLink{Target: "q-1", Text: pr.Sprint(msg)})
 	}
 	p.HasErrors = len(p.Errors) > 0 || notice != ""
+	if len(p.Languages) > 0 {
+		p.SwitchForm, p.SwitchField = "intake-form", langSwitchField
+	}
 	return p
 }
 
@@ -825,6 +831,18 @@ func (s *Server) handleFormSubmit(c echo.Context) error {
 	}
 	delete(values, honeypotField)
 
+	if values.Has(langSwitchField) {
+		// The language switch: the same form in the language the
+		// button's formaction names (?lang=), with everything typed kept;
+		// nothing is checked or stored.
+		delete(values, langSwitchField)
+		st.correctsReceipt, _, _ = takeFormCorrection(values)
+		notice := ""
+		if len(files) > 0 {
+			notice = pr.T("intake.notice.files_redraw")
+		}
+		return s.render(c, http.StatusOK, "form", s.formPage(c, pr, q, st, notice))
+	}
 	if action := values.Get(repeatActionField); action != "" {
 		// "Add another" or "Remove" on a repeating group: draw the form
 		// again with what was typed, one instance more or less; nothing is

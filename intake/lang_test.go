@@ -2,6 +2,7 @@ package intake_test
 
 import (
 	"net/http"
+	"net/url"
 	"regexp"
 	"strings"
 	"testing"
@@ -95,9 +96,11 @@ func TestLanguages(t *testing.T) {
 		`<span class="req">(obligatoria)</span>`, "Responda solo si su respuesta a «¿Tiene alguna alergia?» es «Sí».",
 		`Año-mes-día, por ejemplo <span class="nowrap">1980-03-27</span>.`, "Formato: nombre@ejemplo.com.", ">Enviar</button>",
 		`action="/forms/new-patient?lang=es"`,
-		// The switch: plain links, each language named in itself.
-		`<a href="/forms/new-patient?lang=en" lang="en" hreflang="en">English</a>`,
-		`<a href="/forms/new-patient?lang=es" lang="es" hreflang="es" aria-current="page">español</a>`,
+		// The switch: each language named in itself; on a form's page a
+		// button that posts the form to ?lang=, so what was typed stays.
+		`<button type="submit" class="link-button" form="intake-form" formaction="/forms/new-patient?lang=en" formnovalidate name="_lang" value="en" lang="en">English</button>`,
+		`<button type="submit" class="link-button" form="intake-form" formaction="/forms/new-patient?lang=es" formnovalidate name="_lang" value="es" lang="es" aria-current="true">español</button>`,
+		`<form id="intake-form"`,
 	} {
 		if !strings.Contains(es, want) {
 			t.Errorf("Spanish form lacks %q", want)
@@ -116,6 +119,25 @@ func TestLanguages(t *testing.T) {
 		if !strings.Contains(body, want) {
 			t.Errorf("Spanish errors lack %q: %s", want, body)
 		}
+	}
+	// The switch on a half-filled form: drawn again in English with what
+	// was typed (and no error: nothing was checked), nothing stored.
+	resp = ti.do(t, request{method: "POST", path: formPath + "?lang=en", contentType: formType, header: s.header(),
+		body: s.formBody(url.Values{"_lang": {"en"}, "family-name": {"Quorvendahl"}, "allergies": {"true"}})})
+	body = string(resp.body)
+	if resp.status != http.StatusOK || !strings.Contains(body, `<html lang="en">`) || !strings.Contains(body, `value="Quorvendahl"`) ||
+		strings.Contains(body, "error-summary") || !strings.Contains(body, "Do you have any allergies?") {
+		t.Errorf("switch with answers: %d %.3000s", resp.status, body)
+	}
+	if note, aria := requiredMarks(t, body, "allergy-details"); !note || !aria {
+		t.Error("after the switch, the follow-up that applies is not marked required")
+	}
+	if n := ti.rows(t); n != 0 {
+		t.Errorf("the switch stored %d rows", n)
+	}
+	// The list of forms switches with links.
+	if idx := string(get("/", "").body); !strings.Contains(idx, `<a href="/?lang=es" lang="es" hreflang="es">español</a>`) {
+		t.Errorf("index switch: %s", idx)
 	}
 	// The JSON API: messages in the language Accept-Language asks for.
 	h := http.Header{"Accept-Language": {"es"}}

@@ -101,6 +101,13 @@ type page struct {
 	HasErrors        bool
 	Lang             string     // <html lang>
 	Languages        []langLink // the language switch; empty when there is no choice
+	// SwitchForm, on a form's page, is the id of the form the switch
+	// posts (with SwitchField set): the page is drawn again in the chosen
+	// language with everything typed so far, instead of a link that would
+	// lose it. The layout then starts with a hidden Send button for the
+	// form: Enter in a field submits with the first submit button of the
+	// form in document order, which would otherwise be the switch's.
+	SwitchForm, SwitchField string
 
 	pr *locale.Printer
 }

@@ -422,7 +422,7 @@ func TestBrowserReloadAfterSubmit(t *testing.T) {
 		chromedp.Click(`input[name="sex-at-birth"][value="female"]`),
 		chromedp.Click(`input[name="allergies"][value="false"]`),
 		chromedp.Click(`input[name="consent"]`),
-		chromedp.Click(`button[type="submit"]`),
+		chromedp.Click(`#send`),
 		chromedp.WaitVisible(`#receipt`),
 	)
 	if err != nil {
