@@ -5,6 +5,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -26,7 +27,9 @@ func browserLogin(t *testing.T, b *browsertest.Browser, a *app, base string, u *
 		chromedp.SendKeys(chromedp.CSS("#password"), u.password),
 		chromedp.SendKeys(chromedp.CSS("#code"), a.code(t, u)),
 		chromedp.Submit(chromedp.CSS("#code")),
-		chromedp.WaitVisible(chromedp.CSS("main h1")),
+		// Only a logged-in page has the logout button (the login page's
+		// own heading would match anything less specific).
+		chromedp.WaitVisible(chromedp.CSS(`form[action="/logout"] button`)),
 	)
 }
 
@@ -147,6 +150,10 @@ func TestBrowserExportTakesVisibleFilters(t *testing.T) {
 		chromedp.WaitVisible(css("table")),
 	)
 	b.Axe("the submissions list")
+	checkboxesBesideLabels(t, b, "the submissions list")
+	if tops := browsertest.Run(b, "filter labels", chromedp.Evaluate[[]int](filterLabelTops)); len(tops) < 4 || slices.Min(tops) != slices.Max(tops) {
+		t.Errorf("the filter labels on the first row are not aligned: tops %v", tops)
+	}
 	b.Do("pick another form and export without searching",
 		chromedp.WaitVisible(css("#export")),
 		chromedp.SetValue(css("#form"), "symptoms"),
@@ -172,3 +179,102 @@ func TestBrowserExportTakesVisibleFilters(t *testing.T) {
 		t.Errorf("the export holds %q, want the symptoms row the filter shows", exported)
 	}
 }
+
+// TestBrowserAdminPages walks an admin through every admin page (staff,
+// creating an account and the page with its code, the audit log, the
+// erasure form, its confirmation and its result), a 404 and a failed and
+// a refused login, at desktop width and at 360 px: no axe-core violation;
+// the checkbox on the staff page sits beside its label.
+func TestBrowserAdminPages(t *testing.T) {
+	t.Parallel()
+	a := newApp(t)
+	u := a.newUser(t, "admin@clinic.example", true, true, RoleAdmin)
+	a.newUser(t, "pending@clinic.example", false, false, RoleViewer)
+	s := a.insert(t, "new-patient", patient("Doe", "Jane", ""), time.Date(2026, 4, 20, 9, 0, 0, 0, time.UTC), ReviewNew)
+	ts := httptest.NewServer(a.srv.Echo)
+	defer ts.Close()
+	css := func(s string) chromedp.CSS { return chromedp.CSS(s) }
+
+	b := browsertest.New(t, 4*time.Minute)
+	b.Do("a first visit", chromedp.Navigate(ts.URL+"/"), chromedp.WaitVisible(css("#email")))
+	b.Axe("the login page on a first visit")
+	b.Do("a wrong login",
+		chromedp.SendKeys(css("#email"), u.email),
+		chromedp.SendKeys(css("#password"), "not the password at all"),
+		chromedp.SendKeys(css("#code"), "123456"),
+		chromedp.Submit(css("#code")),
+		chromedp.WaitVisible(css(".error")),
+	)
+	b.Axe("the login page after a failed login")
+	browserLogin(t, b, a, ts.URL, u)
+	for _, size := range []struct {
+		name          string
+		width, height int64
+	}{{"desktop", 1280, 900}, {"360 px", 360, 740}} {
+		b.Do("size "+size.name, chromedp.EmulateViewport(size.width, size.height))
+		b.Do("the staff page", chromedp.Navigate(ts.URL+"/admin/staff"), chromedp.WaitVisible(css("main h1")))
+		b.Axe("the staff page (" + size.name + ")")
+		checkboxesBesideLabels(t, b, "the staff page ("+size.name+")")
+		b.Do("the audit log", chromedp.Navigate(ts.URL+"/admin/audit"), chromedp.WaitVisible(css("table.audit")))
+		b.Axe("the audit log (" + size.name + ")")
+		b.Do("the erasure form", chromedp.Navigate(ts.URL+"/admin/erase"), chromedp.WaitVisible(css("#receipt")))
+		b.Axe("the erasure form (" + size.name + ")")
+		b.Do("a 404", chromedp.Navigate(ts.URL+"/no/such/page"), chromedp.WaitVisible(css("main h1")))
+		b.Axe("the 404 page (" + size.name + ")")
+	}
+	b.Do("create an account",
+		chromedp.Navigate(ts.URL+"/admin/staff"),
+		chromedp.WaitVisible(css("main h1")),
+		chromedp.SendKeys(css(`form[action="/admin/staff"] input[name="email"]`), "new@clinic.example"),
+		chromedp.Click(css(`form[action="/admin/staff"] input[value="viewer"]`)),
+		chromedp.Submit(css(`form[action="/admin/staff"] input[name="email"]`)),
+		chromedp.WaitVisible(css("#create-code")),
+	)
+	b.Axe("the page with a new account's code")
+	b.Do("erase: the receipt",
+		chromedp.Navigate(ts.URL+"/admin/erase"),
+		chromedp.WaitVisible(css("#receipt")),
+		chromedp.SendKeys(css("#receipt"), s.receipt),
+		chromedp.Click(css("#find-receipt")),
+		chromedp.WaitVisible(css("#erase")),
+	)
+	if named := b.Text("#erase-receipt"); named != s.receipt {
+		t.Errorf("the confirmation names %q, want %s", named, s.receipt)
+	}
+	bg := browsertest.Run(b, "button colour", chromedp.Evaluate[string](`getComputedStyle(document.querySelector('#erase')).backgroundColor`))
+	if bg != "rgb(164, 14, 38)" {
+		t.Errorf("the erase button is %s, not the danger colour", bg)
+	}
+	b.Axe("the erasure confirmation")
+	b.Do("erase: confirm", chromedp.Click(css("#erase")), chromedp.WaitVisible(css("#erased")))
+	if done := b.Text("#erased"); !strings.Contains(done, s.receipt) {
+		t.Errorf("after the erasure the page says %q", done)
+	}
+	b.Axe("the page after an erasure")
+}
+
+// checkboxesBesideLabels fails t for every checkbox on the page whose
+// label is not beside it on the same line.
+func checkboxesBesideLabels(t *testing.T, b *browsertest.Browser, page string) {
+	t.Helper()
+	bad := browsertest.Run(b, "checkbox positions", chromedp.Evaluate[[]string](`[...document.querySelectorAll('input[type=checkbox]')].map(box => {
+  const label = document.querySelector('label[for="' + box.id + '"]') || box.closest('label');
+  if (!label) return box.name + ': no label';
+  const b = box.getBoundingClientRect(), l = label.getBoundingClientRect();
+  const beside = l.left >= b.right - 1 && l.top < b.bottom && l.bottom > b.top;
+  const around = label.contains(box) && Math.abs((b.top + b.bottom) / 2 - (l.top + l.bottom) / 2) < 8;
+  return beside || around ? '' : box.name + ': label not beside its box (box ' + [b.left, b.top, b.right, b.bottom].map(Math.round) +
+    ', label ' + [l.left, l.top, l.right, l.bottom].map(Math.round) + ')';
+}).filter(x => x)`))
+	for _, m := range bad {
+		t.Errorf("%s: %s", page, m)
+	}
+}
+
+// filterLabelTops are the tops of the list filters' labels that share a
+// row with the first one, and the first one's top.
+const filterLabelTops = `(() => {
+  const labels = [...document.querySelectorAll('form.filters > div > label')].filter(l => !l.closest('.check'));
+  const first = labels[0].getBoundingClientRect();
+  return labels.filter(l => Math.abs(l.getBoundingClientRect().top - first.top) < 40).map(l => Math.round(l.getBoundingClientRect().top));
+})()`

@@ -45,7 +45,10 @@ func TestBrowserReviewJourney(t *testing.T) {
 		chromedp.Navigate(base+"/login"),
 		chromedp.WaitVisible(css("#email")),
 	)
+	b.Axe("the login page")
 	b.AllowDownloads(downloads)
+	step("open the enrolment page", chromedp.Navigate(base+"/enrol"), chromedp.WaitVisible(css("#create_code")))
+	b.Axe("the enrolment start page")
 	step("enrol with the two codes",
 		chromedp.Navigate(base+"/enrol"),
 		chromedp.WaitVisible(css("#create_code")),
@@ -55,6 +58,7 @@ func TestBrowserReviewJourney(t *testing.T) {
 		chromedp.Submit(css("#approve_code")),
 		chromedp.WaitVisible(css("#totp-secret")),
 	)
+	b.Axe("the enrolment page")
 	secret := read("read the secret", chromedp.Text(css("#totp-secret")))
 	location := read("location", chromedp.Location())
 	u.secret = strings.ReplaceAll(secret, " ", "")
@@ -77,6 +81,10 @@ func TestBrowserReviewJourney(t *testing.T) {
 		chromedp.Click(css(`form[action="/logout"] button`)),
 		chromedp.WaitVisible(css("#email")),
 	)
+	if msg := read("logout confirmation", chromedp.Text(css(".info"))); msg != "You are logged out." {
+		t.Errorf("after logout the page says %q", msg)
+	}
+	b.Axe("the login page after logout")
 	a.clock.advance(30 * time.Second)
 	step("log in with password and TOTP",
 		chromedp.SendKeys(css("#email"), u.email),
@@ -94,6 +102,7 @@ func TestBrowserReviewJourney(t *testing.T) {
 		chromedp.WaitNotPresent(css(`a[href="/submissions/`+other.intakeID+`"]`)),
 		chromedp.WaitVisible(row),
 	)
+	b.Axe("the search result")
 	listing := read("read the list", chromedp.Text(css("table")))
 	location = read("location", chromedp.Location())
 	if !strings.Contains(listing, "Doe, Jane") || strings.Contains(listing, "Roe") || strings.Contains(strings.ToLower(location), "doe") {
@@ -103,6 +112,7 @@ func TestBrowserReviewJourney(t *testing.T) {
 		chromedp.Click(row),
 		chromedp.WaitVisible(css("#set-status")),
 	)
+	b.Axe("the detail page")
 	if detail := read("read the submission", chromedp.Text(css("main"))); !strings.Contains(detail, "Family name") || !strings.Contains(detail, "ibuprofen twice daily") {
 		t.Fatalf("detail page: %.400s", detail)
 	}
@@ -111,6 +121,7 @@ func TestBrowserReviewJourney(t *testing.T) {
 		chromedp.Click(css("#set-status")),
 		chromedp.WaitVisible(css(".notice")),
 	)
+	b.Axe("the detail page after a status change")
 	if status := read("read the status", chromedp.Text(css("#status"))); status != "In review" {
 		t.Fatalf("status shown %q", status)
 	}

@@ -56,6 +56,7 @@ func TestBrowserPublishResult(t *testing.T) {
 		chromedp.Navigate(ts.URL+"/submissions/"+s.intakeID),
 		chromedp.WaitVisible(css("#publish-result")),
 	)
+	b.Axe("the detail page with the publish form")
 	step("publish a result",
 		chromedp.SendKeys(css("#result-title"), "Discharge letter"),
 		chromedp.SetUploadFiles(css("#result-file"), []string{file}),
@@ -64,6 +65,7 @@ func TestBrowserPublishResult(t *testing.T) {
 		chromedp.Click(css("#publish")),
 		chromedp.WaitVisible(css("#result-link")),
 	)
+	b.Axe("the one-time link page")
 	link := read("read the link", chromedp.Text(css("#result-link")))
 	tok, ok := results.ParseToken(strings.TrimPrefix(link, "https://forms.example.org/r/"))
 	if !ok {
@@ -86,6 +88,7 @@ func TestBrowserPublishResult(t *testing.T) {
 		chromedp.Click(css(`a[href="/submissions/`+s.intakeID+`"]`)),
 		chromedp.WaitVisible(css("table.results")),
 	)
+	b.Axe("the detail page with a published result")
 	if st := read("state", chromedp.Text(css(".result-state"))); !strings.Contains(st, "Published") {
 		t.Errorf("state shown %q", st)
 	}
