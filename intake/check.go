@@ -18,6 +18,11 @@ var writerGrants = []ops.Grant{
 	{Object: "submissions", Privilege: "DELETE", Want: false},
 	{Object: "submissions", Privilege: "TRUNCATE", Want: false},
 	{Object: "schema_migrations", Privilege: "SELECT", Want: true},
+	// Replay tombstones (migration 000090) are read and written only by
+	// the triggers, never by a login.
+	{Object: "submission_replays", Privilege: "SELECT", Want: false},
+	{Object: "submission_replays", Privilege: "INSERT", Want: false},
+	{Object: "submission_replays", Privilege: "DELETE", Want: false},
 }
 
 // resultsGrants are what the migrations give airlock_intake_results, which

@@ -84,8 +84,8 @@ func (s *Store) InsertSubmission(ctx context.Context, r *SealedRow) error {
 // to ErrAlreadyStored and ErrReplayKeyUsed (migration 000090 guarantees a
 // repeat meets submissions_id_key, checked first, and only another body
 // meets submissions_replay_key, checked at the end of the statement).
-// A row stored again after transfer moved it is skipped by a trigger
-// without an error, which is a repeat too.
+// A row stored again after transfer moved it meets a trigger that raises
+// the same two violations, from the tombstone transfer's DELETE left.
 func replayError(r *SealedRow, err error) error {
 	var pgErr *pgconn.PgError
 	if r.ReplayKey == nil || !errors.As(err, &pgErr) || pgErr.Code != "23505" {

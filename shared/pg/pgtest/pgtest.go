@@ -127,6 +127,28 @@ func NewDB(tb testing.TB, set string, migrations fs.FS) string {
 	return URLFor(AdminURL(), name, "", "")
 }
 
+// NewEmptyDB creates an empty database (not cloned from a template) and
+// returns its URL for the admin user; it is dropped when tb ends. Use it to
+// see what migrations do to the database itself: CREATE DATABASE ...
+// TEMPLATE copies the schema but not the database's own privileges.
+func NewEmptyDB(tb testing.TB) string {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	name := randomName("airlock_test_empty_")
+	if err := adminExec(ctx, fmt.Sprintf("CREATE DATABASE %s", pgx.Identifier{name}.Sanitize())); err != nil {
+		tb.Fatalf("create database: %v", err)
+	}
+	tb.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := adminExec(ctx, fmt.Sprintf("DROP DATABASE IF EXISTS %s WITH (FORCE)", pgx.Identifier{name}.Sanitize())); err != nil {
+			tb.Errorf("drop test database: %v", err)
+		}
+	})
+	return URLFor(AdminURL(), name, "", "")
+}
+
 var loginMu sync.Mutex
 
 // URLAs returns a URL for dbURL's database that logs in as a LOGIN user which

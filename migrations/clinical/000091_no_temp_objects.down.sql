@@ -1,0 +1,3 @@
+DO $$ BEGIN
+  EXECUTE format('GRANT TEMPORARY ON DATABASE %I TO PUBLIC', current_database());
+END $$;
