@@ -553,7 +553,7 @@ func (s *Server) itemView(pr *locale.Printer, q *forms.Questionnaire, it *forms.
 	case forms.TypeChoice:
 		// A choice without options takes free text.
 		v.Kind, v.InputType, v.Value, v.MaxLength = "input", "text", first, it.EffectiveMaxLength()
-	case forms.TypeString, forms.TypeInteger, forms.TypeDecimal, forms.TypeDate, forms.TypeDateTime:
+	case forms.TypeString, forms.TypeInteger, forms.TypeDecimal, forms.TypeDate, forms.TypeDateTime, forms.TypeTime, forms.TypeURL:
 		v.Kind, v.InputType, v.Value = "input", "text", first
 		v.MaxLength = it.EffectiveMaxLength()
 		v.Autocomplete = autocomplete(it)
@@ -571,6 +571,13 @@ func (s *Server) itemView(pr *locale.Printer, q *forms.Questionnaire, it *forms.
 			v.Hint = joinHints(pr.T("intake.hint.date"), v.Hint)
 		case forms.TypeDateTime:
 			v.Hint = joinHints(pr.T("intake.hint.datetime"), v.Hint)
+		case forms.TypeTime:
+			// A text box, not type=time, for the reason dates are one.
+			v.Short = true
+			v.Hint = joinHints(pr.T("intake.hint.time"), v.Hint)
+		case forms.TypeURL:
+			v.InputType, v.InputMode = "url", "url"
+			v.Hint = joinHints(pr.T("intake.hint.url"), v.Hint)
 		}
 		if (it.Type == forms.TypeInteger || it.Type == forms.TypeDecimal) && len(it.Units) > 0 {
 			v.Unit = unitLabel(it.Units[0])

@@ -22,7 +22,9 @@ const repeatForm = `{"resourceType":"Questionnaire","id":"meds","url":"http://x/
 		{"linkId":"regular","type":"boolean","text":"Every day?"},
 		{"linkId":"dose","type":"integer","text":"Doses a day",
 		 "enableWhen":[{"question":"regular","operator":"=","answerBoolean":true}]}]},
-	{"linkId":"notes","type":"string","text":"Anything else?"}]}`
+	{"linkId":"notes","type":"string","text":"Anything else?"},
+	{"linkId":"site","type":"url","text":"Your pharmacy's website"},
+	{"linkId":"when","type":"time","text":"When do you take them?"}]}`
 
 func newRepeatIntake(t *testing.T) *testIntake {
 	t.Helper()
@@ -59,7 +61,7 @@ func TestRepeatingGroupHTML(t *testing.T) {
 		t.Fatalf("first view: legends %v, want one instance", got)
 	}
 	body := string(page.body)
-	for _, want := range []string{`name="med[1]/name"`, `name="_repeat" value="add:med"`, `<button type="submit" class="visually-hidden" tabindex="-1" aria-hidden="true">Send</button>`} {
+	for _, want := range []string{`name="med[1]/name"`, `type="url" id="q-6" name="site"`, `name="when"`, `name="_repeat" value="add:med"`, `<button type="submit" class="visually-hidden" tabindex="-1" aria-hidden="true">Send</button>`} {
 		if !strings.Contains(body, want) {
 			t.Errorf("first view lacks %s", want)
 		}
@@ -114,7 +116,8 @@ func TestRepeatingGroupHTML(t *testing.T) {
 	// enableWhen works within each instance: a dose is asked only where
 	// the medication is taken every day.
 	sent := url.Values{"med[1]/name": {"Aspirin"}, "med[1]/regular": {"true"}, "med[1]/dose": {"2"},
-		"med[2]/name": {"Ibuprofen"}, "med[2]/regular": {"false"}, "med[2]/dose": {"5"}, "notes": {"none"}}
+		"med[2]/name": {"Ibuprofen"}, "med[2]/regular": {"false"}, "med[2]/dose": {"5"}, "notes": {"none"},
+		"site": {"https://pharmacy.example/"}, "when": {"08:00"}}
 	resp = post(sent)
 	if resp.status != http.StatusUnprocessableEntity || !strings.Contains(string(resp.body), `id="q-4-i2-error"`) || strings.Contains(string(resp.body), `id="q-4-i1-error"`) {
 		t.Fatalf("dose where not taken every day: status %d, want an error on the second instance's dose only", resp.status)
@@ -127,8 +130,12 @@ func TestRepeatingGroupHTML(t *testing.T) {
 		t.Fatalf("send: status %d: %.1500s", resp.status, resp.body)
 	}
 	var meds []forms.Value
-	if err := json.Unmarshal(ti.lastAnswers(t)["med"], &meds); err != nil {
+	stored := ti.lastAnswers(t)
+	if err := json.Unmarshal(stored["med"], &meds); err != nil {
 		t.Fatal(err)
+	}
+	if string(stored["site"]) != `[{"valueUri":"https://pharmacy.example/"}]` || string(stored["when"]) != `[{"valueTime":"08:00:00"}]` {
+		t.Errorf("url and time answers sealed as %s and %s", stored["site"], stored["when"])
 	}
 	if len(meds) != 2 || *meds[0].Instance["name"][0].ValueString != "Aspirin" || *meds[0].Instance["dose"][0].ValueInteger != 2 ||
 		*meds[1].Instance["name"][0].ValueString != "Ibuprofen" || meds[1].Instance["dose"] != nil {

@@ -91,6 +91,7 @@ func answerFits(it *Item, a Value) string {
 		TypeString: {"String"}, TypeText: {"String"}, TypeInteger: {"Integer"}, TypeDecimal: {"Decimal"},
 		TypeDate: {"Date"}, TypeDateTime: {"DateTime"}, TypeBoolean: {"Boolean"}, TypeAttachment: {"Attachment"},
 		TypeQuantity: {"Quantity"}, TypeChoice: {"Coding"}, TypeOpenChoice: {"Coding", "String"},
+		TypeTime: {"Time"}, TypeURL: {"Uri"},
 	}[it.Type]
 	if it.FreeText() {
 		want = []string{"String"}

@@ -18,7 +18,9 @@
 //     (optional: name or id stand in), contained ValueSets, variable
 //     extensions. A modifierExtension is rejected, as FHIR requires.
 //   - item.type: group, display, string, text, integer, decimal, date,
-//     dateTime, boolean, choice, open-choice, attachment, quantity.
+//     dateTime, time, url, boolean, choice, open-choice, attachment,
+//     quantity (reference is refused: a patient cannot see the clinic's
+//     records to point at one).
 //   - Repeating groups (repeats=true on a group), nested if need be: each
 //     instance holds its own answers (see Answers below and Item.Scope).
 //   - item.text is optional: Item.Label falls back to the code's display,

@@ -29,10 +29,22 @@ func enableWhenFromWire(w wireEnableWhen) (EnableWhen, error) {
 	if w.Question == "" {
 		return cond, errors.New("missing question")
 	}
-	if w.AnswerTime != nil || w.AnswerReference != nil {
-		return cond, errors.New("answerTime and answerReference are not supported (no time or reference items)")
+	if w.AnswerReference != nil {
+		return cond, errors.New("answerReference is not supported (no reference items)")
 	}
 	n := 0
+	if w.AnswerTime != nil {
+		n++
+		var s string
+		t, ok := "", false
+		if json.Unmarshal(w.AnswerTime, &s) == nil {
+			t, ok = normalTime(s)
+		}
+		if !ok {
+			return cond, errors.New("answerTime is not a time (HH:MM:SS)")
+		}
+		cond.Answer.ValueTime = &t
+	}
 	if w.AnswerBoolean != nil {
 		n++
 		cond.Answer.ValueBoolean = w.AnswerBoolean
@@ -185,6 +197,10 @@ func answerKind(v Value) string {
 		return "answerDateTime"
 	case v.ValueQuantity != nil:
 		return "answerQuantity"
+	case v.ValueTime != nil:
+		return "answerTime"
+	case v.ValueURI != nil:
+		return "answerUri"
 	}
 	return "answer"
 }
@@ -211,6 +227,8 @@ func answerSuits(target *Item, want Value) error {
 		ok = kind == "answerCoding" || kind == "answerString"
 	case TypeQuantity:
 		ok = kind == "answerQuantity" || kind == "answerDecimal" || kind == "answerInteger"
+	case TypeTime:
+		ok = kind == "answerTime"
 	}
 	if !ok {
 		return fmt.Errorf("%s cannot match the %s question %q", kind, target.Type, target.LinkID)
@@ -263,6 +281,12 @@ func compareAnswer(got, want Value) (int, bool) {
 			return 0, false
 		}
 		return a.Cmp(b), true
+	case want.ValueTime != nil:
+		// Both are HH:MM:SS (normalTime), so they order as text.
+		if got.ValueTime == nil {
+			return 0, false
+		}
+		return strings.Compare(*got.ValueTime, *want.ValueTime), true
 	case want.ValueDate != nil, want.ValueDateTime != nil:
 		a, okA := instantOf(got)
 		b, okB := instantOf(want)

@@ -178,7 +178,7 @@ func (p *parser) extensions(it *Item, exts []wireExtension, fail func(string, ..
 				continue
 			}
 			switch it.Type {
-			case TypeString, TypeText, TypeInteger, TypeDecimal, TypeDate, TypeDateTime, TypeOpenChoice, TypeChoice:
+			case TypeString, TypeText, TypeInteger, TypeDecimal, TypeDate, TypeDateTime, TypeOpenChoice, TypeChoice, TypeTime, TypeURL:
 			default:
 				fail("regex is not supported on %s items", it.Type)
 				continue

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net/url"
 	"reflect"
 	"regexp"
 	"strconv"
@@ -131,4 +132,35 @@ func formatLimit(f float64) string {
 		return strconv.FormatInt(int64(f), 10)
 	}
 	return strconv.FormatFloat(f, 'f', -1, 64)
+}
+
+// timePattern is FHIR's time (hh:mm:ss with optional fraction), or hh:mm
+// as people type it.
+var timePattern = regexp.MustCompile(`^([01][0-9]|2[0-3]):[0-5][0-9](:([0-5][0-9]|60)(\.[0-9]{1,9})?)?$`)
+
+// normalTime checks a time of day and gives it as FHIR writes it: "14:30"
+// becomes "14:30:00".
+func normalTime(s string) (string, bool) {
+	if !timePattern.MatchString(s) {
+		return "", false
+	}
+	if len(s) == len("14:30") {
+		s += ":00"
+	}
+	return s, true
+}
+
+// validWebURL accepts an absolute http or https URL with a host and
+// nothing a browser would have to repair: no spaces, control characters or
+// user information (which is how phishing links hide their real host). A
+// url answer is shown to staff as text, never fetched.
+func validWebURL(s string) bool {
+	if strings.ContainsAny(s, " \t\r\n\\") || hasControl(s, false) {
+		return false
+	}
+	u, err := url.Parse(s)
+	if err != nil || u.Opaque != "" || u.User != nil || u.Host == "" {
+		return false
+	}
+	return u.Scheme == "http" || u.Scheme == "https"
 }

@@ -43,6 +43,8 @@ const (
 	TypeOpenChoice = "open-choice"
 	TypeAttachment = "attachment"
 	TypeQuantity   = "quantity"
+	TypeTime       = "time" // HH:MM:SS, stored as valueTime
+	TypeURL        = "url"  // an absolute http(s) URL, stored as valueUri
 )
 
 // Limits that bound the work Parse and Validate do, whatever they are fed.
@@ -50,6 +52,8 @@ const (
 	// DefaultMaxLength caps string, text and open-choice answers whose item
 	// sets no maxLength, so no free-text field is unbounded.
 	DefaultMaxLength = 10000
+	// MaxURLLength caps url answers whose item sets no maxLength.
+	MaxURLLength = 2048
 	// MaxAnswersPerItem caps the answers to one repeating item.
 	MaxAnswersPerItem = 1000
 	// maxItems and maxDepth bound a form file; real forms are far smaller.
@@ -335,6 +339,11 @@ func (it *Item) EffectiveMaxLength() int {
 			return it.MaxLength
 		}
 		return DefaultMaxLength
+	case TypeURL:
+		if it.MaxLength > 0 {
+			return min(it.MaxLength, MaxURLLength)
+		}
+		return MaxURLLength
 	}
 	return 0
 }
@@ -668,15 +677,9 @@ func (p *parser) item(raw json.RawMessage, parent *Item, parentPath string, inde
 		fail("missing type")
 		return it
 	case TypeGroup, TypeDisplay, TypeString, TypeText, TypeInteger, TypeDecimal, TypeDate,
-		TypeDateTime, TypeBoolean, TypeChoice, TypeOpenChoice, TypeAttachment, TypeQuantity:
+		TypeDateTime, TypeBoolean, TypeChoice, TypeOpenChoice, TypeAttachment, TypeQuantity, TypeTime, TypeURL:
 	case "reference":
 		fail("unsupported type \"reference\": a patient cannot point at records on the clinic's server")
-		return it
-	case "time":
-		fail("unsupported type \"time\"")
-		return it
-	case "url":
-		fail("unsupported type \"url\"")
 		return it
 	case "question":
 		fail("unsupported type \"question\" (an STU3 type; R4 has no such type)")
@@ -731,9 +734,9 @@ func (p *parser) item(raw json.RawMessage, parent *Item, parentPath string, inde
 
 	if w.MaxLength != nil {
 		switch it.Type {
-		case TypeString, TypeText, TypeOpenChoice, TypeChoice:
+		case TypeString, TypeText, TypeOpenChoice, TypeChoice, TypeURL:
 		default:
-			fail("maxLength is only supported on string, text, choice and open-choice items")
+			fail("maxLength is only supported on string, text, url, choice and open-choice items")
 		}
 		if *w.MaxLength < 1 || *w.MaxLength > maxMaxLength {
 			fail("maxLength must be between 1 and %d", maxMaxLength)

@@ -77,7 +77,7 @@ func TestLoadDir(t *testing.T) {
 		t.Fatal(err)
 	}
 	other := []byte(`{"resourceType":"Questionnaire","id":"other","url":"http://x/other","title":"Other","item":[{"linkId":"a","type":"string","text":"A"}]}`)
-	bad := []byte(`{"resourceType":"Questionnaire","id":"bad","url":"http://x/bad","title":"Bad","item":[{"linkId":"g","type":"group","item":[{"linkId":"q","type":"time","text":"Q"},{"linkId":"r","type":"reference"}]}]}`)
+	bad := []byte(`{"resourceType":"Questionnaire","id":"bad","url":"http://x/bad","title":"Bad","item":[{"linkId":"g","type":"group","item":[{"linkId":"q","type":"question","text":"Q"},{"linkId":"r","type":"reference"}]}]}`)
 	noURL := []byte(`{"resourceType":"Questionnaire","id":"nourl","item":[{"linkId":"a","type":"string"}]}`)
 	bom := append([]byte("\xef\xbb\xbf"), other...)
 
@@ -88,7 +88,7 @@ func TestLoadDir(t *testing.T) {
 		ids   string
 	}{
 		{name: "ok", files: map[string][]byte{"b.json": good, "a.json": other, "README.md": []byte("not a form")}, ids: "new-patient,other"},
-		{name: "invalid file", files: map[string][]byte{"a.json": good, "broken.json": bad}, want: `broken.json: item "q" (g/q): unsupported type "time" (and 1 more problem; `},
+		{name: "invalid file", files: map[string][]byte{"a.json": good, "broken.json": bad}, want: `broken.json: item "q" (g/q): unsupported type "question" (an STU3 type; R4 has no such type) (and 1 more problem; `},
 		{name: "byte-order mark", files: map[string][]byte{"a.json": bom}, ids: "other"},
 		{name: "no url without base URL", files: map[string][]byte{"a.json": noURL}, want: `a.json: has no url, and no base URL for forms is configured`},
 		{name: "duplicate id", files: map[string][]byte{"a.json": good, "b.json": good}, want: `b.json: id "new-patient" is already used by`},

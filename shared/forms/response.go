@@ -302,6 +302,10 @@ func answerJSON(v Value) (json.RawMessage, error) {
 		b, err = json.Marshal(*v.ValueDate)
 	case v.ValueDateTime != nil:
 		b, err = json.Marshal(*v.ValueDateTime)
+	case v.ValueTime != nil:
+		b, err = json.Marshal(*v.ValueTime)
+	case v.ValueURI != nil:
+		b, err = json.Marshal(*v.ValueURI)
 	case v.ValueCoding != nil:
 		key := v.ValueCoding.Code
 		if key == "" {

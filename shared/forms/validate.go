@@ -176,8 +176,9 @@ func newValidation(q *Questionnaire) *validation {
 // EffectiveMaxLength characters, without control characters (text allows
 // newlines and tabs, and CRLF becomes LF); integer a JSON integer in FHIR's
 // 32-bit range; decimal a JSON number; both within minValue/maxValue; date
-// a real calendar date as YYYY-MM-DD; dateTime RFC 3339 with a zone; boolean
-// true or false; choice the Key of an option (stored as its Coding, or as
+// a real calendar date as YYYY-MM-DD; dateTime RFC 3339 with a zone; time
+// HH:MM or HH:MM:SS (stored as HH:MM:SS); url an absolute http or https URL
+// with a host and no user information; boolean true or false; choice the Key of an option (stored as its Coding, or as
 // valueString for string options); open-choice an option key or free text;
 // attachment an object {contentType, data (base64), title} with optional
 // size and hash that must match the data. Required items must be answered
@@ -730,6 +731,10 @@ func typeMessage(it *Item) locale.Message {
 		return locale.New("forms.type.date")
 	case TypeDateTime:
 		return locale.New("forms.type.datetime")
+	case TypeTime:
+		return locale.New("forms.type.time")
+	case TypeURL:
+		return locale.New("forms.type.url")
 	case TypeBoolean:
 		return locale.New("forms.type.boolean")
 	case TypeChoice:
@@ -877,6 +882,22 @@ func decodeAnswer(it *Item, raw []byte) (val Value, empty bool, msg locale.Messa
 			return val, false, bad
 		}
 		val.ValueDateTime = &s
+
+	case TypeTime:
+		t, ok := normalTime(s)
+		if !isString || !ok {
+			return val, false, bad
+		}
+		val.ValueTime = &t
+
+	case TypeURL:
+		if !isString || !validWebURL(s) {
+			return val, false, bad
+		}
+		if utf8.RuneCountInString(s) > it.EffectiveMaxLength() {
+			return val, false, locale.New("forms.max_length", it.EffectiveMaxLength())
+		}
+		val.ValueURI = &s
 
 	case TypeBoolean:
 		switch string(raw) {

@@ -20,6 +20,8 @@ type Value struct {
 	ValueCoding     *Coding      `json:"valueCoding,omitempty"`
 	ValueAttachment *Attachment  `json:"valueAttachment,omitempty"`
 	ValueQuantity   *Quantity    `json:"valueQuantity,omitempty"`
+	ValueTime       *string      `json:"valueTime,omitempty"` // HH:MM:SS
+	ValueURI        *string      `json:"valueUri,omitempty"`  // the answer to a url item
 	// Item holds the answers to questions nested under this answer
 	// (QuestionnaireResponse.item.answer.item). Answers keyed by linkId
 	// never set it; ResponseItems does, and the FHIR decoder reads it.
@@ -79,6 +81,10 @@ func (v Value) String() string {
 		return *v.ValueDate
 	case v.ValueDateTime != nil:
 		return *v.ValueDateTime
+	case v.ValueTime != nil:
+		return *v.ValueTime
+	case v.ValueURI != nil:
+		return *v.ValueURI
 	case v.ValueCoding != nil:
 		if v.ValueCoding.Display != "" {
 			return v.ValueCoding.Display
@@ -114,7 +120,7 @@ func (v Value) setFields() int {
 	for _, set := range []bool{
 		v.ValueString != nil, v.ValueInteger != nil, v.ValueDecimal != nil, v.ValueBoolean != nil,
 		v.ValueDate != nil, v.ValueDateTime != nil, v.ValueCoding != nil, v.ValueAttachment != nil,
-		v.ValueQuantity != nil,
+		v.ValueQuantity != nil, v.ValueTime != nil, v.ValueURI != nil,
 	} {
 		if set {
 			n++

@@ -248,6 +248,10 @@ func sample(it *forms.Item) (Answer, bool) {
 	case forms.TypeDateTime:
 		d := "2020-01-15T10:30:00Z"
 		return Answer{JSON: jsonString(d), Form: d}, true
+	case forms.TypeTime:
+		return Answer{JSON: jsonString("14:30"), Form: "14:30"}, true
+	case forms.TypeURL:
+		return Answer{JSON: jsonString("https://example.org/page"), Form: "https://example.org/page"}, true
 	case forms.TypeAttachment:
 		b, _ := json.Marshal(map[string]string{"contentType": "image/png", "data": base64.StdEncoding.EncodeToString(PNG), "title": "scan.png"})
 		return Answer{JSON: b, File: PNG}, true
