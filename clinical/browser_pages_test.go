@@ -120,6 +120,45 @@ func TestBrowserGroupedDetail(t *testing.T) {
 		}
 		b.Axe(fmt.Sprintf("the detail page of a grouped form (%s)", size.name))
 	}
+
+	// A correction of it: both pages link each other, the correction shows
+	// what changed and can be accepted; then a note.
+	fixed := patient("Doe", "Jane", "ibuprofen twice daily\nparacetamol when needed")
+	no := false
+	fixed["allergies"] = []forms.Value{{ValueBoolean: &no}}
+	corr := a.insert(t, "new-patient", fixed, time.Date(2026, 4, 21, 9, 0, 0, 0, time.UTC), ReviewNew)
+	a.link(t, corr, s)
+	b.Do("open the correction",
+		chromedp.Navigate(ts.URL+"/submissions/"+corr.intakeID),
+		chromedp.WaitVisible(chromedp.CSS("#changes")),
+	)
+	if changes := b.Text("#changes"); !strings.Contains(changes, "Yes") || !strings.Contains(changes, "No") {
+		t.Errorf("the changes table shows %q, want the boolean as Yes and No", changes)
+	}
+	b.Axe("a correction awaiting acceptance")
+	b.Do("open the corrected submission",
+		chromedp.Navigate(ts.URL+"/submissions/"+s.intakeID),
+		chromedp.WaitVisible(chromedp.CSS("#corrections")),
+	)
+	b.Axe("a submission with a correction")
+	b.Do("accept the correction",
+		chromedp.Navigate(ts.URL+"/submissions/"+corr.intakeID),
+		chromedp.WaitVisible(chromedp.CSS("#accept-correction")),
+		chromedp.Click(chromedp.CSS("#accept-correction")),
+		chromedp.WaitVisible(chromedp.CSS(".notice")),
+	)
+	b.Axe("an accepted correction")
+	b.Do("add a note",
+		chromedp.SendKeys(chromedp.CSS("#body"), "Called the patient."),
+		chromedp.Submit(chromedp.CSS("#body")),
+		chromedp.WaitVisible(chromedp.CSS(".note")),
+	)
+	b.Axe("the detail page with a note")
+	b.Do("open the superseded submission",
+		chromedp.Navigate(ts.URL+"/submissions/"+s.intakeID),
+		chromedp.WaitVisible(chromedp.CSS("main h1")),
+	)
+	b.Axe("a superseded submission")
 }
 
 // TestBrowserExportTakesVisibleFilters: after a search for one form, the
