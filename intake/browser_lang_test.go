@@ -260,6 +260,15 @@ func TestBrowserSpanishForm(t *testing.T) {
 			t.Errorf("%s: receipt %q", size.name, r)
 		}
 		checkLayout(t, b, at("the Spanish receipt"))
+		// An error page in Spanish (an address with no form).
+		b.Do(at("a missing page"),
+			chromedp.Navigate(ti.url+"/forms/no-such-form?lang=es"),
+			chromedp.WaitVisible(css("main h1")),
+		)
+		if h1 := b.Text("h1"); h1 != "Página no encontrada" {
+			t.Errorf("%s: 404 heading %q", size.name, h1)
+		}
+		checkLayout(t, b, at("the Spanish 404 page"))
 		if n := ti.rows(t); n != sent {
 			t.Errorf("%s: %d rows stored, want %d", size.name, n, sent)
 		}

@@ -52,6 +52,7 @@ func TestBrowserPatientDownloadsResult(t *testing.T) {
 		chromedp.Navigate(link),
 		chromedp.WaitVisible(css("#download")),
 	)
+	b.Axe("the result link's confirmation page (360 px)")
 	b.AllowDownloads(downloads)
 	if title := read("title", chromedp.Text(css("#result-title"))); title != "Blood test results" {
 		t.Errorf("the page names %q", title)
@@ -66,6 +67,7 @@ func TestBrowserPatientDownloadsResult(t *testing.T) {
 		chromedp.Click(css("#download")),
 		chromedp.WaitVisible(css(".error-summary")),
 	)
+	b.Axe("the result link's page with a wrong date of birth (360 px)")
 	if msg := read("error", chromedp.Text(css("#dob-error"))); !strings.Contains(msg, "does not match") {
 		t.Errorf("error shown %q", msg)
 	}
