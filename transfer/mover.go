@@ -660,7 +660,13 @@ func (m *Mover) openRow(r *pendingRow) outcome {
 	}
 	// Calculated items (scores) are computed here, from the opened answers:
 	// the patient never supplies them.
-	answers, err = q.Calculate(answers)
+	// today() in a score is the day the patient sent the form (as stored
+	// below: the received time when the payload's is unreadable).
+	sent, err := time.Parse(time.RFC3339Nano, p.SubmittedAt)
+	if err != nil {
+		sent = r.ReceivedAt
+	}
+	answers, err = q.CalculateOn(answers, sent)
 	if answers == nil {
 		return outcome{quarantine: ReasonInvalid}
 	}

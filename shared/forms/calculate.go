@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"time"
 )
 
 // HasCalculations reports whether the form has calculated items.
@@ -22,6 +23,14 @@ func (q *Questionnaire) HasCalculations() bool {
 // an item may use one computed after it. An evaluation error leaves that
 // item unanswered and is returned, naming the item.
 func (q *Questionnaire) Calculate(a Answers) (Answers, error) {
+	return q.CalculateOn(a, time.Now())
+}
+
+// CalculateOn is Calculate with FHIRPath's today() giving the UTC date of
+// day: transfer passes the time the patient sent the form, so an age
+// worked out from a date of birth is the age on that day, however long the
+// submission waited in intake.
+func (q *Questionnaire) CalculateOn(a Answers, day time.Time) (Answers, error) {
 	out := make(Answers, len(a))
 	for k, v := range a {
 		out[k] = v
@@ -41,7 +50,7 @@ func (q *Questionnaire) Calculate(a Answers) (Answers, error) {
 				return nil, err
 			}
 			vars := map[string][]fpItem{}
-			env := &fpEnv{q: q, vars: vars, resource: []fpItem{{v: resource}}}
+			env := &fpEnv{q: q, vars: vars, resource: []fpItem{{v: resource}}, today: day.UTC().Format(time.DateOnly)}
 			for _, v := range q.variables {
 				r, err := env.eval(v.Expr.root, env.resource, env.resource)
 				if err != nil {

@@ -7,6 +7,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"time"
 	"unicode"
 )
 
@@ -22,9 +23,12 @@ import (
 // indexers [n], unary minus, * / div mod + - &, | (union), = != < > <= >=,
 // and or xor implies, and the functions where, select, exists, empty, count,
 // sum, first, last, single, not, all, allTrue, anyTrue, iif, repeat,
-// children, distinct, hasValue, length, toInteger, toDecimal, toString,
-// round, abs, floor, ceiling, truncate, sqrt, power, ln, exp, log, union,
-// combine, isDistinct, ordinal, weight, ofType.
+// children, descendants, distinct, hasValue, length, substring, toInteger,
+// toDecimal, toString, round, abs, floor, ceiling, truncate, sqrt, power,
+// ln, exp, log, union, combine, isDistinct, ordinal, weight, ofType, and
+// today() (a date, as text YYYY-MM-DD like date answers: the UTC day the
+// patient sent the form, see CalculateOn). Date and time literals and date
+// arithmetic are not in the subset.
 
 // Expression is a compiled FHIRPath expression.
 type Expression struct {
@@ -48,6 +52,7 @@ var fpFunctions = map[string][2]int{ // name: min, max arguments
 	"weight": {0, 0}, "ofType": {1, 1}, "single": {0, 0}, "all": {1, 1}, "allTrue": {0, 0},
 	"anyTrue": {0, 0}, "hasValue": {0, 0}, "length": {0, 0}, "ln": {0, 0}, "exp": {0, 0}, "log": {1, 1},
 	"union": {1, 1}, "combine": {1, 1}, "isDistinct": {0, 0},
+	"descendants": {0, 0}, "today": {0, 0}, "substring": {1, 2},
 }
 
 type fpNode struct {
@@ -482,6 +487,7 @@ type fpEnv struct {
 	vars     map[string][]fpItem
 	resource []fpItem
 	steps    int
+	today    string // today()'s date, YYYY-MM-DD: the day the answers were given
 }
 
 const maxFHIRPathSteps = 200000
@@ -1102,6 +1108,57 @@ func (e *fpEnv) call(n *fpNode, src, focus, this []fpItem) ([]fpItem, error) {
 			queue = nextQ
 		}
 		return out, nil
+	case "today":
+		// A date is a string here, as date answers are (YYYY-MM-DD).
+		return []fpItem{{v: e.today}}, nil
+	case "descendants":
+		// As the specification defines it: repeat(children()).
+		var out []fpItem
+		queue := src
+		for len(queue) > 0 {
+			var next []fpItem
+			for i := range queue {
+				if m, ok := queue[i].v.(map[string]any); ok {
+					for k := range m {
+						next = append(next, navigate(queue[i:i+1], k)...)
+					}
+				}
+			}
+			out = append(out, next...)
+			if len(out) > maxItems*4 {
+				return nil, errTooMuchWork
+			}
+			queue = next
+		}
+		return out, nil
+	case "substring":
+		if len(src) == 0 {
+			return nil, nil
+		}
+		s, ok := src[0].v.(string)
+		if len(src) > 1 || !ok {
+			return nil, fmt.Errorf("substring() needs one string")
+		}
+		start, err := intArg(arg, 0)
+		if err != nil {
+			return nil, err
+		}
+		r := []rune(s)
+		if start == nil || *start < 0 || *start >= int64(len(r)) {
+			return nil, nil
+		}
+		end := int64(len(r))
+		if len(n.args) > 1 {
+			length, err := intArg(arg, 1)
+			if err != nil {
+				return nil, err
+			}
+			if length == nil {
+				return nil, nil
+			}
+			end = min(end, *start+max(*length, 0))
+		}
+		return []fpItem{{v: string(r[*start:end])}}, nil
 	case "children":
 		var out []fpItem
 		for i := range src {
@@ -1337,6 +1394,20 @@ func (e *fpEnv) score(x *fpItem) (any, bool) {
 // EvaluateFHIRPath evaluates an expression against a JSON resource (for the
 // FHIRPath test cases and for tools); variables are JSON values.
 func (q *Questionnaire) evaluate(expr *Expression, resource any, vars map[string][]fpItem) ([]fpItem, error) {
-	env := &fpEnv{q: q, vars: vars, resource: []fpItem{{v: resource}}}
+	env := &fpEnv{q: q, vars: vars, resource: []fpItem{{v: resource}}, today: time.Now().UTC().Format(time.DateOnly)}
 	return env.eval(expr.root, env.resource, env.resource)
+}
+
+// intArg evaluates argument i of a call to one integer, nil when it is
+// empty.
+func intArg(arg func(int) ([]fpItem, error), i int) (*int64, error) {
+	r, err := arg(i)
+	if err != nil || len(r) == 0 {
+		return nil, err
+	}
+	n, ok := r[0].v.(int64)
+	if len(r) > 1 || !ok {
+		return nil, errors.New("an argument must be one integer")
+	}
+	return &n, nil
 }

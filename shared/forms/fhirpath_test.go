@@ -6,6 +6,7 @@ import (
 	"os"
 	"strconv"
 	"testing"
+	"time"
 )
 
 // specCase is one case of the FHIRPath specification's test suite (see
@@ -84,4 +85,53 @@ func matches(v any, typ, want string) bool {
 		return ok && s == want
 	}
 	return false
+}
+
+// TestFHIRPathTodayDescendantsSubstring: the functions real scoring forms use
+// beyond the suite subset above. substring follows the specification's
+// testSubstring1-5 (tests-fhir-r4.xml, the same commit); today() gives the
+// day Calculate is told (the day the patient sent the form) as a date, and
+// its toString() has length 10 as testToday2 asks; descendants() is
+// repeat(children()), as the specification defines it.
+func TestFHIRPathTodayDescendantsSubstring(t *testing.T) {
+	t.Parallel()
+	q := &Questionnaire{byLinkID: map[string]*Item{}, Raw: json.RawMessage(`{}`)}
+	for _, expr := range []string{
+		`'12345'.substring(2) = '345'`, `'12345'.substring(2,1) = '3'`, `'12345'.substring(2,5) = '345'`,
+		`'12345'.substring(25).empty()`, `'12345'.substring(-1).empty()`,
+		`today().toString().length() = 10`,
+	} {
+		e, err := CompileFHIRPath(expr)
+		if err != nil {
+			t.Fatalf("%s: %v", expr, err)
+		}
+		got, err := q.evaluate(e, map[string]any{}, nil)
+		if err != nil || len(got) != 1 || got[0].v != true {
+			t.Errorf("%s = %v (%v), want true", expr, got, err)
+		}
+	}
+
+	// An age from a date of birth, as SMART forms writes it, on the day the
+	// form was sent.
+	age := mustParse(t, []byte(`{"resourceType":"Questionnaire","id":"age","url":"http://x/age","item":[
+		{"linkId":"birthdate","type":"date","text":"Date of birth"},
+		{"linkId":"g","type":"group","text":"About you","item":[{"linkId":"seen","type":"boolean","text":"Seen before?"}]},
+		{"linkId":"age","type":"integer","text":"Age","readOnly":true,"extension":[{"url":"http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-questionnaire-calculatedExpression","valueExpression":{"language":"text/fhirpath",
+		 "expression":"%resource.repeat(item).where(linkId='birthdate' and answer.empty().not()).select(today().toString().substring(0,4).toInteger() - answer.value.toString().substring(0,4).toInteger() + iif(today().toString().substring(5,2) & today().toString().substring(8,2) > answer.value.toString().substring(5,2) & answer.value.toString().substring(8,2), 1, 0) - 1)"}}]},
+		{"linkId":"answered","type":"integer","text":"Questions answered","readOnly":true,"extension":[{"url":"http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-questionnaire-calculatedExpression","valueExpression":{"language":"text/fhirpath",
+		 "expression":"%resource.descendants().where(linkId = 'seen' or linkId = 'birthdate').answer.count()"}}]}]}`))
+	a, errs := age.Validate(map[string]json.RawMessage{"birthdate": json.RawMessage(`"1980-06-15"`), "seen": json.RawMessage("true")})
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	for day, want := range map[string]int64{"2024-06-14": 43, "2024-06-16": 44} {
+		on, _ := time.Parse(time.DateOnly, day)
+		got, err := age.CalculateOn(a, on)
+		if err != nil || len(got["age"]) != 1 || *got["age"][0].ValueInteger != want {
+			t.Errorf("age on %s = %v (%v), want %d", day, got["age"], err, want)
+		}
+		if n := got["answered"]; len(n) != 1 || *n[0].ValueInteger != 2 {
+			t.Errorf("descendants count = %v, want 2 (birthdate, and seen inside its group)", n)
+		}
+	}
 }
