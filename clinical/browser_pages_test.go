@@ -254,10 +254,13 @@ func TestBrowserAdminPages(t *testing.T) {
 		b.Do("the staff page", chromedp.Navigate(ts.URL+"/admin/staff"), chromedp.WaitVisible(css("main h1")))
 		b.Axe("the staff page (" + size.name + ")")
 		checkboxesBesideLabels(t, b, "the staff page ("+size.name+")")
+		fits(t, b, "the staff page ("+size.name+")")
 		b.Do("the audit log", chromedp.Navigate(ts.URL+"/admin/audit"), chromedp.WaitVisible(css("table.audit")))
 		b.Axe("the audit log (" + size.name + ")")
+		fits(t, b, "the audit log ("+size.name+")")
 		b.Do("the erasure form", chromedp.Navigate(ts.URL+"/admin/erase"), chromedp.WaitVisible(css("#receipt")))
 		b.Axe("the erasure form (" + size.name + ")")
+		fits(t, b, "the erasure form ("+size.name+")")
 		b.Do("a 404", chromedp.Navigate(ts.URL+"/no/such/page"), chromedp.WaitVisible(css("main h1")))
 		b.Axe("the 404 page (" + size.name + ")")
 	}
@@ -317,3 +320,13 @@ const filterLabelTops = `(() => {
   const first = labels[0].getBoundingClientRect();
   return labels.filter(l => Math.abs(l.getBoundingClientRect().top - first.top) < 40).map(l => Math.round(l.getBoundingClientRect().top));
 })()`
+
+// fits fails t when the page is wider than the viewport (it would scroll
+// sideways as a whole).
+func fits(t *testing.T, b *browsertest.Browser, page string) {
+	t.Helper()
+	w := browsertest.Run(b, "page width", chromedp.Evaluate[[]int](`[document.documentElement.scrollWidth, window.innerWidth]`))
+	if w[0] > w[1] {
+		t.Errorf("%s is %d px wide in a %d px viewport", page, w[0], w[1])
+	}
+}
