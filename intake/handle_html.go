@@ -510,7 +510,7 @@ func (s *Server) itemView(pr *locale.Printer, q *forms.Questionnaire, it *forms.
 		case len(it.Initial) > 0:
 			var parts []string
 			for _, iv := range it.Initial {
-				parts = append(parts, iv.String())
+				parts = append(parts, valueText(pr, it, iv))
 			}
 			v.Value = strings.Join(parts, "; ")
 		default:
@@ -641,6 +641,25 @@ func (s *Server) choiceView(pr *locale.Printer, v *itemView, it *forms.Item, id 
 	default:
 		v.Kind, v.InputType, v.target = "choices", "radio", id+"-1"
 	}
+}
+
+// valueText is a value the form gives (a read-only item's initial value)
+// as the reader sees it: an option by its label in the page's language, a
+// boolean as Yes or No.
+func valueText(pr *locale.Printer, it *forms.Item, v forms.Value) string {
+	key := initialKey(v)
+	switch {
+	case v.ValueBoolean != nil && *v.ValueBoolean:
+		return pr.T("forms.yes")
+	case v.ValueBoolean != nil:
+		return pr.T("forms.no")
+	}
+	for _, o := range it.Options {
+		if v.ValueCoding != nil && o.Key() == key || v.ValueString != nil && o.String == *v.ValueString {
+			return o.LabelIn(pr.Lang())
+		}
+	}
+	return v.String()
 }
 
 // initialKey is an initial value as the form field holds it.

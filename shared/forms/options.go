@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"golang.org/x/text/language"
 )
 
 type wireOption struct {
@@ -60,18 +62,49 @@ type wireInclude struct {
 }
 
 type wireConcept struct {
-	Code      string          `json:"code"`
-	Display   string          `json:"display"`
-	Extension []wireExtension `json:"extension"`
+	Code        string            `json:"code"`
+	Display     string            `json:"display"`
+	Designation []wireDesignation `json:"designation"`
+	Extension   []wireExtension   `json:"extension"`
+}
+
+// wireDesignation is a concept's display in another language (FHIR
+// ValueSet designation); one without a language is another name, not a
+// translation, and is not read.
+type wireDesignation struct {
+	Language string `json:"language"`
+	Value    string `json:"value"`
+}
+
+// designations are a concept's displays by language.
+func designations(ds []wireDesignation) (Translations, error) {
+	var out Translations
+	for _, d := range ds {
+		if d.Language == "" || strings.TrimSpace(d.Value) == "" {
+			continue
+		}
+		tag, err := language.Parse(d.Language)
+		if err != nil {
+			return nil, fmt.Errorf("designation language %q is not a language tag", clip(d.Language))
+		}
+		if out == nil {
+			out = Translations{}
+		}
+		if _, dup := out[tag]; !dup {
+			out[tag] = strings.TrimSpace(d.Value)
+		}
+	}
+	return out, nil
 }
 
 type wireContains struct {
-	System    string          `json:"system"`
-	Code      string          `json:"code"`
-	Display   string          `json:"display"`
-	Abstract  bool            `json:"abstract"`
-	Contains  []wireContains  `json:"contains"`
-	Extension []wireExtension `json:"extension"`
+	System      string            `json:"system"`
+	Code        string            `json:"code"`
+	Display     string            `json:"display"`
+	Designation []wireDesignation `json:"designation"`
+	Abstract    bool              `json:"abstract"`
+	Contains    []wireContains    `json:"contains"`
+	Extension   []wireExtension   `json:"extension"`
 }
 
 // ParseValueSet reads a ValueSet that lists its codes (an expansion, or
@@ -94,7 +127,7 @@ func valueSetFromWire(w wireValueSet) (*ValueSet, error) {
 	if name == "" {
 		name = "#" + w.ID
 	}
-	add := func(system, code, display string, exts []wireExtension) error {
+	add := func(system, code, display string, ds []wireDesignation, exts []wireExtension) error {
 		if code == "" {
 			return fmt.Errorf("ValueSet %s lists a concept without code", clip(name))
 		}
@@ -105,6 +138,11 @@ func valueSetFromWire(w wireValueSet) (*ValueSet, error) {
 		}
 		o := Option{System: system, Code: code, Display: display}
 		o.Score = scoreFrom(exts)
+		tr, err := designations(ds)
+		if err != nil {
+			return fmt.Errorf("ValueSet %s, code %q: %v", clip(name), clip(code), err)
+		}
+		o.labelTr = tr
 		vs.Codes = append(vs.Codes, o)
 		return nil
 	}
@@ -113,7 +151,7 @@ func valueSetFromWire(w wireValueSet) (*ValueSet, error) {
 		walk = func(cs []wireContains) error {
 			for _, c := range cs {
 				if !c.Abstract {
-					if err := add(c.System, c.Code, c.Display, c.Extension); err != nil {
+					if err := add(c.System, c.Code, c.Display, c.Designation, c.Extension); err != nil {
 						return err
 					}
 				}
@@ -139,7 +177,7 @@ func valueSetFromWire(w wireValueSet) (*ValueSet, error) {
 			return nil, fmt.Errorf("ValueSet %s includes codes by filter, by other ValueSets or a whole code system, which needs a terminology server; list the concepts or add an expansion", clip(name))
 		}
 		for _, c := range inc.Concept {
-			if err := add(inc.System, c.Code, c.Display, c.Extension); err != nil {
+			if err := add(inc.System, c.Code, c.Display, c.Designation, c.Extension); err != nil {
 				return nil, err
 			}
 		}
@@ -248,6 +286,9 @@ func (p *parser) options(it *Item, w *wireItem, fail func(string, ...any)) {
 			return
 		}
 		keys[key] = true
+		for tag := range o.labelTr {
+			p.langs[tag] = true // a ValueSet's designations
+		}
 		it.Options = append(it.Options, o)
 	}
 	if w.AnswerValueSet != "" {

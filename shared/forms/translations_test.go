@@ -132,3 +132,30 @@ func TestNotApplicableSaysWhy(t *testing.T) {
 		t.Error("message repeats the answer")
 	}
 }
+
+// TestValueSetDesignations: the options of an answerValueSet read in the
+// patient's language from the ValueSet's designations, and the form is
+// offered in their languages.
+func TestValueSetDesignations(t *testing.T) {
+	q, err := forms.Parse([]byte(`{"resourceType":"Questionnaire","id":"x","url":"http://x/q",
+		"contained":[{"resourceType":"ValueSet","id":"yn","compose":{"include":[{"system":"http://x/cs","concept":[
+			{"code":"y","display":"Yes","designation":[{"language":"es","value":"Sí"},{"value":"Affirmative"}]},
+			{"code":"n","display":"No","designation":[{"language":"es","value":"No"}]}]}]}}],
+		"item":[{"linkId":"a","type":"choice","text":"Sure?","answerValueSet":"#yn"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := q.Languages(); !slices.Equal(got, []language.Tag{language.English, language.Spanish}) {
+		t.Errorf("languages %v", got)
+	}
+	opts := q.Item("a").Options
+	if opts[0].LabelIn(language.Spanish) != "Sí" || opts[0].LabelIn(language.English) != "Yes" || opts[0].Display != "Yes" {
+		t.Errorf("option labels %q %q", opts[0].LabelIn(language.Spanish), opts[0].LabelIn(language.English))
+	}
+	if _, err := forms.Parse([]byte(`{"resourceType":"Questionnaire","id":"x","url":"http://x/q",
+		"contained":[{"resourceType":"ValueSet","id":"yn","compose":{"include":[{"system":"http://x/cs","concept":[
+			{"code":"y","display":"Yes","designation":[{"language":"not a tag!","value":"Sí"}]}]}]}}],
+		"item":[{"linkId":"a","type":"choice","text":"Sure?","answerValueSet":"#yn"}]}`)); err == nil || !strings.Contains(err.Error(), "designation") {
+		t.Errorf("bad designation language: %v", err)
+	}
+}
