@@ -28,8 +28,9 @@ import (
 // prefix adds up the listed words it covers): through the index when the
 // rarest typed word matches fewer than sqrt(page × rows) submissions (where
 // the two costs meet), else a walk. Through the index, a word that matches
-// more than indexShare of the rows is checked on the rows the others found
-// (ts_match_vq, which no index serves) rather than collected. Whichever plan
+// more than indexShare of the rows, or far more than the rarest word, is
+// checked on the rows the others found (ts_match_vq, which no index serves)
+// rather than collected. Whichever plan
 // a search starts with has searchBudget; past that it runs the other way,
 // and then once more through the index without a budget (Submissions.query).
 // Every plan returns the same rows.
@@ -153,19 +154,28 @@ func planSearch(terms []searchTerm, freq map[string]float64, minFreq, rows float
 	return indexPlan(terms, freq, minFreq)
 }
 
-// indexPlan goes through the index on every word of share at most
-// indexShare, or on the rarest word when every word is more common.
+// indexRatio bounds, as a multiple of the rarest word's share, the share of
+// another word looked up in the index with it: collecting an index entry
+// costs far less than reading a heap row (about 1 to 25), so a word is worth
+// collecting when its entries are fewer than 25 times the rarest word's
+// rows, which it then saves reading.
+const indexRatio = 25
+
+// indexPlan goes through the index on the rarest word and on every other
+// word of share at most indexShare and at most indexRatio times the rarest's.
 func indexPlan(terms []searchTerm, freq map[string]float64, minFreq float64) searchPlan {
 	p := searchPlan{index: make([]bool, len(terms))}
+	shares := make([]float64, len(terms))
 	rarest, rarestAt := math.Inf(1), 0
 	for i, t := range terms {
-		s := share(t, freq, minFreq)
-		p.index[i] = s <= indexShare
-		if s < rarest {
-			rarest, rarestAt = s, i
+		shares[i] = share(t, freq, minFreq)
+		if shares[i] < rarest {
+			rarest, rarestAt = shares[i], i
 		}
 	}
-	p.index[rarestAt] = true
+	for i, s := range shares {
+		p.index[i] = i == rarestAt || s <= indexShare && s <= indexRatio*rarest
+	}
 	return p
 }
 

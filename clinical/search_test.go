@@ -211,7 +211,9 @@ func TestPlanSearch(t *testing.T) {
 		{"giv1", ""},                   // a prefix: 0.4% + 0.4% + 0.4% = 1.2%
 		{"giv11", "giv11"},             // 0.4%
 		{"daily smith", "smith"},       // the common word is checked on the rows smith finds
-		{"dose1 giv11", "dose1 giv11"}, // both under indexShare: both in the index condition
+		{"dose1 giv11", "dose1 giv11"}, // both under indexShare, dose1 under 25 x giv11: both collected
+		{"smith giv11", "smith giv11"}, // 0.4% <= 25 x 0.025%
+		{"smith giv1", "smith"},        // 1.2% > 25 x 0.025%: checked on smith's rows
 	} {
 		terms, err := searchTerms(tt.q)
 		if err != nil {

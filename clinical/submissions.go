@@ -505,24 +505,30 @@ ORDER BY id LIMIT $2 FOR UPDATE`, cutoff, retentionBatch)
 }
 
 // searchBudget is how long a text search may run with the plan it starts
-// with before it runs again with the other one.
-const searchBudget = 60 * time.Millisecond
+// with before it runs another way; walkRetryBudget is how long the walk
+// that follows an overrun through the index may take: a word the
+// statistics took for rare but that is common finds its page by walking in
+// a few milliseconds, and a rare word slowed by a loaded server should not
+// wait long for a walk that cannot work.
+const (
+	searchBudget    = 60 * time.Millisecond
+	walkRetryBudget = 20 * time.Millisecond
+)
 
 // query runs a list query made by build. A text search starts with the plan
-// planSearch picks (search.go); when that overruns searchBudget it runs
-// again with the other way, walking in page order when it went through the
-// index, and through the index when it walked; when that overruns too (a
-// loaded server, or statistics far off), it runs once more through the
-// index, with no budget: its cost is bounded by the rows that match. Every
-// plan gives the same rows; docs/clinical.md has the measurements.
+// planSearch picks (search.go). When a walk overruns searchBudget, the
+// search runs again through the index, with no budget: its cost is bounded
+// by the rows that match. When the index overruns it, the search walks for
+// at most walkRetryBudget, then runs through the index with no budget.
+// Every plan gives the same rows; docs/clinical.md has the measurements.
 func (st *Submissions) query(ctx context.Context, build func(searchPlan) (string, []any), terms []searchTerm, pageSize int,
 	scan func(pgx.Rows) error) error {
-	run := func(plan searchPlan, budget bool) error {
+	run := func(plan searchPlan, budget time.Duration) error {
 		sql, args := build(plan)
 		return pg.InTx(ctx, st.pool, func(tx pgx.Tx) error {
 			var settings []string
-			if budget {
-				settings = append(settings, fmt.Sprintf("SET LOCAL statement_timeout = %d", searchBudget.Milliseconds()))
+			if budget > 0 {
+				settings = append(settings, fmt.Sprintf("SET LOCAL statement_timeout = %d", budget.Milliseconds()))
 			}
 			if len(terms) > 0 && plan.walk() {
 				// ts_match_vq is no index condition, but the planner could
@@ -543,25 +549,26 @@ func (st *Submissions) query(ctx context.Context, build func(searchPlan) (string
 		})
 	}
 	if len(terms) == 0 {
-		return run(searchPlan{}, false)
+		return run(searchPlan{}, 0)
 	}
 	freq, minFreq, rows := st.planner.stats(ctx, st.pool, st.now())
 	index := indexPlan(terms, freq, minFreq)
 	walk := searchPlan{index: make([]bool, len(terms))}
-	first, second := index, walk
-	if planSearch(terms, freq, minFreq, rows, pageSize).walk() {
-		first, second = walk, index
-	}
 	overran := func(err error) bool {
 		var pgErr *pgconn.PgError
 		return errors.As(err, &pgErr) && pgErr.Code == "57014" && ctx.Err() == nil // query_canceled by the timeout
 	}
-	err := run(first, true)
-	if !overran(err) {
+	if planSearch(terms, freq, minFreq, rows, pageSize).walk() {
+		if err := run(walk, searchBudget); !overran(err) {
+			return err
+		}
+		return run(index, 0)
+	}
+	if err := run(index, searchBudget); !overran(err) {
 		return err
 	}
-	if err = run(second, true); !overran(err) {
+	if err := run(walk, walkRetryBudget); !overran(err) {
 		return err
 	}
-	return run(index, false)
+	return run(index, 0)
 }
