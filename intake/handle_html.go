@@ -808,6 +808,10 @@ func (s *Server) handleFormPage(c echo.Context) error {
 		return err
 	}
 	pr := s.printerFor(c, s.formLanguages(q))
+	// A new form starts a new visit: a receipt still held from the last
+	// one (someone sent this form and walked away) is forgotten, so the
+	// next person at this browser cannot open it.
+	s.forgetReceipt(c)
 	return s.render(c, http.StatusOK, "form", s.formPage(c, pr, q, formState{}, ""))
 }
 
@@ -913,16 +917,12 @@ func (s *Server) handleFormSubmit(c echo.Context) error {
 	issued, err := s.accept(req.Context(), q, answers, corrects, replayKey)
 	if errors.Is(err, ErrReplayKeyUsed) {
 		// This rendered form was sent before with other answers (Back,
-		// change, send). If this browser still holds that receipt, show
-		// it; otherwise say what happened.
-		if t, ok := s.receipts.get(req, time.Now()); ok && t.Form == q.ID && t.matches(replayKey) {
-			return c.Redirect(http.StatusSeeOther, withLang(receiptPath(q), pr))
-		}
-		return s.render(c, http.StatusUnprocessableEntity, "error", errorPage{
-			page:    s.newPage(pr, pr.T("intake.sent_twice.title"), nil, ""),
-			Message: pr.T("intake.sent_twice"),
-			Back:    withLang("/forms/"+q.ID, pr), BackText: pr.T("intake.error.back_form"),
-		})
+		// change, send; or a retry after a lost answer, with a typo fixed).
+		// Nothing is stored and nothing is lost: the form comes back with
+		// these answers, a fresh token and a notice saying the first
+		// sending stands, that a change goes as a correction, and that
+		// sending this page again makes a new, separate submission.
+		return s.render(c, http.StatusUnprocessableEntity, "form", s.formPage(c, pr, q, st, pr.T("intake.notice.sent_twice")))
 	}
 	if err != nil {
 		return err

@@ -148,6 +148,7 @@ type indexEntry struct{ Href, Title, Description string }
 // handleIndex lists the forms, each title in the page's language when the
 // form carries it, and links to each form in that language.
 func (s *Server) handleIndex(c echo.Context) error {
+	s.forgetReceipt(c) // as handleFormPage: a new visit
 	pr := s.printerFor(c, s.siteLanguages())
 	data := indexPage{page: s.newPage(pr, pr.T("intake.index.title"), s.siteLanguages(), "/")}
 	for _, q := range s.forms.List() {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/airlockhq/airlock/shared/forms"
 	"github.com/airlockhq/airlock/shared/seal"
+	"github.com/labstack/echo/v4"
 )
 
 // Sending twice (docs/intake.md): a rendered HTML form, or a JSON/FHIR
@@ -217,11 +218,12 @@ func parseIdempotencyKey(h http.Header) (string, error) {
 // GET /forms/{id}/sent and hands the receipt over in a cookie sealed with
 // nacl/secretbox under a key derived from the row key, so any replica can
 // show it and nothing secret is in a URL. It lives receiptCookieTTL, so a
-// reload within that time shows the same receipt, and the "Done" button
-// clears it at once.
+// reload within that time shows the same receipt; the "Done" button, and
+// opening the list of forms or any form, clear it at once (a shared
+// computer: the next person must not find the last one's receipt).
 const (
 	receiptCookie    = "__Host-airlock-receipt"
-	receiptCookieTTL = 15 * time.Minute
+	receiptCookieTTL = 5 * time.Minute
 )
 
 // receiptTicket is what the receipt cookie holds, sealed.
@@ -295,6 +297,13 @@ func (rs receiptSealer) clear(w http.ResponseWriter) {
 		Name: receiptCookie, Value: "", Path: "/", MaxAge: -1,
 		Secure: true, HttpOnly: true, SameSite: http.SameSiteLaxMode,
 	})
+}
+
+// forgetReceipt clears the receipt cookie when the request carries one.
+func (s *Server) forgetReceipt(c echo.Context) {
+	if _, err := c.Request().Cookie(receiptCookie); err == nil {
+		s.receipts.clear(c.Response())
+	}
 }
 
 // matches reports, in constant time, whether the ticket came from the

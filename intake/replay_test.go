@@ -96,26 +96,38 @@ func TestFormSentTwiceStoresOnce(t *testing.T) {
 		t.Fatalf("%d rows after sending one rendered form twice, want 1", n)
 	}
 
-	// Back, change an answer, send the same rendered form: nothing new is
-	// stored; with the receipt cookie the first receipt is shown again.
+	// Back, change an answer, send the same rendered form (or a retry
+	// whose first answer was lost, with a typo fixed): nothing is stored
+	// and nothing is lost. The form comes back with the changed answers,
+	// a fresh token and a notice; no receipt is shown. With or without the
+	// receipt cookie alike.
 	changed := withFields(validForm(), map[string]string{"given-name": "Robin"})
-	resp := ti.postForm(t, s, changed, cookie)
-	if resp.status != http.StatusSeeOther || resp.header.Get("Location") != formPath+"/sent?lang=en" {
-		t.Fatalf("changed answers on the same form with the receipt cookie: %d %s", resp.status, resp.body)
-	}
-	shown := ti.do(t, request{method: "GET", path: formPath + "/sent", header: http.Header{"Cookie": {cookie}}})
-	if r, c := receiptOf(t, shown); r != receipt || c != code {
-		t.Errorf("changed answers on the same form show %s/%s, want the first receipt", r, c)
-	}
-	resp = ti.postForm(t, s, changed)
-	if resp.status != http.StatusUnprocessableEntity || !strings.Contains(string(resp.body), "already sent") {
-		t.Fatalf("changed answers on the same form without the receipt cookie: %d %s", resp.status, resp.body)
-	}
-	if strings.Contains(string(resp.body), receipt) || strings.Contains(string(resp.body), code) {
-		t.Fatal("the refusal shows the first receipt")
-	}
-	if n := ti.rows(t); n != 1 {
-		t.Fatalf("%d rows, want 1", n)
+	for _, extra := range [][]string{{cookie}, nil} {
+		resp := ti.postForm(t, s, changed, extra...)
+		if resp.status != http.StatusUnprocessableEntity || !strings.Contains(string(resp.body), "already sent") ||
+			!strings.Contains(string(resp.body), `value="Robin"`) {
+			t.Fatalf("changed answers on the same form (cookie %v): %d %s", extra != nil, resp.status, resp.body)
+		}
+		if strings.Contains(string(resp.body), receipt) || strings.Contains(string(resp.body), code) {
+			t.Fatal("the refusal shows the first receipt")
+		}
+		if n := ti.rows(t); n != 1 {
+			t.Fatalf("%d rows, want 1", n)
+		}
+		// The form that came back is a new rendered form: sending it
+		// stores the changed answers as a new submission.
+		m := csrfFieldRE.FindSubmatch(resp.body)
+		if m == nil || string(m[1]) == s.token {
+			t.Fatal("the form came back without a fresh token")
+		}
+		if extra != nil {
+			continue
+		}
+		fresh := s
+		fresh.token = string(m[1])
+		if r, _ := receiptOf(t, ti.followReceipt(t, ti.postForm(t, fresh, changed))); r == receipt || ti.rows(t) != 2 {
+			t.Fatalf("sending the returned form: receipt %s, %d rows; want a new receipt and 2 rows", r, ti.rows(t))
+		}
 	}
 
 	// A newly rendered form is a new submission.
@@ -123,8 +135,8 @@ func TestFormSentTwiceStoresOnce(t *testing.T) {
 	if r, _ := receiptOf(t, ti.followReceipt(t, ti.postForm(t, s2, validForm()))); r == receipt {
 		t.Error("a new rendered form got the first receipt")
 	}
-	if n := ti.rows(t); n != 2 {
-		t.Fatalf("%d rows, want 2", n)
+	if n := ti.rows(t); n != 3 {
+		t.Fatalf("%d rows, want 3", n)
 	}
 	for _, secret := range []string{receipt, code} {
 		if strings.Contains(ti.logs.String(), secret) {
@@ -490,5 +502,91 @@ func TestTwoReplicas(t *testing.T) {
 	}
 	if n := a.rows(t); n != 2 {
 		t.Fatalf("%d rows, want 2", n)
+	}
+}
+
+// TestNextVisitForgetsTheReceipt: on a shared computer the next person
+// must not find the last one's receipt and correction code. Opening the
+// list of forms or a form clears the receipt cookie, and it lives only a
+// few minutes anyway.
+func TestNextVisitForgetsTheReceipt(t *testing.T) {
+	t.Parallel()
+	ti := newTestIntake(t)
+	s, _ := ti.openForm(t, formPath)
+	sent := ti.postForm(t, s, validForm())
+	cookie := receiptCookieOf(t, sent)
+	for _, path := range []string{"/", formPath} {
+		resp := ti.do(t, request{method: "GET", path: path, header: http.Header{"Cookie": {cookie}}})
+		cleared := false
+		for _, c := range (&http.Response{Header: resp.header}).Cookies() {
+			if c.Name == "__Host-airlock-receipt" && c.MaxAge < 0 {
+				cleared = true
+			}
+		}
+		if !cleared {
+			t.Errorf("GET %s does not clear the receipt cookie: %q", path, resp.header.Values("Set-Cookie"))
+		}
+	}
+	for _, c := range (&http.Response{Header: sent.header}).Cookies() {
+		if c.Name == "__Host-airlock-receipt" && (c.MaxAge <= 0 || c.MaxAge > 5*60) {
+			t.Errorf("receipt cookie lives %d s, want at most 5 minutes", c.MaxAge)
+		}
+	}
+}
+
+// TestBrowserSharedComputerBackAfterDone: A sends the form and presses
+// Done; B, at the same browser, goes Back to the form. The form must not
+// come back filled with A's answers (sending it would store a second copy
+// in A's name), and B sees neither A's receipt nor code (an adversarial
+// review saw A's answers restored and a second row stored).
+func TestBrowserSharedComputerBackAfterDone(t *testing.T) {
+	t.Parallel()
+	ti := newTestIntake(t)
+	b := browsertest.New(t, 2*time.Minute)
+	ctx := b.Ctx
+	err := chromedp.Do(ctx,
+		chromedp.Navigate(ti.url+formPath),
+		chromedp.WaitVisible(`input[name="family-name"]`),
+		chromedp.SendKeys(`input[name="family-name"]`, "Quorvendahl"),
+		chromedp.SendKeys(`input[name="given-name"]`, "Aurelinde"),
+		chromedp.SetValue(`input[name="birth-date"]`, "1980-02-29"),
+		chromedp.Click(`input[name="sex-at-birth"][value="female"]`),
+		chromedp.Click(`input[name="allergies"][value="false"]`),
+		chromedp.Click(`input[name="consent"]`),
+		chromedp.Click(`#send`),
+		chromedp.WaitVisible(`#receipt`),
+	)
+	if err != nil {
+		t.Fatalf("send the form: %v", err)
+	}
+	receipt := run(t, ctx, chromedp.Text(`#receipt`))
+	code := run(t, ctx, chromedp.Text(`#correction-code`))
+	if err := chromedp.Do(ctx, chromedp.Click(`#receipt-done`, chromedp.NodeVisible), chromedp.WaitNotPresent(`#receipt`)); err != nil {
+		t.Fatalf("Done: %v", err)
+	}
+	// B goes back until the form is on screen.
+	onForm := false
+	for i := 0; i < 3 && !onForm; i++ {
+		run(t, ctx, chromedp.Evaluate[bool](`history.back(), true`))
+		_, err := chromedp.Run(ctx, chromedp.Poll[bool](`document.querySelector('input[name="family-name"]') !== null && document.readyState === "complete"`,
+			chromedp.WithPollingTimeout(5*time.Second)))
+		onForm = err == nil
+	}
+	if !onForm {
+		t.Fatal("Back never reached the form")
+	}
+	if fam := run(t, ctx, chromedp.Evaluate[string](`document.querySelector('input[name="family-name"]').value`)); fam != "" {
+		t.Errorf("after Done and Back the form holds A's family name %q", fam)
+	}
+	// The emptied form comes back with errors: nothing of A's is sent.
+	if err := chromedp.Do(ctx, chromedp.Click(`#send`), chromedp.WaitVisible(`.error-summary`)); err != nil {
+		t.Fatalf("send after Back: %v", err)
+	}
+	body := run(t, ctx, chromedp.Evaluate[string](`document.body.innerText`))
+	if strings.Contains(body, receipt) || strings.Contains(body, code) {
+		t.Errorf("B sees A's receipt or correction code")
+	}
+	if n := ti.rows(t); n != 1 {
+		t.Errorf("%d rows after B sent the form from Back, want 1 (A's)", n)
 	}
 }
