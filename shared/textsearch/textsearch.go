@@ -41,38 +41,47 @@ func Words(s string) []string {
 }
 
 // AnswerWords returns the distinct words of a submission's text answers, sorted:
-// free text, the display of chosen codes, dates and attachment titles, from
-// at most MaxText bytes of them (items in linkId order), each cut to
-// MaxWordRunes.
+// free text, the display of chosen codes, dates and attachment titles, those
+// inside the instances of repeating groups too, from at most MaxText bytes
+// of them (items in linkId order), each cut to MaxWordRunes.
 func AnswerWords(a forms.Answers) []string {
+	var words []string
+	budget := MaxText
+	answerWords(a, &words, &budget)
+	slices.Sort(words)
+	return slices.Compact(words)
+}
+
+// answerWords adds the words of a's answers, and of the answers within each
+// instance of a repeating group (Value.Instance), while budget lasts.
+func answerWords(a forms.Answers, words *[]string, budget *int) {
 	ids := make([]string, 0, len(a))
 	for id := range a {
 		ids = append(ids, id)
 	}
 	slices.Sort(ids)
-	var words []string
-	budget := MaxText
 	for _, id := range ids {
 		for _, v := range a[id] {
 			for _, t := range texts(v) {
-				if budget <= 0 {
-					break
+				if *budget <= 0 {
+					return
 				}
-				if len(t) > budget {
-					t = t[:budget]
+				if len(t) > *budget {
+					t = t[:*budget]
 					for !utf8.ValidString(t) { // do not cut a character in two
 						t = t[:len(t)-1]
 					}
 				}
-				budget -= len(t)
+				*budget -= len(t)
 				for _, w := range Words(t) {
-					words = append(words, cut(w))
+					*words = append(*words, cut(w))
 				}
+			}
+			if len(v.Instance) > 0 {
+				answerWords(v.Instance, words, budget)
 			}
 		}
 	}
-	slices.Sort(words)
-	return slices.Compact(words)
 }
 
 // cut returns w's first MaxWordRunes runes.

@@ -41,12 +41,14 @@ func TestAnswerWords(t *testing.T) {
 		"scan":        {{ValueAttachment: &forms.Attachment{Title: "knee_xray.pdf", Data: []byte("secretdata")}}},
 		"units":       {{ValueInteger: &n}},
 		"long":        {s("short " + strings.Repeat("ü", MaxWordRunes+10) + " " + strings.Repeat("ü", MaxWordRunes) + "y")},
+		// A repeating group: the words of each instance count too.
+		"meds": {{Instance: forms.Answers{"name": {s("Warfarin")}}}, {Instance: forms.Answers{"name": {s("Zopiclone")}}}},
 	}
 	got := strings.Join(AnswerWords(a), " ")
 	// Sorted and distinct; the code, the system, the attachment's data and
 	// numbers are not text; a long word is cut to MaxWordRunes (two that
 	// differ only after that are one word).
-	want := "04 07 1971 ann jones knee moderate pdf short smith xray " + strings.Repeat("ü", MaxWordRunes)
+	want := "04 07 1971 ann jones knee moderate pdf short smith warfarin xray zopiclone " + strings.Repeat("ü", MaxWordRunes)
 	if got != want {
 		t.Errorf("AnswerWords = %q, want %q", got, want)
 	}
