@@ -615,7 +615,10 @@ func (s *Server) itemView(pr *locale.Printer, q *forms.Questionnaire, it *forms.
 		v.Kind, v.InputType, v.Value, v.List = "input", "text", first, true
 		v.MaxLength = it.EffectiveMaxLength()
 		for _, o := range it.Options {
-			v.Options = append(v.Options, optionView{Value: o.Key(), Label: o.LabelIn(lang)})
+			// The suggestion is the label itself: picked, it fills the box
+			// with words the patient reads, mapped back to the option when
+			// sent (formValueJSON).
+			v.Options = append(v.Options, optionView{Value: o.LabelIn(lang)})
 		}
 		v.Hint = joinHints(pr.T("intake.hint.open_choice"), v.Hint)
 	case forms.TypeAttachment:
@@ -1217,6 +1220,13 @@ func formValueJSON(it *forms.Item, v string) json.RawMessage {
 	}
 	t := strings.TrimSpace(v)
 	switch it.Type {
+	case forms.TypeOpenChoice:
+		// The suggestions are the options' labels in the page's language:
+		// a picked one is stored as its option, not as free text.
+		if o, ok := it.OptionByLabel(t); ok {
+			b, _ := json.Marshal(o.Key())
+			return b
+		}
 	case forms.TypeInteger, forms.TypeDecimal:
 		if len(it.Options) > 0 && it.Type == forms.TypeInteger {
 			if n, err := strconv.ParseInt(t, 10, 64); err == nil {

@@ -150,3 +150,23 @@ func TestLanguages(t *testing.T) {
 		t.Errorf("API by default: %s", api.body)
 	}
 }
+
+// TestOpenChoiceSuggestionsInTheReadersLanguage: an open-choice box offers
+// the options' labels in the page's language, and a picked one is stored as
+// the option (the form's own string), not as free text in Spanish.
+func TestOpenChoiceSuggestionsInTheReadersLanguage(t *testing.T) {
+	t.Parallel()
+	ti := newTestIntake(t)
+	s, page := ti.openForm(t, symptomsForm+"?lang=es")
+	if !strings.Contains(string(page.body), `<option value="Buscador">`) {
+		t.Fatalf("no Spanish suggestion: %s", page.body)
+	}
+	resp := ti.do(t, request{method: "POST", path: symptomsForm + "?lang=es", contentType: formType, header: s.header(),
+		body: s.formBody(url.Values{"complaint": {"Me duele la cabeza"}, "severity": {"6736007"}, "heard-about": {" buscador "}})})
+	if resp.status != http.StatusSeeOther {
+		t.Fatalf("status %d: %.2000s", resp.status, resp.body)
+	}
+	if got := string(ti.lastAnswers(t)["heard-about"]); !strings.Contains(got, `"valueString":"Search engine"`) {
+		t.Errorf("heard-about sealed as %s, want the option's own string", got)
+	}
+}

@@ -323,3 +323,22 @@ func (r *scopeRun) applies(out map[string]bool) {
 		}
 	}
 }
+
+// OptionByLabel finds the option whose label, in the form's own language
+// or any translation, is text (ignoring case and surrounding space). An
+// open-choice box offers the labels as suggestions in the page's
+// language; a picked suggestion is stored as the option it names.
+func (it *Item) OptionByLabel(text string) (Option, bool) {
+	text = strings.TrimSpace(text)
+	for _, o := range it.Options {
+		if strings.EqualFold(o.Label(), text) {
+			return o, true
+		}
+		for _, l := range o.labelTr {
+			if strings.EqualFold(l, text) {
+				return o, true
+			}
+		}
+	}
+	return Option{}, false
+}
