@@ -934,7 +934,7 @@ func (s *Server) handleFormSubmit(c echo.Context) error {
 	// reload shows it again and sends nothing, and no URL carries it.
 	s.receipts.set(c.Response(), receiptTicket{
 		Form: q.ID, Receipt: issued.Receipt, Code: issued.CorrectionCode, Corrects: corrects != nil,
-		Expires: time.Now().Add(receiptCookieTTL).Unix(), ReplayTag: replayTag(replayKey),
+		Expires: time.Now().Add(receiptCookieTTL).Unix(),
 	})
 	return c.Redirect(http.StatusSeeOther, withLang(receiptPath(q), pr))
 }

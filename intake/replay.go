@@ -228,12 +228,11 @@ const (
 
 // receiptTicket is what the receipt cookie holds, sealed.
 type receiptTicket struct {
-	Form      string `json:"f"`
-	Receipt   string `json:"r"`
-	Code      string `json:"c"`
-	Corrects  bool   `json:"x,omitempty"`
-	Expires   int64  `json:"e"`
-	ReplayTag []byte `json:"k,omitempty"` // SHA-256 of the replay key: the rendered form it came from
+	Form     string `json:"f"`
+	Receipt  string `json:"r"`
+	Code     string `json:"c"`
+	Corrects bool   `json:"x,omitempty"`
+	Expires  int64  `json:"e"`
 }
 
 type receiptSealer struct{ key [32]byte }
@@ -242,14 +241,6 @@ func newReceiptSealer(rowKey seal.RowKey) receiptSealer {
 	var rs receiptSealer
 	copy(rs.key[:], labelledKey(rowKey, receiptCookieLabel))
 	return rs
-}
-
-func replayTag(replayKey []byte) []byte {
-	if replayKey == nil {
-		return nil
-	}
-	sum := sha256.Sum256(append([]byte("receipt tag\x00"), replayKey...))
-	return sum[:]
 }
 
 // set seals t into the receipt cookie.
@@ -304,10 +295,4 @@ func (s *Server) forgetReceipt(c echo.Context) {
 	if _, err := c.Request().Cookie(receiptCookie); err == nil {
 		s.receipts.clear(c.Response())
 	}
-}
-
-// matches reports, in constant time, whether the ticket came from the
-// rendered form of replayKey.
-func (t receiptTicket) matches(replayKey []byte) bool {
-	return t.ReplayTag != nil && hmac.Equal(t.ReplayTag, replayTag(replayKey))
 }
