@@ -241,21 +241,22 @@ func (c *Catalogue) Keys() []string {
 
 // Match picks the best of offered for a reader who asked for query (the
 // ?lang= parameter, may be empty) and sent acceptLanguage (the header, may
-// be empty). query wins when it names an offered language; otherwise the
+// be empty). query wins when it names an offered language (or a regional
+// variant of one); otherwise the
 // header is matched; otherwise the first offered language (the form's own)
 // is used. offered must not be empty.
 func Match(offered []language.Tag, query, acceptLanguage string) language.Tag {
+	m := language.NewMatcher(offered)
 	if query != "" {
+		// ?lang=es-MX picks es when es is offered; a language not offered
+		// leaves the choice to the header.
 		if t, err := language.Parse(query); err == nil {
-			for _, o := range offered {
-				if o == t {
-					return o
-				}
+			if _, i, conf := m.Match(t); conf >= language.High {
+				return offered[i]
 			}
 		}
 	}
 	if acceptLanguage != "" {
-		m := language.NewMatcher(offered)
 		if _, i, conf := m.Match(parseAccept(acceptLanguage)...); conf != language.No {
 			return offered[i]
 		}

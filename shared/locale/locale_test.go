@@ -137,6 +137,8 @@ func TestMatch(t *testing.T) {
 		{"", "de", "en"},
 		{"", "not a header;;;", "en"},
 		{"xx-!!", "es", "es"},
+		{"es-MX", "en", "es"},
+		{"pt", "en", "en"},
 	} {
 		if got := Match(offered, tc.query, tc.header).String(); got != tc.want {
 			t.Errorf("Match(%q, %q) = %s, want %s", tc.query, tc.header, got, tc.want)
