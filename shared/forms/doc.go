@@ -32,6 +32,12 @@
 //     enableBehavior, maxLength, minLength, minValue/maxValue,
 //     maxDecimalPlaces, regex, entryFormat, mimeType, maxSize, itemControl,
 //     questionnaire-unit, unitOption, prefix.
+//   - Languages: the Questionnaire's language element (its own language,
+//     English when absent) and FHIR's translation extension on title,
+//     description, item text and prefix, answerOption displays and
+//     valueStrings and entryFormat, and ValueSet designations; read with
+//     Languages and the *In methods (LabelIn, TitleIn...). Answers are
+//     stored as the form defines them, whatever language the patient read.
 //   - SDC calculatedExpression and variable in the FHIRPath subset of
 //     fhirpath.go, with ordinalValue/itemWeight scores: computed by
 //     Calculate (transfer), never taken from the patient.
@@ -62,5 +68,6 @@
 // names inside an instance are prefixed by it: "meds[2]/dose". It is written for hostile input: it
 // does not panic, bounds its work (MaxAnswersPerItem, DefaultMaxLength), and
 // never repeats a submitted value in an error message, because those messages
-// end up in logs and on screens.
+// end up in logs and on screens. Each message is a catalogue key with its
+// parameters (shared/locale), rendered in the reader's language.
 package forms
