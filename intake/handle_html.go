@@ -182,7 +182,7 @@ func (s *Server) buildForm(pr *locale.Printer, q *forms.Questionnaire, st formSt
 		values = url.Values{}
 		for _, it := range q.Questions() {
 			for _, iv := range it.Initial {
-				values.Add(it.LinkID, initialKey(iv))
+				values.Add(it.FirstField(), initialKey(iv))
 			}
 		}
 	}

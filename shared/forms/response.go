@@ -83,6 +83,21 @@ func (q *Questionnaire) ValuesAt(a Answers, field string) []Value {
 	return out
 }
 
+// FirstField is the field name of an item in the first instance of every
+// repeating group it sits in: "meds[1]/dose" (the linkId outside repeating
+// groups).
+func (it *Item) FirstField() string {
+	prefix := ""
+	var groups []*Item
+	for g := it.scope; g != nil; g = g.scope {
+		groups = append([]*Item{g}, groups...)
+	}
+	for _, g := range groups {
+		prefix = InstanceField(prefix, g.LinkID, 1)
+	}
+	return prefix + it.LinkID
+}
+
 // InstanceField is the prefix of the fields within instance n (from 1) of
 // the repeating group linkID, inside the instance prefix (or "" at the top
 // level): "meds[2]/".

@@ -102,19 +102,8 @@ func sampleScope(members []*forms.Item, prefix string, out map[string]Answer) er
 }
 
 // FirstField is the HTML field name of an item in the first instance of
-// every repeating group it sits in: "meds[1]/dose" (the linkId outside
-// repeating groups).
-func FirstField(it *forms.Item) string {
-	var groups []*forms.Item
-	for g := it.Scope(); g != nil; g = g.Scope() {
-		groups = append([]*forms.Item{g}, groups...)
-	}
-	prefix := ""
-	for _, g := range groups {
-		prefix = forms.InstanceField(prefix, g.LinkID, 1)
-	}
-	return prefix + it.LinkID
-}
+// every repeating group it sits in (forms.Item.FirstField).
+func FirstField(it *forms.Item) string { return it.FirstField() }
 
 // instanceSplit finds the first instance prefix in a field name: "g[2]/".
 var instanceSplit = regexp.MustCompile(`\[([1-9][0-9]*)\]/`)
