@@ -91,8 +91,9 @@ VALUES ('00000000-0000-4000-8000-999999999999', 999999, $1, 'new-patient', '1', 
 }
 
 // TestSearchWordsAgreeWithTheFallback: the database's fallback for a row
-// inserted without words (submission_words, migration 000100) cuts answers
-// as textsearch does in Go, for the scripts names here are written in.
+// inserted without words (submission_words, migrations 000100 and 000101)
+// cuts answers as textsearch does in Go, repeating groups included, for the
+// scripts names here are written in.
 func TestSearchWordsAgreeWithTheFallback(t *testing.T) {
 	t.Parallel()
 	a := newApp(t)
@@ -101,7 +102,11 @@ func TestSearchWordsAgreeWithTheFallback(t *testing.T) {
 		"Łukasz Żółć", "Ødegård Åsa", "Дмитрий Иванов", "Παπαδόπουλος", "ibuprofen 1,5 mg; twice daily.",
 		"knee_xray.pdf", "   ", "", strings.Repeat("Ab", 40) + " " + strings.Repeat("Ab", 33),
 	} {
-		answers := forms.Answers{"a": {str(text)}, "b": {str("second item")}}
+		date := "2020-01-02"
+		answers := forms.Answers{"a": {str(text)}, "b": {str("second item")},
+			// A repeating group: its instances carry answers of their own.
+			"meds": {{Instance: forms.Answers{"name": {str("Aspirin " + text)}, "since": {{ValueDate: &date}}}},
+				{Instance: forms.Answers{"severity": {{ValueCoding: &forms.Coding{Code: "24484000", Display: "Severe"}}}}}}}
 		b, _ := json.Marshal(answers)
 		var got []string
 		if err := a.owner.QueryRow(context.Background(), `SELECT tsvector_to_array(submission_words($1))`, b).Scan(&got); err != nil {
