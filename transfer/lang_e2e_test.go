@@ -1,44 +1,55 @@
 package transfer_test
 
 import (
-	"net/http"
-	"net/url"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/airlockhq/airlock/internal/browsertest"
 )
 
-// TestEndToEndSpanishFormReachesTheClinicInItsOwnLanguage: a patient fills
-// the new-patient form in Spanish (?lang=es), its errors and receipt come
-// in Spanish, and the clinic's copy carries the answers under the form's
-// own (English) question texts and option displays, whatever language the
-// patient read: transfer moves codes, and clinical exports the texts of
-// the form's own language.
+// TestEndToEndSpanishFormReachesTheClinicInItsOwnLanguage: in headless
+// Chromium on a 360 px screen, a patient opens the new-patient form, switches
+// it to Spanish with the switch (the pages run no script), fills and sends
+// it; the receipt is in Spanish. After a transfer pass the clinic's copy
+// carries the answers under the form's own (English) question texts and
+// option displays, whatever language the patient read: transfer moves
+// codes, and clinical shows (and exports) the texts of the form's own
+// language.
 func TestEndToEndSpanishFormReachesTheClinicInItsOwnLanguage(t *testing.T) {
 	s := newStack(t)
-	form := s.intakeURL + "/forms/new-patient?lang=es"
-	cookie, token, page := openLink(t, form)
-	if !strings.Contains(string(page.body), `<html lang="es">`) || !strings.Contains(string(page.body), "¿Tiene alguna alergia?") {
-		t.Fatalf("the form is not in Spanish:\n%.2000s", page.body)
+	b := browsertest.New(t, 2*time.Minute)
+	css := func(s string) chromedp.CSS { return chromedp.CSS(s) }
+	b.Do("open the form on a phone",
+		chromedp.EmulateViewport(360, 740, chromedp.EmulateMobile),
+		chromedp.Navigate(s.intakeURL+"/forms/new-patient"),
+		chromedp.WaitVisible(css(`html[lang="en"] #send`)),
+	)
+	b.Do("switch it to Spanish",
+		chromedp.Click(css(`.languages [lang="es"]`)),
+		chromedp.WaitVisible(css(`html[lang="es"] #send`)),
+	)
+	if h1 := b.Text("h1"); h1 != "Registro de paciente nuevo" {
+		t.Errorf("heading %q", h1)
 	}
-	answers := url.Values{
-		"_csrf": {token}, "family-name": {"Quixwellington"}, "given-name": {"Aurelinde"}, "birth-date": {"1984-02-29"},
-		"sex-at-birth": {"female"}, "allergies": {"true"}, "allergy-details": {"Penicilina: sarpullido"}, "smoker": {"never"},
-		"email": {"aurelinde.q@example.org"}, "consent": {"true"},
+	b.Do("fill it in Spanish and send it",
+		chromedp.SendKeys(css(`input[name="family-name"]`), "Quixwellington"),
+		chromedp.SendKeys(css(`input[name="given-name"]`), "Aurelinde"),
+		chromedp.SendKeys(css(`input[name="birth-date"]`), "1984-02-29"),
+		chromedp.Click(css(`input[name="sex-at-birth"][value="female"]`)),
+		chromedp.Click(css(`input[name="allergies"][value="true"]`)),
+		chromedp.SendKeys(css(`textarea[name="allergy-details"]`), "Penicilina: sarpullido"),
+		chromedp.Click(css(`input[name="smoker"][value="never"]`)),
+		chromedp.Click(css(`input[name="consent"]`)),
+		chromedp.Click(css(`#send`)),
+		chromedp.WaitVisible(css("#receipt")),
+	)
+	if h1 := b.Text("h1"); h1 != "Gracias: su formulario se ha enviado" {
+		t.Errorf("receipt heading %q", h1)
 	}
-	sent := fetchPage(t, http.MethodPost, form, answers, cookie)
-	if sent.status != http.StatusSeeOther || !strings.HasSuffix(sent.header.Get("Location"), "/sent?lang=es") {
-		t.Fatalf("send: %d %s\n%.2000s", sent.status, sent.header.Get("Location"), sent.body)
-	}
-	var receiptCookie *http.Cookie
-	for _, c := range (&http.Response{Header: sent.header}).Cookies() {
-		if c.Name == "__Host-airlock-receipt" {
-			receiptCookie = c
-		}
-	}
-	receipt := fetchPage(t, http.MethodGet, s.intakeURL+sent.header.Get("Location"), nil, receiptCookie)
-	if receipt.status != http.StatusOK || !strings.Contains(string(receipt.body), "Gracias: su formulario se ha enviado") {
-		t.Fatalf("receipt page: %d\n%.2000s", receipt.status, receipt.body)
-	}
+	b.Axe("the Spanish receipt (360 px)")
 
 	if sum := passOnce(t, s); sum.Moved != 1 || sum.Quarantined != 0 {
 		t.Fatalf("pass %+v, want one moved", sum)
