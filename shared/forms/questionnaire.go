@@ -88,13 +88,14 @@ type Questionnaire struct {
 	// API clients see exactly the Questionnaire the server validates against.
 	Raw json.RawMessage
 
-	canonicalURL string           // URL, or one under the configured base URL
-	all          []*Item          // every item, document order, depth-first
-	questions    []*Item          // answerable items, document order
-	byLinkID     map[string]*Item // every item by linkId
-	variables    []Variable       // Questionnaire-level variable extensions
-	calculated   []*Item          // items with a calculatedExpression, document order
-	members      []*Item          // items answered at the top level (see Item.Scope)
+	canonicalURL string            // URL, or one under the configured base URL
+	all          []*Item           // every item, document order, depth-first
+	questions    []*Item           // answerable items, document order
+	byLinkID     map[string]*Item  // every item by linkId
+	variables    []Variable        // Questionnaire-level variable extensions
+	calculated   []*Item           // items with a calculatedExpression, document order
+	members      []*Item           // items answered at the top level (see Item.Scope)
+	inScope      map[*Item][]*Item // every item by its scope (nil: top level), document order
 
 	language      language.Tag   // the form's own language (see Language)
 	languages     []language.Tag // its own, then those of its translations
@@ -547,6 +548,7 @@ func ParseWith(data []byte, opts ParseOptions) (*Questionnaire, error) {
 	if len(p.problems) > 0 {
 		return nil, p.err()
 	}
+	q.inScope = itemsByScope(q.all)
 	return q, nil
 }
 

@@ -156,11 +156,20 @@ func (v *validation) newRun(scope *Item, parent *scopeRun, prefix string) *scope
 }
 
 func newValidation(q *Questionnaire) *validation {
-	v := &validation{q: q, inScope: make(map[*Item][]*Item)}
-	for _, it := range q.all {
-		v.inScope[it.scope] = append(v.inScope[it.scope], it)
+	if q.inScope == nil {
+		q.inScope = itemsByScope(q.all) // only for a Questionnaire not made by Parse
 	}
-	return v
+	return &validation{q: q, inScope: q.inScope}
+}
+
+// itemsByScope groups items by their scope (nil: the top level), keeping
+// their order.
+func itemsByScope(all []*Item) map[*Item][]*Item {
+	m := make(map[*Item][]*Item)
+	for _, it := range all {
+		m[it.scope] = append(m[it.scope], it)
+	}
+	return m
 }
 
 // Validate checks raw JSON answers (linkId -> JSON value) against the form
