@@ -295,10 +295,13 @@ func TestLoadConfigRejects(t *testing.T) {
 	notPEM := writeFile(t, dir, "not.pem", "Zq-not-a-certificate\n")
 	otherCert, _ := writeTLSPair(t, t.TempDir())
 
-	// A public key string with one character of its key changed.
-	parts := strings.Split(k.public, "-")
-	idx := len(strings.Join(parts[:3], "-")) + 1 + len(parts[3])/2
-	badChecksum := changeOneChar(k.public, idx)
+	// A public key string with one character of its key changed. The key
+	// field is found by position (airlock-pk1-<16 hex id>-<43 base64url>-
+	// <checksum>): base64url holds "-" itself, so splitting on "-" gave a
+	// random fragment, sometimes one letter found in every message.
+	keyAt := len("airlock-pk1-") + 16 + 1
+	keyField := k.public[keyAt : keyAt+43]
+	badChecksum := changeOneChar(k.public, keyAt+21)
 	shortRowKey := base64.StdEncoding.EncodeToString([]byte("Zq-sixteen-bytes"))
 
 	cases := []struct {
@@ -334,17 +337,17 @@ func TestLoadConfigRejects(t *testing.T) {
 		{
 			name:    "recipient with a bad checksum",
 			set:     map[string]string{"INTAKE_RECIPIENTS": badChecksum},
-			wantVar: "INTAKE_RECIPIENTS", secrets: []string{badChecksum, parts[3]},
+			wantVar: "INTAKE_RECIPIENTS", secrets: []string{badChecksum, keyField},
 		},
 		{
 			name:    "recipient with its checksum changed",
 			set:     map[string]string{"INTAKE_RECIPIENTS": changeOneChar(k.public, len(k.public)-1)},
-			wantVar: "INTAKE_RECIPIENTS", secrets: []string{parts[3]},
+			wantVar: "INTAKE_RECIPIENTS", secrets: []string{keyField},
 		},
 		{
 			name:    "recipient truncated",
 			set:     map[string]string{"INTAKE_RECIPIENTS": k.public[:len(k.public)-3]},
-			wantVar: "INTAKE_RECIPIENTS", secrets: []string{k.public[:len(k.public)-3], parts[3]},
+			wantVar: "INTAKE_RECIPIENTS", secrets: []string{k.public[:len(k.public)-3], keyField},
 		},
 		{
 			name:    "recipient cut in half",
@@ -354,7 +357,7 @@ func TestLoadConfigRejects(t *testing.T) {
 		{
 			name:    "recipient listed twice",
 			set:     map[string]string{"INTAKE_RECIPIENTS": k.public + "," + k.public2 + "," + k.public},
-			wantVar: "INTAKE_RECIPIENTS", secrets: []string{k.public, parts[3]},
+			wantVar: "INTAKE_RECIPIENTS", secrets: []string{k.public, keyField},
 		},
 		{
 			name:    "second recipient not a key",
