@@ -138,3 +138,38 @@ FROM submissions WHERE id = $1::uuid`, r.SubmissionID).Scan(&formID, &version, &
 	}
 	t.Logf("%d rows, largest batch %d rows, %d bytes", stored, largestBatch, biggest)
 }
+
+// TestGroupCommitOneBadRowFailsAlone: a batch with a row the database
+// refuses stores the others, and only the bad row's request gets an error.
+func TestGroupCommitOneBadRowFailsAlone(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	owner := pgtest.NewDB(t, "intake", migrations.Intake())
+	pool, err := pg.Connect(ctx, pgtest.URLAs(t, owner, "airlock_intake_writer"), 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	store := NewStore(pool)
+	bad := testRow(t, 100)
+	bad.FormID = "" // refused by the form_id CHECK
+	batch := []*pendingRow{{row: testRow(t, 100)}, {row: bad}, {row: testRow(t, 100)}}
+	for _, p := range batch {
+		p.done = make(chan error, 1)
+	}
+	store.insertBatch(batch)
+	for i, p := range batch {
+		if err := <-p.done; (err != nil) != (i == 1) {
+			t.Fatalf("row %d: %v", i, err)
+		}
+	}
+	ownerPool, err := pg.Connect(ctx, owner, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ownerPool.Close()
+	var n int
+	if err := ownerPool.QueryRow(ctx, `SELECT count(*) FROM submissions`).Scan(&n); err != nil || n != 2 {
+		t.Fatalf("%d rows stored (%v), want 2", n, err)
+	}
+}
