@@ -115,12 +115,37 @@ func ParsePublicKey(s string) (PublicKey, error) {
 		return PublicKey{}, errors.New("public key string key id does not match its key")
 	}
 	p.ID = id
+	// A key of small order makes every box key all zeros, readable by
+	// anyone: Seal refuses it, so refuse it here, where a bad setting is
+	// named at start-up instead of failing every submission.
+	if smallOrder(&p.Key) {
+		return PublicKey{}, errors.New("public key string holds a key of small order, which would seal to a key anyone knows")
+	}
 	// One key, one spelling: refuse upper-case hex and the like, which only a
 	// hand-made string (checksum recomputed) can carry.
 	if p.String() != s {
 		return PublicKey{}, errors.New("public key string is not in canonical form")
 	}
 	return p, nil
+}
+
+// smallOrder reports whether key is an X25519 point of small order: its
+// shared secret with any private key is all zeros, which crypto/ecdh
+// refuses.
+func smallOrder(key *[32]byte) bool {
+	pub, err := ecdh.X25519().NewPublicKey(key[:])
+	if err != nil {
+		return true
+	}
+	var one [32]byte
+	one[0] = 8 // any valid private scalar: clamping makes it a multiple of the cofactor
+	priv, err := ecdh.X25519().NewPrivateKey(one[:])
+	if err != nil {
+		return true
+	}
+	shared, err := priv.ECDH(pub)
+	clear(shared)
+	return err != nil
 }
 
 // PrivateKey is a clinic's X25519 private key. Only transfer holds one.

@@ -1,6 +1,9 @@
 package seal
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 // TestSealRefusesSmallOrderRecipient: with a recipient key of small order
 // every box key is all zeros, readable by anyone; Seal refuses it
@@ -18,5 +21,23 @@ func TestSealRefusesSmallOrderRecipient(t *testing.T) {
 		if env, err := Seal(pub, []byte("secret")); err == nil {
 			t.Fatalf("sealed to small-order key %x: %x", k, env)
 		}
+	}
+}
+
+// TestParsePublicKeyRefusesSmallOrder: a well-formed public key string
+// (right checksum, canonical) whose key is of small order is refused when
+// parsed, so intake names INTAKE_RECIPIENTS at start-up instead of failing
+// every submission.
+func TestParsePublicKeyRefusesSmallOrder(t *testing.T) {
+	t.Parallel()
+	for _, k := range [][32]byte{{}, {1}} {
+		s := PublicKey{Key: k, ID: keyIDOf(&k)}.String()
+		if _, err := ParsePublicKey(s); err == nil || !strings.Contains(err.Error(), "small order") {
+			t.Errorf("ParsePublicKey of small-order key %x: %v, want a small-order error", k, err)
+		}
+	}
+	good := fixedKey(t, "not small").Public
+	if _, err := ParsePublicKey(good.String()); err != nil {
+		t.Errorf("a real key: %v", err)
 	}
 }
