@@ -260,16 +260,17 @@ func (x *Exporter) csvColumns(formID string, counts map[string]int) []string {
 			if !it.Carried {
 				continue
 			}
-			if it.RepeatingGroup() {
+			if name := prefix + it.LinkID; !it.RepeatingGroup() && !seen[name] {
+				seen[name] = true
+				cols = append(cols, name)
+			}
+			if it.HasInstances() {
+				// A repeating group's instances, or the answers of a
+				// repeating question with the questions under each.
 				n := max(counts[groupPath(it)], 1)
 				for i := 1; i <= n; i++ {
 					add(it.Members(), forms.InstanceField(prefix, it.LinkID, i))
 				}
-				continue
-			}
-			if name := prefix + it.LinkID; !seen[name] {
-				seen[name] = true
-				cols = append(cols, name)
 			}
 		}
 	}
@@ -305,7 +306,7 @@ func (x *Exporter) instanceCounts(ctx context.Context, f ExportFilter, where str
 		var walk func(members []*forms.Item)
 		walk = func(members []*forms.Item) {
 			for _, it := range members {
-				if it.RepeatingGroup() && it.Carried {
+				if it.HasInstances() && it.Carried {
 					groups = append(groups, it)
 					walk(it.Members())
 				}

@@ -285,8 +285,13 @@ func (s *Server) answerViews(d *Detail, items []forms.ResponseItem, prefix strin
 				a.Link = fmt.Sprintf("/submissions/%s/attachments/%s/%d", d.IntakeID, url.PathEscape(prefix+it.LinkID), i)
 			}
 			av.Answers = append(av.Answers, a)
-			// Questions nested under this answer follow it.
-			nested = append(nested, s.answerViews(d, v.Item, prefix, canDownload)...)
+			// Questions nested under this answer follow it; under a
+			// repeating question they are named by the answer ("q[2]/x").
+			under := prefix
+			if fi != nil && fi.HasInstances() {
+				under = forms.InstanceField(prefix, it.LinkID, i+1)
+			}
+			nested = append(nested, s.answerViews(d, v.Item, under, canDownload)...)
 		}
 		av.Items = s.answerViews(d, it.Item, inner, canDownload)
 		out = append(out, av)

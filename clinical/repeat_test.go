@@ -97,3 +97,57 @@ func TestRepeatingGroupsShownAndExported(t *testing.T) {
 		t.Errorf("CSV has a third instance no row holds: %v", records[0])
 	}
 }
+
+// TestAnswersUnderARepeatingQuestionExported: each answer of a repeating
+// question keeps the answers under it in the FHIR export (answer[].item)
+// and in CSV columns named by the answer.
+func TestAnswersUnderARepeatingQuestionExported(t *testing.T) {
+	t.Parallel()
+	q, err := forms.Parse([]byte(`{"resourceType":"Questionnaire","id":"al","url":"https://clinic.example/q/al","item":[
+		{"linkId":"allergy","type":"choice","text":"Allergic to","repeats":true,"answerOption":[
+			{"valueCoding":{"code":"pen","display":"Penicillin"}},{"valueCoding":{"code":"nut","display":"Nuts"}}],
+		 "item":[{"linkId":"reaction","type":"string","text":"Reaction"}]}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, err := forms.NewRegistry(append(forms.Builtin().List(), q)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := newApp(t, func(c *ServeConfig) { c.Forms = reg })
+	answers, errs := q.Validate(map[string]json.RawMessage{"allergy": json.RawMessage(`[{"answer":"pen","item":{"reaction":"rash"}},{"answer":"nut","item":{"reaction":"swelling"}}]`)})
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	s := a.insert(t, "al", q.Carried(answers), a.clock.now(), ReviewNew)
+	if _, err := a.owner.Exec(context.Background(), `UPDATE submissions SET form_version = $1 WHERE id = $2`, q.FormVersion(), s.id); err != nil {
+		t.Fatal(err)
+	}
+	var nd, out bytes.Buffer
+	if _, err := a.srv.exporter.Export(context.Background(), &nd, "ndjson", "test", ExportFilter{FormID: "al"}); err != nil {
+		t.Fatal(err)
+	}
+	var qr QuestionnaireResponse
+	if err := json.Unmarshal(bytes.TrimSpace(nd.Bytes()), &qr); err != nil {
+		t.Fatal(err)
+	}
+	if p := q.CheckResponse(qr.Item); len(p) > 0 || !strings.Contains(nd.String(), `"code":"nut","display":"Nuts"},"item":[{"linkId":"reaction","text":"Reaction","answer":[{"valueString":"swelling"}]}]`) {
+		t.Errorf("export %v: %s", p, nd.String())
+	}
+	if _, err := a.srv.exporter.Export(context.Background(), &out, "csv", "test", ExportFilter{FormID: "al"}); err != nil {
+		t.Fatal(err)
+	}
+	records, err := csv.NewReader(&out).ReadAll()
+	if err != nil || len(records) != 2 {
+		t.Fatalf("CSV: %v %q", err, records)
+	}
+	row := map[string]string{}
+	for i, col := range records[0] {
+		row[col] = records[1][i]
+	}
+	for col, want := range map[string]string{"allergy": "Penicillin; Nuts", "allergy[1]/reaction": "rash", "allergy[2]/reaction": "swelling"} {
+		if row[col] != want {
+			t.Errorf("CSV %s = %q, want %q (header %v)", col, row[col], want, records[0])
+		}
+	}
+}

@@ -202,7 +202,9 @@ func (s *Server) buildForm(pr *locale.Printer, q *forms.Questionnaire, st formSt
 			name, id := prefix+it.LinkID, ids[it]+idSuffix
 			v := s.itemView(pr, q, it, name, id, st, fresh)
 			switch {
-			case it.RepeatingGroup():
+			case it.HasInstances():
+				// A repeating group, or a repeating question with questions
+				// under it: one fieldset per instance (per answer).
 				v.Kind = "repeat-group"
 				n := st.instanceCount(name, it)
 				noun := strings.TrimRight(v.Label, " :?.")
@@ -211,9 +213,19 @@ func (s *Server) buildForm(pr *locale.Printer, q *forms.Questionnaire, st formSt
 				}
 				for i := 1; i <= n; i++ {
 					ip := forms.InstanceField(prefix, it.LinkID, i)
+					instFresh := fresh || !st.hasPrefix(ip)
 					iv := instanceView{
 						ID: fmt.Sprintf("%s-i%d", id, i), Legend: pr.T("intake.repeat.legend", noun, i),
-						Children: build(it.Items, ip, fmt.Sprintf("%s-i%d", idSuffix, i), fresh || !st.hasPrefix(ip)),
+						Children: build(it.Items, ip, fmt.Sprintf("%s-i%d", idSuffix, i), instFresh),
+					}
+					if it.Answerable() {
+						// The answer itself, one per instance ("q[2]/q"),
+						// before the questions under it.
+						one := *it
+						one.Repeats, one.Items = false, nil
+						own := s.itemView(pr, q, &one, ip+it.LinkID, fmt.Sprintf("%s-i%d-a", id, i), st, instFresh)
+						iv.Legend = pr.T("intake.repeat_label", noun, i)
+						iv.Children = append([]*itemView{own}, iv.Children...)
 					}
 					if n > 1 {
 						iv.RemoveValue = "remove:" + strings.TrimSuffix(ip, "/")
@@ -377,7 +389,7 @@ func applyRepeatAction(q *forms.Questionnaire, values url.Values, action string)
 func groupField(q *forms.Questionnaire, field string) *forms.Item {
 	path, leaf := splitField(q, field)
 	g := q.Item(leaf)
-	if g == nil || !g.RepeatingGroup() || !inScope(g, path) {
+	if g == nil || !g.HasInstances() || !inScope(g, path) {
 		return nil
 	}
 	return g
@@ -405,7 +417,7 @@ func splitField(q *forms.Questionnaire, name string) ([]instanceRef, string) {
 		matched := false
 		for open >= 0 {
 			g := q.Item(rest[:open])
-			if g != nil && g.RepeatingGroup() {
+			if g != nil && g.HasInstances() {
 				if n, tail, ok := instanceOf(rest, rest[:open]); ok && strings.HasPrefix(tail, "/") && n <= forms.MaxAnswersPerItem {
 					path = append(path, instanceRef{group: rest[:open], n: n})
 					rest = tail[1:]
@@ -1116,7 +1128,7 @@ func (s *Server) htmlAnswers(q *forms.Questionnaire, values url.Values, files ma
 			if it == nil {
 				node.vals[leaf] = json.RawMessage(`""`)
 			}
-		case len(conv) == 1 && (it == nil || !it.Repeats):
+		case len(conv) == 1 && (it == nil || !it.Repeats || ownAnswer(path, leaf)):
 			node.vals[leaf] = conv[0]
 		default:
 			b, _ := json.Marshal(conv)
@@ -1157,7 +1169,13 @@ func (s *Server) htmlAnswers(q *forms.Questionnaire, values url.Values, files ma
 			node.vals[leaf] = b
 		}
 	}
-	return top.encode(), errs
+	return top.encode(q), errs
+}
+
+// ownAnswer reports whether a field is a repeating question's own answer in
+// one of its instances ("q[2]/q"): one answer, not a list.
+func ownAnswer(path []instanceRef, leaf string) bool {
+	return len(path) > 0 && path[len(path)-1].group == leaf
 }
 
 // rawNode gathers the raw answers of the top level or of one instance of a
@@ -1191,18 +1209,43 @@ func (n *rawNode) at(path []instanceRef) *rawNode {
 // encode is the node as Validate takes it: each repeating group an array
 // of instance objects, numbered as on the page (an instance the page left
 // blank is an empty object, so errors name the instance the patient saw).
-func (n *rawNode) encode() map[string]json.RawMessage {
+//
+// An instance of a repeating question (one answer, with the questions under
+// it) is {"answer": its own field "q[n]/q", "item": {...}}, or null when
+// the page left it blank.
+func (n *rawNode) encode(q *forms.Questionnaire) map[string]json.RawMessage {
 	raw := n.vals
 	for group, insts := range n.insts {
 		last := 0
 		for i := range insts {
 			last = max(last, i)
 		}
-		list := make([]map[string]json.RawMessage, last)
+		question := false
+		if it := q.Item(group); it != nil && it.Answerable() {
+			question = true
+		}
+		list := make([]any, last)
 		for i := range list {
-			list[i] = map[string]json.RawMessage{}
-			if inst := insts[i+1]; inst != nil {
-				list[i] = inst.encode()
+			inst := insts[i+1]
+			switch {
+			case question:
+				list[i] = nil
+				if inst == nil {
+					continue
+				}
+				own, answered := inst.vals[group]
+				delete(inst.vals, group)
+				items := inst.encode(q)
+				switch {
+				case answered:
+					list[i] = map[string]any{"answer": own, "item": items}
+				case len(items) > 0:
+					list[i] = map[string]any{"item": items} // refused: no answer
+				}
+			case inst == nil:
+				list[i] = map[string]json.RawMessage{}
+			default:
+				list[i] = inst.encode(q)
 			}
 		}
 		raw[group], _ = json.Marshal(list)

@@ -25,7 +25,8 @@
 //     instance holds its own answers (see Answers below and Item.Scope).
 //   - item.text is optional: Item.Label falls back to the code's display,
 //     then the linkId. Child items may sit under groups and under questions
-//     that do not repeat (their answers nest under the answer on export).
+//     (their answers nest under the answer on export; under a repeating
+//     question, each answer has its own, see Item.HasInstances).
 //   - answerOption (coding, string, integer, date), answerValueSet
 //     (contained, or from ParseOptions.ValueSets), initial, readOnly,
 //     questionnaire-hidden, enableWhen with every operator and

@@ -131,8 +131,9 @@ func mustMarshal(t *testing.T, v any) json.RawMessage {
 	return b
 }
 
-// repeatFuzzForm has nested repeating groups, limits on instances and
-// enableWhen within an instance and across instances.
+// repeatFuzzForm has nested repeating groups, limits on instances,
+// enableWhen within an instance and across instances, and a repeating
+// question with questions under each answer.
 const repeatFuzzForm = `{"resourceType":"Questionnaire","id":"rf","url":"http://x/rf","item":[
 	{"linkId":"takes","type":"boolean","text":"Takes medication?"},
 	{"linkId":"med","type":"group","text":"Medication","repeats":true,
@@ -145,7 +146,11 @@ const repeatFuzzForm = `{"resourceType":"Questionnaire","id":"rf","url":"http://
 		{"linkId":"side","type":"group","text":"Side effect","repeats":true,"item":[
 			{"linkId":"effect","type":"string","text":"Effect","required":true},
 			{"linkId":"since","type":"time","text":"Since"}]}]},
-	{"linkId":"why","type":"string","text":"Why every day?","enableWhen":[{"question":"regular","operator":"=","answerBoolean":true}]}]}`
+	{"linkId":"why","type":"string","text":"Why every day?","enableWhen":[{"question":"regular","operator":"=","answerBoolean":true}]},
+	{"linkId":"allergy","type":"choice","text":"Allergic to","repeats":true,"answerOption":[
+		{"valueCoding":{"code":"pen","display":"Penicillin"}},{"valueCoding":{"code":"nut","display":"Nuts"}}],
+	 "item":[{"linkId":"reaction","type":"string","text":"Reaction","required":true},
+	         {"linkId":"first","type":"date","text":"First time","enableWhen":[{"question":"reaction","operator":"exists","answerBoolean":true}]}]}]}`
 
 // FuzzValidateRepeating submits arbitrary JSON to a form with repeating
 // groups: no input panics, and an accepted submission survives the FHIR
@@ -156,6 +161,8 @@ func FuzzValidateRepeating(f *testing.F) {
 	f.Add([]byte(`{"takes":true,"med":[{},null,{"name":"C","side":[{"effect":"y"},{}]}]}`))
 	f.Add([]byte(`{"takes":false,"med":[{"name":"A"}],"name":"B"}`))
 	f.Add([]byte(`{"med":[[1]],"side":[{"effect":"z"}]}`))
+	f.Add([]byte(`{"allergy":[{"answer":"pen","item":{"reaction":"rash","first":"2020-01-01"}},"nut"]}`))
+	f.Add([]byte(`{"allergy":[{"item":{"reaction":"x"}},{"answer":"nut","item":{"reaction":"y"},"x":1}],"reaction":"z"}`))
 	q, err := Parse([]byte(repeatFuzzForm))
 	if err != nil {
 		f.Fatal(err)

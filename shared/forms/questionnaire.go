@@ -289,8 +289,23 @@ func (it *Item) RepeatingGroup() bool {
 	return it.Type == TypeGroup && it.Repeats
 }
 
-// Scope is the nearest repeating group the item sits in, or nil when the
-// item is answered at the top level. An item's answers are keyed by its
+// HasInstances reports whether the item holds answers of its own per
+// instance: a repeating group (one instance per repetition), or a repeating
+// question with questions under it (one instance per answer, its
+// answer.item in FHIR).
+func (it *Item) HasInstances() bool {
+	return it.RepeatingGroup() || it.Answerable() && it.Repeats && len(it.members) > 0
+}
+
+// scopeOwner reports whether the items under the item are answered per
+// instance of it: it is a repeating group, or a repeating question.
+func (it *Item) scopeOwner() bool {
+	return it.RepeatingGroup() || it.Answerable() && it.Repeats
+}
+
+// Scope is the nearest repeating group (or repeating question, see
+// HasInstances) the item sits in, or nil when the item is answered at the
+// top level. An item's answers are keyed by its
 // linkId in the answers of its scope: at the top level, or in each
 // instance of its repeating group (Value.Instance).
 func (it *Item) Scope() *Item {
@@ -652,7 +667,9 @@ func (p *parser) item(raw json.RawMessage, parent *Item, parentPath string, inde
 	}
 	if parent != nil {
 		it.scope = parent.scope
-		if parent.RepeatingGroup() {
+		if parent.RepeatingGroup() || parent.Answerable() && parent.Repeats {
+			// Each instance of a repeating group, and each answer of a
+			// repeating question, holds its own answers to what is inside.
 			it.scope = parent
 		}
 	}
@@ -719,19 +736,6 @@ func (p *parser) item(raw json.RawMessage, parent *Item, parentPath string, inde
 			fail("a display item cannot be required or repeat")
 		}
 		it.ReadOnly = false
-	}
-	if len(w.Item) > 0 && it.Answerable() && it.Repeats {
-		// Each answer of a repeating question would have its own child
-		// answers; answers keyed by linkId cannot tell them apart.
-		for _, c := range w.Item {
-			var ct struct {
-				Type string `json:"type"`
-			}
-			if json.Unmarshal(c, &ct) == nil && ct.Type != TypeDisplay {
-				fail("child questions under a repeating question are not supported")
-				break
-			}
-		}
 	}
 
 	if w.MaxLength != nil {

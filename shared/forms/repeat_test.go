@@ -151,3 +151,62 @@ func TestRepeatingGroupCarried(t *testing.T) {
 		t.Errorf("WalkAnswers fields %v", fields)
 	}
 }
+
+// TestQuestionsUnderARepeatingQuestion: each answer of a repeating question
+// holds its own answers to the questions under it: JSON gives them as
+// {"answer": ..., "item": {...}}, FHIR as answer[].item, errors name the
+// answer ("allergy[2]/reaction").
+func TestQuestionsUnderARepeatingQuestion(t *testing.T) {
+	t.Parallel()
+	q := parseWith(t, `{"resourceType":"Questionnaire","id":"al","url":"http://x/al","item":[
+		{"linkId":"allergy","type":"choice","text":"Allergic to","repeats":true,"answerOption":[
+			{"valueCoding":{"code":"pen","display":"Penicillin"}},{"valueCoding":{"code":"nut","display":"Nuts"}}],
+		 "item":[{"linkId":"reaction","type":"string","text":"Reaction","required":true},
+		         {"linkId":"severe","type":"boolean","text":"Severe?"}]}]}`)
+	a, errs := validateJSON(t, q, `{"allergy":[{"answer":"pen","item":{"reaction":"rash"}},{"answer":"nut","item":{"reaction":"swelling","severe":true}}]}`)
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	al := a["allergy"]
+	if len(al) != 2 || al[0].ValueCoding.Code != "pen" || *al[0].Instance["reaction"][0].ValueString != "rash" || *al[1].Instance["severe"][0].ValueBoolean != true {
+		t.Fatalf("answers %+v", al)
+	}
+	items := q.ResponseItems(a)
+	b, _ := json.Marshal(items)
+	if !strings.Contains(string(b), `{"valueCoding":{"code":"nut","display":"Nuts"},"item":[{"linkId":"reaction","text":"Reaction","answer":[{"valueString":"swelling"}]}`) || strings.Contains(string(b), `"instance"`) {
+		t.Errorf("FHIR: %s", b)
+	}
+	if p := q.CheckResponse(items); len(p) > 0 {
+		t.Errorf("response does not fit: %v", p)
+	}
+	raw, err := q.AnswersFromResponseItems(items)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again, ferrs := q.Validate(raw); len(ferrs) > 0 || !reflect.DeepEqual(again, a) {
+		t.Errorf("FHIR round trip: %v %+v", ferrs, again)
+	}
+	for body, want := range map[string]map[string]string{
+		`{"allergy":[{"answer":"pen","item":{"reaction":"rash"}},{"answer":"nut","item":{"severe":false}}]}`: {"allergy[2]/reaction": forms.MsgRequired},
+		`{"allergy":[{"item":{"reaction":"rash"}}]}`:                                                         {"allergy": "forms.answer_items_need_answer"},
+		`{"allergy":["pen"]}`: {"allergy[1]/reaction": forms.MsgRequired},
+		`{"allergy":[{"answer":"pen","item":{"reaction":"x"},"extra":1}]}`: {"allergy": "forms.answer_with_items"},
+		`{"allergy":"pen","reaction":"x"}`:                                 {"allergy[1]/reaction": forms.MsgRequired, "reaction": forms.MsgInRepeatingGroup},
+	} {
+		var raw map[string]json.RawMessage
+		_ = json.Unmarshal([]byte(body), &raw)
+		_, ferrs := q.Validate(raw)
+		got := map[string]string{}
+		for _, fe := range ferrs {
+			got[fe.Field] = fe.Message.Key
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: errors %v, want %v", body, got, want)
+		}
+	}
+	var fields []string
+	q.WalkAnswers(a, func(x forms.Answered) { fields = append(fields, x.Field) })
+	if strings.Join(fields, ",") != "allergy,allergy[1]/reaction,allergy[2]/reaction,allergy[2]/severe" {
+		t.Errorf("WalkAnswers %v", fields)
+	}
+}

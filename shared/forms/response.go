@@ -35,7 +35,16 @@ func carried(members []*Item, a Answers) Answers {
 			}
 			continue
 		}
-		out[it.LinkID] = slices.Clone(values)
+		values = slices.Clone(values)
+		for i := range values {
+			if values[i].Instance != nil {
+				values[i].Instance = carried(it.members, values[i].Instance)
+				if len(values[i].Instance) == 0 {
+					values[i].Instance = nil
+				}
+			}
+		}
+		out[it.LinkID] = values
 	}
 	return out
 }
@@ -68,6 +77,12 @@ func walkAnswers(members []*Item, a Answers, prefix string, fn func(Answered)) {
 			continue
 		}
 		fn(Answered{Item: it, Field: prefix + it.LinkID, Values: values})
+		for i, v := range values {
+			if len(v.Instance) > 0 {
+				// The questions under this answer of a repeating question.
+				walkAnswers(it.members, v.Instance, InstanceField(prefix, it.LinkID, i+1), fn)
+			}
+		}
 	}
 }
 
@@ -85,7 +100,8 @@ func (q *Questionnaire) ValuesAt(a Answers, field string) []Value {
 
 // FirstField is the field name of an item in the first instance of every
 // repeating group it sits in: "meds[1]/dose" (the linkId outside repeating
-// groups).
+// groups; "q[1]/q" for the first answer of a repeating question with
+// questions under it).
 func (it *Item) FirstField() string {
 	prefix := ""
 	var groups []*Item
@@ -94,6 +110,11 @@ func (it *Item) FirstField() string {
 	}
 	for _, g := range groups {
 		prefix = InstanceField(prefix, g.LinkID, 1)
+	}
+	if it.Answerable() && it.HasInstances() {
+		// A repeating question with questions under it: its own answer in
+		// its first instance, "q[1]/q".
+		prefix = InstanceField(prefix, it.LinkID, 1)
 	}
 	return prefix + it.LinkID
 }
@@ -147,9 +168,15 @@ func responseItems(items []*Item, a Answers) []ResponseItem {
 			}
 			values = slices.Clone(values)
 			// Items under a question belong to its answer (FHIR
-			// answer.item); Parse allows them only under questions that
-			// do not repeat, so there is one answer to hold them.
-			if children := responseItems(it.Items, a); len(children) > 0 {
+			// answer.item): under a repeating question each answer holds
+			// its own (Value.Instance); under one that does not repeat,
+			// they are answered beside it and go under its one answer.
+			if it.scopeOwner() {
+				for i := range values {
+					values[i].Item = responseItems(it.Items, values[i].Instance)
+					values[i].Instance = nil
+				}
+			} else if children := responseItems(it.Items, a); len(children) > 0 {
 				values[0].Item = children
 			}
 			out = append(out, ResponseItem{LinkID: it.LinkID, Text: it.Text, Answer: values})
@@ -258,12 +285,34 @@ func (f *flattener) flatten(items []ResponseItem, sc *rawScope, depth int) error
 		if len(item.Answer) > MaxAnswersPerItem {
 			return fmt.Errorf("response item %s has more than %d answers", name(), MaxAnswersPerItem)
 		}
+		owner := f.q.Item(item.LinkID)
 		if len(item.Answer) > 0 {
 			values := make([]json.RawMessage, 0, len(item.Answer))
 			for j, v := range item.Answer {
 				b, err := answerJSON(v)
 				if err != nil {
 					return fmt.Errorf("response item %s, answer %d: %w", name(), j+1, err)
+				}
+				if owner != nil && owner.scopeOwner() {
+					// A repeating question: this answer's items are its own.
+					if f.count++; f.count > maxInstances {
+						return fmt.Errorf("response has more than %d group instances", maxInstances)
+					}
+					inst := newRawScope()
+					if err := f.flatten(v.Item, inst, depth+1); err != nil {
+						return err
+					}
+					m, err := inst.encode()
+					if err != nil {
+						return err
+					}
+					if len(m) > 0 {
+						if b, err = json.Marshal(map[string]any{"answer": json.RawMessage(b), "item": m}); err != nil {
+							return fmt.Errorf("response item %s: %w", name(), err)
+						}
+					}
+					values = append(values, b)
+					continue
 				}
 				values = append(values, b)
 				// Answers to questions nested under this answer.

@@ -266,6 +266,10 @@ func (r *scopeRun) decode(raw map[string]json.RawMessage) {
 		if !ok {
 			continue
 		}
+		if it.HasInstances() {
+			r.decodeAnswerInstances(it, rv)
+			continue
+		}
 		values, present, msg := decodeAnswers(it, rv)
 		r.present[it] = present
 		switch {
@@ -442,6 +446,118 @@ func (r *scopeRun) check() {
 		case r.messages[it].IsZero() && it.MaxOccurs > 0 && len(r.answers[it.LinkID]) > it.MaxOccurs:
 			r.messages[it] = locale.New("forms.max_answers", it.MaxOccurs)
 		}
+		if it.Answerable() && it.HasInstances() && st != stateNo {
+			// The questions under each answer of a repeating question:
+			// every answer given is an instance, answered under or not.
+			for _, c := range r.instances[it] {
+				c.check()
+			}
+		}
+	}
+}
+
+// decodeAnswerInstances reads the answers of a repeating question with
+// questions under it: an array whose elements are an answer, or
+// {"answer": answer, "item": {linkId: answer, ...}} for an answer with the
+// answers to the questions under it (one instance per answer).
+func (r *scopeRun) decodeAnswerInstances(q *Item, raw json.RawMessage) {
+	raw = bytes.TrimSpace(raw)
+	fail := func(msg locale.Message) {
+		r.messages[q] = msg
+		r.failed[q] = true
+		r.present[q] = true
+		r.instances[q] = nil
+		delete(r.answers, q.LinkID)
+	}
+	var elems []json.RawMessage
+	switch {
+	case len(raw) == 0 || string(raw) == "null":
+		return
+	case raw[0] == '[':
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		if _, err := dec.Token(); err != nil {
+			fail(typeMessage(q))
+			return
+		}
+		for n := 0; dec.More(); n++ {
+			if n == MaxAnswersPerItem {
+				fail(locale.New("forms.max_answers", MaxAnswersPerItem))
+				return
+			}
+			var elem json.RawMessage
+			if err := dec.Decode(&elem); err != nil {
+				fail(typeMessage(q))
+				return
+			}
+			elems = append(elems, bytes.TrimSpace(elem))
+		}
+		if _, err := dec.Token(); err != nil || dec.InputOffset() != int64(len(raw)) {
+			fail(typeMessage(q))
+			return
+		}
+	default:
+		elems = []json.RawMessage{raw}
+	}
+	var values []Value
+	for i, elem := range elems {
+		ans, items := elem, json.RawMessage(nil)
+		if len(elem) > 0 && elem[0] == '{' {
+			var w map[string]json.RawMessage
+			if json.Unmarshal(elem, &w) == nil {
+				a, hasAnswer := w["answer"]
+				_, hasItem := w["item"]
+				switch {
+				case hasAnswer:
+					ans, items = bytes.TrimSpace(a), bytes.TrimSpace(w["item"])
+					if len(w) > 2 || len(w) == 2 && !hasItem {
+						fail(locale.New("forms.answer_with_items"))
+						return
+					}
+				case hasItem:
+					fail(locale.New("forms.answer_items_need_answer", i+1))
+					return
+				}
+			}
+		}
+		child := r.v.newRun(q, r, InstanceField(r.prefix, q.LinkID, i+1))
+		if len(items) > 0 && string(items) != "null" {
+			var m map[string]json.RawMessage
+			if items[0] != '{' || json.Unmarshal(items, &m) != nil {
+				fail(locale.New("forms.answer_with_items"))
+				return
+			}
+			child.decode(m)
+		}
+		var val Value
+		empty := len(ans) == 0 || string(ans) == "null"
+		if !empty {
+			var msg locale.Message
+			val, empty, msg = decodeAnswer(q, ans)
+			if !msg.IsZero() {
+				if len(elems) > 1 {
+					msg = locale.New("forms.answer_n", i+1, msg)
+				}
+				fail(msg)
+				return
+			}
+		}
+		if empty {
+			if child.anyPresent() {
+				fail(locale.New("forms.answer_items_need_answer", i+1))
+				return
+			}
+			continue
+		}
+		values = append(values, val)
+		r.instances[q] = append(r.instances[q], child)
+	}
+	if len(values) > 1 && !q.Repeats {
+		fail(locale.New("forms.single_answer"))
+		return
+	}
+	if len(values) > 0 {
+		r.present[q] = true
+		r.answers[q.LinkID] = values
 	}
 }
 
@@ -452,7 +568,7 @@ func (r *scopeRun) collect(errs *FieldErrors) {
 		if msg := r.messages[it]; !msg.IsZero() {
 			*errs = append(*errs, FieldError{Field: r.prefix + it.LinkID, Message: msg})
 		}
-		if it.RepeatingGroup() && r.messages[it].Key != MsgNotApplicable && r.messages[it].Key != MsgNotApplicableParent {
+		if it.HasInstances() && r.messages[it].Key != MsgNotApplicable && r.messages[it].Key != MsgNotApplicableParent {
 			for _, c := range r.instances[it] {
 				c.collect(errs)
 			}
@@ -479,6 +595,15 @@ func (r *scopeRun) output() Answers {
 			continue
 		}
 		if values, ok := r.answers[it.LinkID]; ok && len(values) > 0 {
+			if it.HasInstances() {
+				// Each answer keeps the answers under it.
+				values = slices.Clone(values)
+				for i, c := range r.instances[it] {
+					if a := c.output(); len(a) > 0 && i < len(values) {
+						values[i].Instance = a
+					}
+				}
+			}
 			out[it.LinkID] = values
 		}
 	}
@@ -502,6 +627,12 @@ func (v *validation) runFromAnswers(a Answers, scope *Item, parent *scopeRun, pr
 		if len(values) > 0 {
 			r.answers[it.LinkID] = values
 			r.present[it] = true
+			if it.HasInstances() {
+				for i, val := range values {
+					c := v.runFromAnswers(val.Instance, it, r, InstanceField(prefix, it.LinkID, i+1))
+					r.instances[it] = append(r.instances[it], c)
+				}
+			}
 		}
 	}
 	return r

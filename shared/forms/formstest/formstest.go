@@ -89,6 +89,30 @@ func sampleScope(members []*forms.Item, prefix string, out map[string]Answer) er
 		if !it.PatientAnswers() {
 			continue
 		}
+		if it.HasInstances() {
+			// A repeating question with questions under it: each answer
+			// is an instance holding its own answers to them, named
+			// "q[n]/q" for the answer itself as the HTML form names it.
+			n := Instances
+			if len(it.Options) > 0 {
+				n = min(n, len(it.Options))
+			}
+			for i := 1; i <= n; i++ {
+				a, ok := sample(it)
+				if !ok {
+					break
+				}
+				if len(it.Options) > 0 {
+					a = optionAnswer(it.Options[i-1])
+				}
+				ip := forms.InstanceField(prefix, it.LinkID, i)
+				out[ip+it.LinkID] = a
+				if err := sampleScope(it.Members(), ip, out); err != nil {
+					return err
+				}
+			}
+			continue
+		}
 		a, ok := sample(it)
 		if !ok {
 			if it.Required {
@@ -144,11 +168,20 @@ func RawJSON(a map[string]Answer) map[string]json.RawMessage {
 			for i := range insts {
 				last = max(last, i)
 			}
-			list := make([]map[string]json.RawMessage, last)
+			list := make([]any, last)
 			for i := range list {
 				list[i] = map[string]json.RawMessage{}
-				if inst := insts[i+1]; inst != nil {
-					list[i] = encode(inst)
+				inst := insts[i+1]
+				if inst == nil {
+					continue
+				}
+				// An instance holding its owner's own value is an answer
+				// of a repeating question, with the answers under it.
+				own, isAnswer := inst.vals[g]
+				delete(inst.vals, g)
+				list[i] = encode(inst)
+				if isAnswer {
+					list[i] = map[string]any{"answer": own, "item": list[i]}
 				}
 			}
 			raw[g], _ = json.Marshal(list)
@@ -179,13 +212,17 @@ func jsonString(s string) json.RawMessage {
 	return b
 }
 
+// optionAnswer picks an option.
+func optionAnswer(o forms.Option) Answer {
+	if o.Integer != nil {
+		return Answer{JSON: json.RawMessage(strconv.FormatInt(*o.Integer, 10)), Form: o.Key()}
+	}
+	return Answer{JSON: jsonString(o.Key()), Form: o.Key()}
+}
+
 func sample(it *forms.Item) (Answer, bool) {
 	if len(it.Options) > 0 {
-		o := it.Options[0]
-		if o.Integer != nil {
-			return Answer{JSON: json.RawMessage(strconv.FormatInt(*o.Integer, 10)), Form: o.Key()}, true
-		}
-		return Answer{JSON: jsonString(o.Key()), Form: o.Key()}, true
+		return optionAnswer(it.Options[0]), true
 	}
 	switch it.Type {
 	case forms.TypeBoolean:
