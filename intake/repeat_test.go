@@ -173,3 +173,49 @@ func TestRepeatingGroupAPI(t *testing.T) {
 		t.Errorf("FHIR instances: %+v", meds)
 	}
 }
+
+// TestQuestionsUnderARepeatingQuestionHTML: a repeating choice with a
+// question under it is drawn one fieldset per answer, each answer one
+// choice (radio buttons, not checkboxes) with its own question under it,
+// and the answers are sealed each with its own.
+func TestQuestionsUnderARepeatingQuestionHTML(t *testing.T) {
+	t.Parallel()
+	q, err := forms.Parse([]byte(`{"resourceType":"Questionnaire","id":"al","url":"http://x/al","item":[
+		{"linkId":"allergy","type":"choice","text":"Allergic to","repeats":true,"answerOption":[
+			{"valueCoding":{"code":"pen","display":"Penicillin"}},{"valueCoding":{"code":"nut","display":"Nuts"}}],
+		 "item":[{"linkId":"reaction","type":"string","text":"Reaction","required":true}]}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, err := forms.NewRegistry(q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ti := newTestIntakeWith(t, func(c *intake.Config) { c.Forms = reg })
+	s, page := ti.openForm(t, "/forms/al")
+	body := string(page.body)
+	for _, want := range []string{`<legend>Allergic to, answer 1</legend>`, `type="radio" id="q-1-i1-a-1" name="allergy[1]/allergy" value="pen"`, `name="allergy[1]/reaction"`, `value="add:allergy"`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("page lacks %s", want)
+		}
+	}
+	post := func(fields url.Values) response {
+		return ti.do(t, request{method: "POST", path: "/forms/al", contentType: formType, body: s.formBody(fields), header: s.header()})
+	}
+	resp := post(url.Values{"allergy[1]/allergy": {"pen"}, "allergy[1]/reaction": {"rash"}, "allergy[2]/allergy": {"nut"}})
+	if resp.status != http.StatusUnprocessableEntity || !strings.Contains(string(resp.body), `id="q-2-i2-error"`) {
+		t.Fatalf("second answer without its reaction: status %d", resp.status)
+	}
+	s, _ = ti.openForm(t, "/forms/al")
+	resp = post(url.Values{"allergy[1]/allergy": {"pen"}, "allergy[1]/reaction": {"rash"}, "allergy[2]/allergy": {"nut"}, "allergy[2]/reaction": {"swelling"}})
+	if resp.status != http.StatusSeeOther {
+		t.Fatalf("send: status %d: %.1500s", resp.status, resp.body)
+	}
+	var al []forms.Value
+	if err := json.Unmarshal(ti.lastAnswers(t)["allergy"], &al); err != nil {
+		t.Fatal(err)
+	}
+	if len(al) != 2 || al[1].ValueCoding.Code != "nut" || *al[1].Instance["reaction"][0].ValueString != "swelling" {
+		t.Errorf("sealed %+v", al)
+	}
+}
