@@ -135,6 +135,8 @@ func equalValue(a, b Value) bool {
 		return b.ValueInteger != nil && *a.ValueInteger == *b.ValueInteger
 	case a.ValueDate != nil:
 		return b.ValueDate != nil && *a.ValueDate == *b.ValueDate
+	case a.ValueTime != nil:
+		return b.ValueTime != nil && *a.ValueTime == *b.ValueTime
 	}
 	return false
 }

@@ -263,7 +263,7 @@ func (p *parser) options(it *Item, w *wireItem, fail func(string, ...any)) {
 	}
 	switch it.Type {
 	case TypeChoice, TypeOpenChoice:
-	case TypeString, TypeInteger, TypeDate:
+	case TypeString, TypeInteger, TypeDate, TypeTime:
 		if w.AnswerValueSet != "" {
 			fail("answerValueSet is only supported on choice and open-choice items")
 			return
@@ -308,8 +308,8 @@ func (p *parser) options(it *Item, w *wireItem, fail func(string, ...any)) {
 	}
 	var initial []Value
 	for i, wo := range w.AnswerOption {
-		if wo.ValueTime != nil || wo.ValueReference != nil {
-			fail("answerOption[%d]: valueTime and valueReference are not supported", i)
+		if wo.ValueReference != nil {
+			fail("answerOption[%d]: valueReference is not supported (no reference items)", i)
 			continue
 		}
 		n := 0
@@ -346,6 +346,19 @@ func (p *parser) options(it *Item, w *wireItem, fail func(string, ...any)) {
 			}
 			o = Option{Date: *wo.ValueDate}
 		}
+		if wo.ValueTime != nil {
+			n++
+			var s string
+			t, ok := "", false
+			if json.Unmarshal(wo.ValueTime, &s) == nil {
+				t, ok = normalTime(s)
+			}
+			if !ok {
+				fail("answerOption[%d]: valueTime is not a time (HH:MM:SS)", i)
+				continue
+			}
+			o = Option{Time: t}
+		}
 		if n != 1 {
 			fail("answerOption[%d]: needs exactly one value[x]", i)
 			continue
@@ -353,15 +366,16 @@ func (p *parser) options(it *Item, w *wireItem, fail func(string, ...any)) {
 		if s := scoreFrom(wo.Extension); s != nil {
 			o.Score = s
 		}
-		want := map[string]string{TypeString: "valueString", TypeInteger: "valueInteger", TypeDate: "valueDate"}[it.Type]
+		want := map[string]string{TypeString: "valueString", TypeInteger: "valueInteger", TypeDate: "valueDate", TypeTime: "valueTime"}[it.Type]
 		switch {
 		case want == "valueString" && o.String == "",
 			want == "valueInteger" && o.Integer == nil,
-			want == "valueDate" && o.Date == "":
+			want == "valueDate" && o.Date == "",
+			want == "valueTime" && o.Time == "":
 			fail("answerOption[%d]: a %s item's options must be %s", i, it.Type, want)
 			continue
-		case want == "" && o.Integer != nil, want == "" && o.Date != "":
-			fail("answerOption[%d]: valueInteger and valueDate options are only supported on integer and date items", i)
+		case want == "" && o.Integer != nil, want == "" && o.Date != "", want == "" && o.Time != "":
+			fail("answerOption[%d]: valueInteger, valueDate and valueTime options are only supported on integer, date and time items", i)
 			continue
 		}
 		addOption(i, o)

@@ -151,12 +151,14 @@ type Item struct {
 }
 
 // Option is one permitted answer: a coding (System, Code, Display), a plain
-// string (String), an integer (Integer) or a date (Date).
+// string (String), an integer (Integer), a date (Date) or a time of day
+// (Time, HH:MM:SS).
 type Option struct {
 	System, Code, Display string
 	String                string
 	Integer               *int64
 	Date                  string
+	Time                  string
 	// Score is the option's ordinalValue (or itemWeight), nil when none.
 	Score *float64
 
@@ -176,6 +178,8 @@ func (o Option) Key() string {
 		return fmt.Sprint(*o.Integer)
 	case o.Date != "":
 		return o.Date
+	case o.Time != "":
+		return o.Time
 	}
 	return o.String
 }
@@ -204,6 +208,9 @@ func (o Option) value() Value {
 	case o.Date != "":
 		d := o.Date
 		return Value{ValueDate: &d}
+	case o.Time != "":
+		t := o.Time
+		return Value{ValueTime: &t}
 	}
 	s := o.String
 	return Value{ValueString: &s}

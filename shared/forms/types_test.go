@@ -70,3 +70,21 @@ func TestTimeAndURLItems(t *testing.T) {
 		t.Error("a reference item loaded")
 	}
 }
+
+// TestTimeOptions: answerOption valueTime on a time item; "14:30" picks the
+// option 14:30:00, any other time is refused, and the export fits the form.
+func TestTimeOptions(t *testing.T) {
+	t.Parallel()
+	q := parseWith(t, `{"resourceType":"Questionnaire","id":"to","url":"http://x/to","item":[
+		{"linkId":"slot","type":"time","text":"Appointment slot","answerOption":[{"valueTime":"09:00:00"},{"valueTime":"14:30:00"}]}]}`)
+	a, errs := validateJSON(t, q, `{"slot":"14:30"}`)
+	if len(errs) > 0 || *a["slot"][0].ValueTime != "14:30:00" {
+		t.Fatalf("14:30: %v %+v", errs, a)
+	}
+	if p := q.CheckResponse(q.ResponseItems(a)); len(p) > 0 {
+		t.Errorf("response does not fit: %v", p)
+	}
+	if _, errs := validateJSON(t, q, `{"slot":"10:00"}`); len(errs) != 1 {
+		t.Errorf("10:00 is not an option: %v", errs)
+	}
+}

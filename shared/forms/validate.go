@@ -941,6 +941,9 @@ func decodeAnswer(it *Item, raw []byte) (val Value, empty bool, msg locale.Messa
 		if !isString {
 			key = string(raw)
 		}
+		if t, ok := normalTime(key); ok && it.Type == TypeTime {
+			key = t // "14:30" picks the option 14:30:00
+		}
 		o, ok := findOption(it, key)
 		if !ok {
 			return val, false, locale.New("forms.type.choice")
