@@ -418,7 +418,7 @@ func splitField(q *forms.Questionnaire, name string) ([]instanceRef, string) {
 		for open >= 0 {
 			g := q.Item(rest[:open])
 			if g != nil && g.HasInstances() {
-				if n, tail, ok := instanceOf(rest, rest[:open]); ok && strings.HasPrefix(tail, "/") && n <= forms.MaxAnswersPerItem {
+				if n, tail, ok := instanceOf(rest, rest[:open]); ok && strings.HasPrefix(tail, "/") && n <= maxShownInstances {
 					path = append(path, instanceRef{group: rest[:open], n: n})
 					rest = tail[1:]
 					matched = true

@@ -210,3 +210,17 @@ func TestQuestionsUnderARepeatingQuestion(t *testing.T) {
 		t.Errorf("WalkAnswers %v", fields)
 	}
 }
+
+// TestInstancesBoundedPerSubmission: nested repeating groups cannot
+// multiply into more than MaxInstances instances (1000 groups of 1000 blank
+// instances is 3 MB of JSON).
+func TestInstancesBoundedPerSubmission(t *testing.T) {
+	t.Parallel()
+	q := parseWith(t, medsForm)
+	side := `[` + strings.TrimSuffix(strings.Repeat(`{},`, 600), ",") + `]`
+	body := `{"takes":true,"med":[{"name":"A","side":` + side + `},{"name":"B","side":` + side + `}]}`
+	_, errs := validateJSON(t, q, body)
+	if len(errs) != 1 || errs["med[2]/side"] == "" {
+		t.Errorf("1202 instances: errors %v, want one on med[2]/side", errs)
+	}
+}

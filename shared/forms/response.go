@@ -338,7 +338,7 @@ func (f *flattener) flatten(items []ResponseItem, sc *rawScope, depth int) error
 }
 
 // maxInstances bounds the group instances of one response.
-const maxInstances = MaxAnswersPerItem
+const maxInstances = MaxInstances // (the FHIR way in, before Validate counts again)
 
 // answerJSON turns one answer into the plain JSON value Validate expects.
 // Its errors describe the shape, never the content.

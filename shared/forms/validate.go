@@ -124,6 +124,22 @@ const (
 type validation struct {
 	q       *Questionnaire
 	inScope map[*Item][]*Item // by scope (nil: top level): every item in it, document order
+	// instances counts the instances of the whole submission, against
+	// MaxInstances: each is checked on its own, so nested groups must not
+	// multiply into millions of them from a few megabytes of JSON.
+	instances int
+}
+
+// MaxInstances bounds the instances of repeating groups (and answers of
+// repeating questions with questions under them) in one submission, nested
+// ones included.
+const MaxInstances = MaxAnswersPerItem
+
+// spend counts n more instances and reports whether the submission is
+// still within MaxInstances.
+func (v *validation) spend(n int) bool {
+	v.instances += n
+	return v.instances <= MaxInstances
 }
 
 // scopeRun checks the answers of one scope: the top level of a submission,
@@ -356,6 +372,10 @@ func (r *scopeRun) decodeInstances(g *Item, raw json.RawMessage) {
 		fail(bad)
 		return
 	}
+	if !r.v.spend(len(elems)) {
+		fail(locale.New("forms.group.max_instances", MaxInstances))
+		return
+	}
 	for i, elem := range elems {
 		child := r.v.newRun(g, r, fmt.Sprintf("%s%s[%d]/", r.prefix, g.LinkID, i+1))
 		r.instances[g] = append(r.instances[g], child)
@@ -497,6 +517,10 @@ func (r *scopeRun) decodeAnswerInstances(q *Item, raw json.RawMessage) {
 		}
 	default:
 		elems = []json.RawMessage{raw}
+	}
+	if !r.v.spend(len(elems)) {
+		fail(locale.New("forms.group.max_instances", MaxInstances))
+		return
 	}
 	var values []Value
 	for i, elem := range elems {
