@@ -565,12 +565,23 @@ func TestBrowserSharedComputerBackAfterDone(t *testing.T) {
 		t.Fatalf("Done: %v", err)
 	}
 	// B goes back until the form is on screen.
+	// formShown polls (through navigations, whose in-flight evaluations
+	// fail) until the form is on screen, for up to five seconds.
+	formShown := func() bool {
+		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+			ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.readyState === "complete" && document.querySelector('input[name="family-name"]') !== null`))
+			if err == nil && ok {
+				return true
+			}
+		}
+		return false
+	}
 	onForm := false
 	for i := 0; i < 3 && !onForm; i++ {
-		run(t, ctx, chromedp.Evaluate[bool](`history.back(), true`))
-		_, err := chromedp.Run(ctx, chromedp.Poll[bool](`document.querySelector('input[name="family-name"]') !== null && document.readyState === "complete"`,
-			chromedp.WithPollingTimeout(5*time.Second)))
-		onForm = err == nil
+		// Back after the evaluation has answered: a navigation during it
+		// fails the call with "target navigated or closed".
+		chromedp.Run(ctx, chromedp.Evaluate[bool](`setTimeout(() => history.back(), 0), true`))
+		onForm = formShown()
 	}
 	if !onForm {
 		t.Fatal("Back never reached the form")
@@ -579,7 +590,9 @@ func TestBrowserSharedComputerBackAfterDone(t *testing.T) {
 		t.Errorf("after Done and Back the form holds A's family name %q", fam)
 	}
 	// The emptied form comes back with errors: nothing of A's is sent.
-	if err := chromedp.Do(ctx, chromedp.Click(`#send`), chromedp.WaitVisible(`.error-summary`)); err != nil {
+	sendCtx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	if err := chromedp.Do(sendCtx, chromedp.Click(`#send`), chromedp.WaitVisible(`.error-summary`)); err != nil {
 		t.Fatalf("send after Back: %v", err)
 	}
 	body := run(t, ctx, chromedp.Evaluate[string](`document.body.innerText`))
