@@ -224,3 +224,36 @@ func TestInstancesBoundedPerSubmission(t *testing.T) {
 		t.Errorf("1202 instances: errors %v, want one on med[2]/side", errs)
 	}
 }
+
+// A repeating group holding a read-only item with an initial value (common
+// in SDC forms: a unit, a code shown to the patient).
+const readOnlyInGroupForm = `{"resourceType":"Questionnaire","id":"things","url":"http://x/things","item":[
+	{"linkId":"any","type":"boolean","text":"Any?"},
+	{"linkId":"thing","type":"group","text":"Things","repeats":true,
+	 "enableWhen":[{"question":"any","operator":"=","answerBoolean":true}],
+	 "item":[
+		{"linkId":"kind","type":"string","text":"Kind","readOnly":true,"initial":[{"valueString":"device"}]},
+		{"linkId":"name","type":"string","text":"Name","required":true}]}]}`
+
+// TestBlankInstanceWithReadOnlyInitial: an instance the patient left blank
+// is blank even when a read-only item in it has an initial value. It is not
+// an answer to a group that does not apply ("No", then send: the page
+// without script always draws one instance), nor a given instance whose
+// required questions are missing (an adversarial review found both refused).
+func TestBlankInstanceWithReadOnlyInitial(t *testing.T) {
+	t.Parallel()
+	q := parseWith(t, readOnlyInGroupForm)
+	if _, errs := validateJSON(t, q, `{"any":false,"thing":[{}]}`); len(errs) > 0 {
+		t.Errorf(`"No" with a blank instance: %v, want no error`, errs)
+	}
+	a, errs := validateJSON(t, q, `{"any":true,"thing":[{"name":"Pump"},{}]}`)
+	if len(errs) > 0 {
+		t.Errorf("one filled and one blank instance: %v, want no error", errs)
+	}
+	if got := len(a["thing"]); got != 1 {
+		t.Errorf("%d instances kept, want 1 (the blank one dropped)", got)
+	}
+	if a, errs := validateJSON(t, q, `{"any":true,"thing":[{"name":"Pump"}]}`); len(errs) > 0 || *a["thing"][0].Instance["kind"][0].ValueString != "device" {
+		t.Errorf("a filled instance: %v, %v; want it kept with the read-only initial value", errs, a)
+	}
+}

@@ -273,9 +273,11 @@ func (r *scopeRun) decode(raw map[string]json.RawMessage) {
 			// patient: a submitted value is ignored (FHIR clients send the
 			// values they displayed), the form's initial value stands, and
 			// transfer computes calculated ones.
+			// It is not counted as present: an instance or group holding
+			// only such values was left blank by the patient, so it is
+			// neither "given" nor an answer that must stay empty.
 			if len(it.Initial) > 0 && it.Calculated == nil {
 				r.answers[it.LinkID] = slices.Clone(it.Initial)
-				r.present[it] = true
 			}
 			continue
 		}
@@ -609,6 +611,11 @@ func (r *scopeRun) output() Answers {
 		if it.RepeatingGroup() {
 			var insts []Value
 			for _, c := range r.instances[it] {
+				// An instance the patient left blank is dropped, even
+				// when read-only items in it hold initial values.
+				if !c.anyPresent() {
+					continue
+				}
 				if a := c.output(); len(a) > 0 {
 					insts = append(insts, Value{Instance: a})
 				}
