@@ -189,6 +189,7 @@ func (s *Server) buildForm(pr *locale.Printer, q *forms.Questionnaire, st formSt
 	raw, _ := s.htmlAnswers(q, values, nil)
 	st.applies = q.Applies(raw)
 	action := "/forms/" + q.ID
+	pageLeft := maxPageInstances
 	var build func(items []*forms.Item, prefix, idSuffix string, fresh bool) []*itemView
 	build = func(items []*forms.Item, prefix, idSuffix string, fresh bool) []*itemView {
 		var out []*itemView
@@ -206,7 +207,8 @@ func (s *Server) buildForm(pr *locale.Printer, q *forms.Questionnaire, st formSt
 				// A repeating group, or a repeating question with questions
 				// under it: one fieldset per instance (per answer).
 				v.Kind = "repeat-group"
-				n := st.instanceCount(name, it)
+				n := max(min(st.instanceCount(name, it), pageLeft), 1)
+				pageLeft = max(pageLeft-n, 0)
 				noun := strings.TrimRight(v.Label, " :?.")
 				if noun == "" {
 					noun = pr.T("intake.repeat.entry")
@@ -268,9 +270,14 @@ const (
 	// page: draw the form again in the chosen language.
 	langSwitchField = "_lang"
 	countPrefix     = "count:"
-	// maxShownInstances bounds the instances a page draws, whatever a
-	// request says; maxOccurs may bound them further.
+	// maxShownInstances bounds the instances of one group a page draws,
+	// whatever a request says; maxOccurs may bound them further.
 	maxShownInstances = 100
+	// maxPageInstances bounds the instances a whole page draws, nested
+	// groups included: the per-group bound alone multiplies with nesting
+	// (100 outer instances asking for 100 inner ones each drew 10,000,
+	// a 13.6 MB page from a 3 KB request). Past it, each group draws one.
+	maxPageInstances = 300
 )
 
 // maxInstances is how many instances of a repeating group the form may show.

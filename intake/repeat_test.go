@@ -219,3 +219,42 @@ func TestQuestionsUnderARepeatingQuestionHTML(t *testing.T) {
 		t.Errorf("sealed %+v", al)
 	}
 }
+
+// nestedForm nests repeating groups three deep, as some corpus forms do.
+const nestedForm = `{"resourceType":"Questionnaire","id":"nested","url":"http://x/nested","title":"Nested","item":[
+	{"linkId":"a","type":"group","text":"A","repeats":true,"item":[
+		{"linkId":"b","type":"group","text":"B","repeats":true,"item":[
+			{"linkId":"c","type":"group","text":"C","repeats":true,"item":[
+				{"linkId":"x","type":"string","text":"X"}]}]}]}]}`
+
+// TestPageDrawsBoundedInstances: the instance counts a request asks for are
+// bounded per page, not only per group, so nested groups cannot multiply a
+// small request into a page of millions of fields (an adversarial review
+// drew 10,000 instances, 13.6 MB, from 102 posted fields).
+func TestPageDrawsBoundedInstances(t *testing.T) {
+	t.Parallel()
+	q, err := forms.Parse([]byte(nestedForm))
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, err := forms.NewRegistry(q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ti := newTestIntakeWith(t, func(c *intake.Config) { c.Forms = reg })
+	s, _ := ti.openForm(t, "/forms/nested")
+	fields := url.Values{"count:a": {"100"}, "_repeat": {"add:a"}}
+	for i := 1; i <= 100; i++ {
+		fields.Set("count:"+forms.InstanceField("", "a", i)+"b", "100")
+	}
+	resp := ti.do(t, request{method: "POST", path: "/forms/nested", contentType: formType, body: s.formBody(fields), header: s.header()})
+	if resp.status != http.StatusOK {
+		t.Fatalf("status %d", resp.status)
+	}
+	if n := strings.Count(string(resp.body), "<legend>"); n > 2000 {
+		t.Errorf("the page draws %d instances (%d bytes), want at most a few hundred groups' worth", n, len(resp.body))
+	}
+	if len(resp.body) > 2<<20 {
+		t.Errorf("the page is %d bytes", len(resp.body))
+	}
+}
