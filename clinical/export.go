@@ -81,6 +81,19 @@ func (x *Exporter) Export(ctx context.Context, w io.Writer, format, actor string
 	if err != nil {
 		return 0, err
 	}
+	// A CSV's columns are known before anything is audited or written: one
+	// per question, per instance of each repeating group as the rows hold.
+	var cols []string
+	if format == "csv" {
+		counts, err := x.instanceCounts(ctx, f, where, args, maxID)
+		if err != nil {
+			return 0, err
+		}
+		var ok bool
+		if cols, ok = x.csvColumns(f.FormID, counts, MaxCSVColumns); !ok {
+			return 0, ErrCSVTooWide
+		}
+	}
 	// Fail closed: no audit entry, no export. The entry names exactly the
 	// rows that follow (every id up to maxID that matches the filter).
 	detail := map[string]any{"format": format, "count": count, "max_id": maxID}
@@ -120,11 +133,6 @@ FROM submissions WHERE `+where+fmt.Sprintf(` AND id <= $%d ORDER BY id`, len(arg
 		flush = func() error { return nil }
 	case "csv":
 		cw := csv.NewWriter(w)
-		counts, err := x.instanceCounts(ctx, f, where, args, maxID)
-		if err != nil {
-			return 0, err
-		}
-		cols := x.csvColumns(f.FormID, counts)
 		fixed := csvFixed
 		if f.IncludeSuperseded {
 			fixed = append(slices.Clone(csvFixed), "superseded_by")
@@ -246,17 +254,32 @@ func (x *Exporter) QuestionnaireResponse(s *Submission) QuestionnaireResponse {
 
 var csvFixed = []string{"id", "receipt", "form", "form_version", "submitted_at", "received_at", "status"}
 
+// MaxCSVColumns bounds a CSV export's columns. Nested repeating groups
+// multiply: the most instances of an outer group in one submission times
+// the most of an inner group in another (each within forms' per-submission
+// bound) made two submissions ask for two million columns, 2 MB of commas
+// per row. Past the bound the CSV is refused; NDJSON nests and has no such
+// limit.
+const MaxCSVColumns = 10000
+
+// ErrCSVTooWide refuses a CSV export that would exceed MaxCSVColumns.
+var ErrCSVTooWide = &Error{Code: CodeInvalid, Msg: fmt.Sprintf("A CSV of these submissions would have more than %d columns, "+
+	"because their repeating groups hold many entries. Export FHIR NDJSON instead, or choose fewer submissions.", MaxCSVColumns)}
+
 // csvColumns are the field names of the exported form's questions, or of
 // every known form's (first occurrence wins) when the export spans forms.
 // A question outside repeating groups is its linkId; one inside is named by
 // its instance, "meds[2]/dose", with as many instances as the exported
-// rows hold at most (counts, by group path; at least one).
-func (x *Exporter) csvColumns(formID string, counts map[string]int) []string {
-	var cols []string
+// rows hold at most (counts, by group path; at least one). ok is false,
+// and the work stops, when there would be more than limit columns.
+func (x *Exporter) csvColumns(formID string, counts map[string]int, limit int) (cols []string, ok bool) {
 	seen := map[string]bool{}
 	var add func(members []*forms.Item, prefix string)
 	add = func(members []*forms.Item, prefix string) {
 		for _, it := range members {
+			if len(cols) > limit {
+				return
+			}
 			if !it.Carried {
 				continue
 			}
@@ -280,7 +303,10 @@ func (x *Exporter) csvColumns(formID string, counts map[string]int) []string {
 		}
 		add(q.Members(), "")
 	}
-	return cols
+	if len(cols) > limit {
+		return nil, false
+	}
+	return cols, true
 }
 
 // groupPath names a repeating group by the repeating groups it sits in,

@@ -231,6 +231,9 @@ func runExport(ctx context.Context, env cli.Env) error {
 	// memory stays the same whatever the export holds.
 	out := bufio.NewWriterSize(env.Stdout, 64<<10)
 	n, err := x.Export(ctx, out, *format, cliActor(), f)
+	if errors.Is(err, ErrCSVTooWide) {
+		return cli.Usagef("--format: %s", ErrCSVTooWide.Msg)
+	}
 	if ferr := out.Flush(); err == nil && ferr != nil {
 		err = fmt.Errorf("write export: %w", ferr)
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/csv"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strings"
 	"testing"
@@ -149,5 +150,51 @@ func TestAnswersUnderARepeatingQuestionExported(t *testing.T) {
 		if row[col] != want {
 			t.Errorf("CSV %s = %q, want %q (header %v)", col, row[col], want, records[0])
 		}
+	}
+}
+
+// TestCSVRefusesTooManyColumns: nested repeating groups multiply across
+// submissions (1000 outer instances in one, 999 inner ones in another, each
+// within the per-submission bound) into two million CSV columns. Such a CSV
+// is refused before anything is audited or written, naming NDJSON, which
+// exports the same rows (an adversarial review built 2 MB of commas a row).
+func TestCSVRefusesTooManyColumns(t *testing.T) {
+	t.Parallel()
+	q, err := forms.Parse([]byte(`{"resourceType":"Questionnaire","id":"meds","url":"https://clinic.example/q/meds","item":[
+		{"linkId":"med","type":"group","text":"Medication","repeats":true,"item":[
+			{"linkId":"name","type":"string","text":"Name"},
+			{"linkId":"side","type":"group","text":"Side effect","repeats":true,"item":[
+				{"linkId":"effect","type":"string","text":"Effect"}]}]}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, err := forms.NewRegistry(append(forms.Builtin().List(), q)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := newApp(t, func(c *ServeConfig) { c.Forms = reg })
+	validate := func(body string) forms.Answers {
+		answers, errs := q.Validate(map[string]json.RawMessage{"med": json.RawMessage(body)})
+		if len(errs) > 0 {
+			t.Fatal(errs)
+		}
+		return answers
+	}
+	wide := `[` + strings.TrimSuffix(strings.Repeat(`{"name":"A"},`, 1000), ",") + `]`
+	deep := `[{"name":"B","side":[` + strings.TrimSuffix(strings.Repeat(`{"effect":"x"},`, 999), ",") + `]}]`
+	a.insert(t, "meds", q.Carried(validate(wide)), a.clock.now(), ReviewNew)
+	a.insert(t, "meds", q.Carried(validate(deep)), a.clock.now(), ReviewNew)
+	before := a.countAudit(t, "export")
+
+	var out bytes.Buffer
+	_, err = a.srv.exporter.Export(context.Background(), &out, "csv", "test", ExportFilter{FormID: "meds"})
+	if !errors.Is(err, ErrCSVTooWide) || out.Len() != 0 {
+		t.Fatalf("CSV of 2M columns: %v, %d bytes written; want ErrCSVTooWide and nothing", err, out.Len())
+	}
+	if got := a.countAudit(t, "export"); got != before {
+		t.Errorf("a refused export was audited (%d entries, was %d)", got, before)
+	}
+	if _, err := a.srv.exporter.Export(context.Background(), &out, "ndjson", "test", ExportFilter{FormID: "meds"}); err != nil {
+		t.Fatalf("NDJSON of the same rows: %v", err)
 	}
 }
