@@ -26,6 +26,8 @@ var clinicalTransferGrants = []ops.Grant{
 	{Object: "submissions", Privilege: "INSERT", Want: true},
 	{Object: "quarantine", Privilege: "INSERT", Want: true},
 	{Object: "transfer_passes", Privilege: "INSERT", Want: true},
+	{Object: "transfer_passes", Privilege: "DELETE", Want: false}, // only prune_transfer_passes
+	{Object: "prune_transfer_passes(interval)", Privilege: "EXECUTE", Want: true},
 	{Object: "delivered", Privilege: "INSERT", Want: true},
 	{Object: "submissions", Privilege: "DELETE", Want: false},
 	{Object: "submissions", Privilege: "TRUNCATE", Want: false},

@@ -76,6 +76,7 @@ type Mover struct {
 	Progress func(done, pending int)
 
 	heartbeatAt atomic.Int64 // unix nanoseconds of the last heartbeat written
+	prunedAt    atomic.Int64 // unix nanoseconds of the last prune of transfer_passes
 }
 
 // heartbeatEvery is how often passes that did nothing write clinical's
@@ -258,6 +259,9 @@ func (m *Mover) pass(ctx context.Context, sum *Summary) error {
 		n, err := m.expireQuarantine(ctx, m.Now().Add(-m.QuarantineRetention))
 		sum.QuarantineExpired = n
 		if err != nil {
+			errs = append(errs, err)
+		}
+		if err := m.prunePasses(ctx); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -868,6 +872,30 @@ ON CONFLICT (digest) DO NOTHING`, digests, reasons, seqs, ids, formIDs, versions
 		sizes, shas)
 	if err != nil {
 		return fmt.Errorf("quarantine %d rows: %w", n, err)
+	}
+	return nil
+}
+
+// pruneEvery is how often a worker prunes the log of ordinary passes.
+const pruneEvery = time.Hour
+
+// prunePasses deletes, at most once per pruneEvery, the transfer_passes
+// rows of ordinary passes (completed, rows moved, nothing quarantined or
+// expired) older than the quarantine retention, through the one function
+// clinical lets transfer delete with (migration 000092: never younger than
+// 30 days; failures, quarantines and expiries stay).
+func (m *Mover) prunePasses(ctx context.Context) error {
+	now := m.Now()
+	if now.Sub(time.Unix(0, m.prunedAt.Load())) < pruneEvery {
+		return nil
+	}
+	var n int64
+	if err := m.Clinical.QueryRow(ctx, `SELECT prune_transfer_passes(make_interval(secs => $1))`, m.QuarantineRetention.Seconds()).Scan(&n); err != nil {
+		return fmt.Errorf("clinical database: prune transfer_passes: %w", err)
+	}
+	m.prunedAt.Store(now.UnixNano())
+	if n > 0 {
+		m.Log.Info("pruned the log of ordinary passes", "count", n, "older_than", m.QuarantineRetention.String())
 	}
 	return nil
 }

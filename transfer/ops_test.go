@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/airlockhq/airlock/intake"
+	"github.com/airlockhq/airlock/shared/pg/pgtest"
 	"github.com/airlockhq/airlock/shared/seal"
 	"github.com/airlockhq/airlock/transfer"
 )
@@ -298,5 +299,58 @@ func TestPassNeverMovesAStaleRowWhenExpiryFails(t *testing.T) {
 	}
 	if n := f.intakeCount(); n != 0 {
 		t.Errorf("intake holds %d rows", n)
+	}
+}
+
+// TestPassPrunesTheLogOfOrdinaryPasses: the log of passes that only moved
+// rows is pruned past the quarantine retention (passes follow each other
+// under a steady load, about ten rows a second at 500 submissions/s), while
+// failed passes, quarantines and expiries stay; transfer's login can delete
+// from the log only through prune_transfer_passes, which never takes
+// anything younger than 30 days.
+func TestPassPrunesTheLogOfOrdinaryPasses(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := newFixture(t)
+	f.mover.QuarantineRetention = transfer.DefaultQuarantineRetention
+	if _, err := f.clinicalOwner.Exec(ctx, `INSERT INTO transfer_passes
+  (started_at, finished_at, moved, quarantined, duplicates, expired, unknown_key, unknown_form, superseded, quarantine_expired, outcome) VALUES
+  (now() - interval '100 days', now() - interval '100 days', 5, 0, 0, 0, 0, 0, 0, 0, 'ok'),
+  (now() - interval '100 days', now() - interval '100 days', 7, 0, 0, 0, 0, 0, 0, 0, 'ok'),
+  (now() - interval '100 days', now() - interval '100 days', 1, 0, 0, 0, 0, 0, 0, 0, 'failed'),
+  (now() - interval '100 days', now() - interval '100 days', 0, 1, 0, 0, 0, 0, 0, 0, 'ok'),
+  (now() - interval '100 days', now() - interval '100 days', 0, 0, 0, 3, 0, 0, 0, 0, 'ok'),
+  (now() - interval '20 days', now() - interval '20 days', 2, 0, 0, 0, 0, 0, 0, 0, 'ok')`); err != nil {
+		t.Fatal(err)
+	}
+	f.submit("symptoms", symptomsAnswers, nil)
+	if sum := f.pass(); sum.Moved != 1 {
+		t.Fatalf("pass %+v, want 1 moved", sum)
+	}
+	var left []string
+	rows, err := f.clinicalOwner.Query(ctx, `SELECT outcome || ':' || moved || ':' || quarantined || ':' || expired FROM transfer_passes ORDER BY id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var s string
+		rows.Scan(&s)
+		left = append(left, s)
+	}
+	if got := strings.Join(left, " "); got != "failed:1:0:0 ok:0:1:0 ok:0:0:3 ok:2:0:0 ok:1:0:0" {
+		t.Errorf("passes left: %s; want the old ordinary ones (moved 5, 7) pruned and the rest kept", got)
+	}
+	// The login itself cannot delete from the log, nor prune younger rows.
+	worker, err := pgx.Connect(ctx, pgtest.URLAs(t, f.clinicalDB, "airlock_clinical_transfer"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer worker.Close(ctx)
+	if _, err := worker.Exec(ctx, `DELETE FROM transfer_passes`); err == nil {
+		t.Error("transfer's login deleted from transfer_passes directly")
+	}
+	var n int64
+	if err := worker.QueryRow(ctx, `SELECT prune_transfer_passes(interval '1 second')`).Scan(&n); err != nil || n != 0 {
+		t.Errorf("prune with a 1-second retention: %d rows, %v; want none (30 days at least)", n, err)
 	}
 }

@@ -1,0 +1,1 @@
+DROP FUNCTION IF EXISTS prune_transfer_passes(interval);
