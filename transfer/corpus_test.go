@@ -88,6 +88,12 @@ func TestCorpusMovedAndExported(t *testing.T) {
 				t.Errorf("phq9: clinic copy's total = %v, want the computed 0", total)
 			}
 		}
+		if q.ID == formstest.VariableScopeForm {
+			// Computed at stage 2 per instance of the repeating group.
+			if err := formstest.CheckVariableScope(answers); err != nil {
+				t.Errorf("variable-scope-test: clinic copy: %v", err)
+			}
+		}
 		if q.ID == "lforms-weight-height" {
 			if bmi := answers["/39156-5"]; len(bmi) != 1 {
 				t.Errorf("weight-height: clinic copy has no computed BMI: %v", answers)

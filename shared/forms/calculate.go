@@ -3,7 +3,9 @@ package forms
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
+	"slices"
 	"strconv"
 	"time"
 )
@@ -22,6 +24,14 @@ func (q *Questionnaire) HasCalculations() bool {
 // document order, each seeing the values computed before it, twice over so
 // an item may use one computed after it. An evaluation error leaves that
 // item unanswered and is returned, naming the item.
+//
+// A calculated item inside a repeating group gets a value in each instance,
+// computed with that instance as %context: its QuestionnaireResponse group
+// item, which is also where an expression without %resource or %context
+// starts. The variables declared on the repeating group and inside it are
+// worked out per instance the same way; those declared on the Questionnaire
+// and at the top level see the whole response. %resource is always the
+// whole response.
 func (q *Questionnaire) Calculate(a Answers) (Answers, error) {
 	return q.CalculateOn(a, time.Now())
 }
@@ -31,17 +41,23 @@ func (q *Questionnaire) Calculate(a Answers) (Answers, error) {
 // worked out from a date of birth is the age on that day, however long the
 // submission waited in intake.
 func (q *Questionnaire) CalculateOn(a Answers, day time.Time) (Answers, error) {
-	out := make(Answers, len(a))
-	for k, v := range a {
-		out[k] = v
-	}
+	out := cloneAnswers(a)
 	if len(q.calculated) == 0 {
 		return out, nil
 	}
 	for _, it := range q.calculated {
-		delete(out, it.LinkID)
+		for _, in := range instancesOf(it.scope, out) {
+			delete(in, it.LinkID)
+		}
 	}
+	today := day.UTC().Format(time.DateOnly)
 	var firstErr error
+	fail := func(it *Item, in Answers, err error) {
+		if firstErr == nil {
+			firstErr = fmt.Errorf("item %q: calculatedExpression: %v", it.LinkID, err)
+		}
+		delete(in, it.LinkID)
+	}
 	for pass := 0; pass < 2; pass++ {
 		firstErr = nil
 		for _, it := range q.calculated {
@@ -49,48 +65,164 @@ func (q *Questionnaire) CalculateOn(a Answers, day time.Time) (Answers, error) {
 			if err != nil {
 				return nil, err
 			}
-			vars := map[string][]fpItem{}
-			env := &fpEnv{q: q, vars: vars, resource: []fpItem{{v: resource}}, today: day.UTC().Format(time.DateOnly)}
-			for _, v := range q.variables {
-				r, err := env.eval(v.Expr.root, env.resource, env.resource)
+			insts, err := calcInstances(it.scope, out)
+			if err != nil {
+				return nil, err
+			}
+			for _, in := range insts {
+				env := &fpEnv{q: q, vars: map[string][]fpItem{}, resource: []fpItem{{v: resource}}, today: today}
+				env.evalVariables(q.variables, env.resource)
+				var chain []*Item
+				for x := it; x != nil; x = x.parent {
+					chain = append(chain, x)
+				}
+				for i := len(chain) - 1; i >= 0; i-- {
+					x := chain[i]
+					g := x
+					if !g.RepeatingGroup() {
+						g = x.scope
+					}
+					env.context = in.ctx[g]
+					focus := env.context
+					if focus == nil {
+						focus = env.resource
+					}
+					env.evalVariables(x.variables, focus)
+				}
+				env.context = in.ctx[it.scope]
+				focus := env.context
+				if focus == nil {
+					focus = env.resource
+				}
+				r, err := env.eval(it.Calculated.root, focus, focus)
 				if err != nil {
-					r = nil
+					fail(it, in.answers, err)
+					continue
 				}
-				vars[v.Name] = r
-			}
-			r, err := env.eval(it.Calculated.root, env.resource, env.resource)
-			if err != nil {
-				if firstErr == nil {
-					firstErr = fmt.Errorf("item %q: calculatedExpression: %v", it.LinkID, err)
+				values, err := calculatedValues(it, r)
+				if err != nil {
+					fail(it, in.answers, err)
+					continue
 				}
-				delete(out, it.LinkID)
-				continue
-			}
-			values, err := calculatedValues(it, r)
-			if err != nil {
-				if firstErr == nil {
-					firstErr = fmt.Errorf("item %q: calculatedExpression: %v", it.LinkID, err)
+				if len(values) == 0 {
+					delete(in.answers, it.LinkID)
+				} else {
+					in.answers[it.LinkID] = values
 				}
-				delete(out, it.LinkID)
-				continue
-			}
-			if len(values) == 0 {
-				delete(out, it.LinkID)
-			} else {
-				out[it.LinkID] = values
 			}
 		}
 	}
-	// Drop values of calculated items that do not apply.
-	// Calculated items sit at the top level (Parse refuses them inside a
-	// repeating group); their conditions may look into instances.
-	r := newValidation(q).runFromAnswers(out, nil, nil, "")
+	// Drop values of calculated items that do not apply, in each instance
+	// by that instance's answers.
+	top := newValidation(q).runFromAnswers(out, nil, nil, "")
 	for _, it := range q.calculated {
-		if r.enabled(it) != stateYes {
-			delete(out, it.LinkID)
+		for _, rr := range runsOf(it.scope, top) {
+			if rr.enabled(it) != stateYes {
+				delete(rr.source, it.LinkID)
+			}
 		}
 	}
 	return out, firstErr
+}
+
+// evalVariables works out variables in order, each seeing those before it;
+// one whose expression fails is empty.
+func (e *fpEnv) evalVariables(vars []Variable, focus []fpItem) {
+	for _, v := range vars {
+		r, err := e.eval(v.Expr.root, focus, focus)
+		if err != nil {
+			r = nil
+		}
+		e.vars[v.Name] = r
+	}
+}
+
+// cloneAnswers copies answers deeply enough that instances can be changed
+// without touching the original.
+func cloneAnswers(a Answers) Answers {
+	out := make(Answers, len(a))
+	for k, v := range a {
+		v = slices.Clone(v)
+		for i := range v {
+			if v[i].Instance != nil {
+				v[i].Instance = cloneAnswers(v[i].Instance)
+			}
+		}
+		out[k] = v
+	}
+	return out
+}
+
+// instancesOf returns the answers of every instance of the repeating group
+// scope (nested ones under every instance of the groups above), or the top
+// level answers when scope is nil. An instance without answers is given an
+// empty map, so a computed value can go into it.
+func instancesOf(scope *Item, a Answers) []Answers {
+	if scope == nil {
+		return []Answers{a}
+	}
+	var out []Answers
+	for _, parent := range instancesOf(scope.scope, a) {
+		vals := parent[scope.LinkID]
+		for i := range vals {
+			if vals[i].Instance == nil {
+				vals[i].Instance = Answers{}
+			}
+			out = append(out, vals[i].Instance)
+		}
+	}
+	return out
+}
+
+// calcInstance is one instance a calculated item is computed in: its
+// answers, and the %context of it and of each repeating group around it.
+type calcInstance struct {
+	answers Answers
+	ctx     map[*Item][]fpItem
+}
+
+func calcInstances(scope *Item, a Answers) ([]calcInstance, error) {
+	if scope == nil {
+		return []calcInstance{{answers: a, ctx: map[*Item][]fpItem{}}}, nil
+	}
+	parents, err := calcInstances(scope.scope, a)
+	if err != nil {
+		return nil, err
+	}
+	var out []calcInstance
+	for _, parent := range parents {
+		vals := parent.answers[scope.LinkID]
+		for i := range vals {
+			if vals[i].Instance == nil {
+				vals[i].Instance = Answers{}
+			}
+			b, err := json.Marshal(ResponseItem{LinkID: scope.LinkID, Text: scope.Text, Item: responseItems(scope.Items, vals[i].Instance)})
+			if err != nil {
+				return nil, err
+			}
+			var v any
+			if err := decodeJSONNumbers(b, &v); err != nil {
+				return nil, err
+			}
+			ctx := maps.Clone(parent.ctx)
+			ctx[scope] = []fpItem{{v: v}}
+			out = append(out, calcInstance{answers: vals[i].Instance, ctx: ctx})
+		}
+	}
+	return out, nil
+}
+
+// runsOf returns the runs of every instance of the repeating group scope
+// under top (top itself when scope is nil), in the order of instancesOf.
+func runsOf(scope *Item, top *scopeRun) []*scopeRun {
+	if scope == nil {
+		return []*scopeRun{top}
+	}
+	var out []*scopeRun
+	for _, parent := range runsOf(scope.scope, top) {
+		out = append(out, parent.instances[scope]...)
+	}
+	return out
 }
 
 // responseJSON is the QuestionnaireResponse of the answers as a generic

@@ -315,9 +315,9 @@ func (p *parser) extensions(it *Item, exts []wireExtension, fail func(string, ..
 				fail("variable: %v", err)
 				continue
 			}
-			// Item-level variables are in scope for the whole form here:
-			// Airlock evaluates every expression against the response.
-			p.q.variables = append(p.q.variables, v)
+			// In scope for the item's own expressions and those under it
+			// (SDC); inside a repeating group, worked out per instance.
+			it.variables = append(it.variables, v)
 		}
 	}
 	if it.parent != nil && it.parent.Hidden {

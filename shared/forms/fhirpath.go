@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"strconv"
 	"strings"
@@ -440,27 +441,57 @@ func (n *fpNode) variables(out map[string]bool) {
 var builtinVariables = map[string]bool{"resource": true, "questionnaire": true, "context": true, "ucum": true, "sct": true, "loinc": true}
 
 // resolveExpressions checks that every %variable an expression uses is
-// declared (by the variable extension, or built in).
+// built in or declared by the variable extension somewhere in the form, and
+// that no variable shadows another in scope. A variable is in scope for the
+// expressions of the item it is declared on and of the items under it (SDC);
+// a name declared in the form but out of an expression's scope gives the
+// empty collection, as LHC-Forms does (its variable-scope-test relies on it).
 func (p *parser) resolveExpressions() {
-	declared := map[string]bool{}
+	p.q.varNames = map[string]bool{}
 	for _, v := range p.q.variables {
+		p.q.varNames[v.Name] = true
+	}
+	for _, it := range p.q.all {
+		for _, v := range it.variables {
+			p.q.varNames[v.Name] = true
+		}
+	}
+	check := func(v Variable, inScope map[string]bool, problem func(string, ...any)) {
 		used := map[string]bool{}
 		v.Expr.root.variables(used)
 		for name := range used {
-			if !builtinVariables[name] && !declared[name] {
-				p.formProblem("variable %s uses %%%s, which is not declared before it", v.Name, name)
+			if !builtinVariables[name] && !inScope[name] && !p.q.varNames[name] {
+				problem("variable %s uses %%%s, which is not declared before it", v.Name, name)
 			}
 		}
-		if declared[v.Name] || builtinVariables[v.Name] {
-			p.formProblem("variable %s is declared twice", v.Name)
+		if inScope[v.Name] || builtinVariables[v.Name] {
+			problem("variable %s is declared twice", v.Name)
 		}
-		declared[v.Name] = true
+		inScope[v.Name] = true
+	}
+	declared := map[string]bool{}
+	for _, v := range p.q.variables {
+		check(v, declared, p.formProblem)
+	}
+	for _, it := range p.q.all {
+		if len(it.variables) == 0 {
+			continue
+		}
+		inScope := maps.Clone(declared)
+		for a := it.parent; a != nil; a = a.parent {
+			for _, v := range a.variables {
+				inScope[v.Name] = true
+			}
+		}
+		for _, v := range it.variables {
+			check(v, inScope, func(f string, args ...any) { p.itemProblem(it.LinkID, it.path, f, args...) })
+		}
 	}
 	for _, it := range p.q.calculated {
 		used := map[string]bool{}
 		it.Calculated.root.variables(used)
 		for name := range used {
-			if !builtinVariables[name] && !declared[name] {
+			if !builtinVariables[name] && !p.q.varNames[name] {
 				p.itemProblem(it.LinkID, it.path, "calculatedExpression uses %%%s, which is not declared", name)
 			}
 		}
@@ -486,6 +517,7 @@ type fpEnv struct {
 	q        *Questionnaire
 	vars     map[string][]fpItem
 	resource []fpItem
+	context  []fpItem // %context: the repeating group instance, or nil for %resource
 	steps    int
 	today    string // today()'s date, YYYY-MM-DD: the day the answers were given
 }
@@ -509,7 +541,12 @@ func (e *fpEnv) eval(n *fpNode, focus []fpItem, this []fpItem) ([]fpItem, error)
 		return this, nil
 	case "var":
 		switch n.name {
-		case "resource", "context":
+		case "resource":
+			return e.resource, nil
+		case "context":
+			if e.context != nil {
+				return e.context, nil
+			}
 			return e.resource, nil
 		case "questionnaire":
 			var raw any
@@ -525,6 +562,9 @@ func (e *fpEnv) eval(n *fpNode, focus []fpItem, this []fpItem) ([]fpItem, error)
 			return []fpItem{{v: "http://loinc.org"}}, nil
 		}
 		v, ok := e.vars[n.name]
+		if !ok && e.q != nil && e.q.varNames[n.name] {
+			return nil, nil // declared, but not in scope here
+		}
 		if !ok {
 			return nil, fmt.Errorf("%%%s is not defined", n.name)
 		}

@@ -93,6 +93,7 @@ type Questionnaire struct {
 	questions    []*Item           // answerable items, document order
 	byLinkID     map[string]*Item  // every item by linkId
 	variables    []Variable        // Questionnaire-level variable extensions
+	varNames     map[string]bool   // every variable name declared anywhere in the form
 	calculated   []*Item           // items with a calculatedExpression, document order
 	members      []*Item           // items answered at the top level (see Item.Scope)
 	inScope      map[*Item][]*Item // every item by its scope (nil: top level), document order
@@ -143,8 +144,11 @@ type Item struct {
 	parent  *Item
 	scope   *Item   // the nearest repeating group above the item, nil at the top level
 	members []*Item // of a repeating group: the items answered within each instance
-	index   int     // position in Questionnaire.all
-	path    string  // linkIds from the root, joined by "/"
+	// variables declared on the item (the variable extension): in scope
+	// for its own expressions and those of the items under it.
+	variables []Variable
+	index     int    // position in Questionnaire.all
+	path      string // linkIds from the root, joined by "/"
 
 	textTr, prefixTr, entryFormatTr Translations
 	hintItems                       []*Item // the display children Hints come from
@@ -759,10 +763,16 @@ func (p *parser) item(raw json.RawMessage, parent *Item, parentPath string, inde
 	}
 
 	p.extensions(it, w.Extension, fail)
-	if it.Calculated != nil && it.scope != nil {
-		// Each instance would need its own value, computed with the
-		// instance as %context; refused rather than computed wrongly.
-		fail("calculatedExpression inside a repeating group is not supported")
+	if it.Calculated != nil {
+		// Inside repeating groups each instance gets its own value (see
+		// Calculate); under the answers of a repeating question there is
+		// no group item to be %context, so it is refused.
+		for s := it.scope; s != nil; s = s.scope {
+			if !s.RepeatingGroup() {
+				fail("calculatedExpression under the answers of a repeating question is not supported")
+				break
+			}
+		}
 	}
 	p.options(it, &w, fail)
 	p.initial(it, w.Initial, fail)

@@ -145,7 +145,7 @@ func TestParseRejects(t *testing.T) {
 		{"both option values", group(`{"linkId":"c","type":"choice","text":"C","answerOption":[{"valueString":"a","valueCoding":{"code":"a"}}]}`), "needs exactly one value[x]"},
 		{"duplicate option", group(`{"linkId":"c","type":"choice","text":"C","answerOption":[{"valueCoding":{"code":"a"}},{"valueString":"a"}]}`), `answerOption[1]: "a" is listed twice`},
 		{"untrimmed option", group(`{"linkId":"c","type":"choice","text":"C","answerOption":[{"valueString":" a"}]}`), "surrounding spaces"},
-		{"calculated in repeating group", formJSON(`{"linkId":"g","type":"group","repeats":true,"item":[{"linkId":"a","type":"integer","text":"A","extension":[{"url":"http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-questionnaire-calculatedExpression","valueExpression":{"language":"text/fhirpath","expression":"1"}}]}]}`), `item "a" (g/a): calculatedExpression inside a repeating group is not supported`},
+		{"calculated under a repeating question", formJSON(`{"linkId":"g","type":"string","text":"G","repeats":true,"item":[{"linkId":"a","type":"integer","text":"A","extension":[{"url":"http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-questionnaire-calculatedExpression","valueExpression":{"language":"text/fhirpath","expression":"1"}}]}]}`), `item "a" (g/a): calculatedExpression under the answers of a repeating question is not supported`},
 		{"empty group", group(`{"linkId":"g","type":"group"}`), `item "g" (history/g): group has no items`},
 		{"required display", group(`{"linkId":"d","type":"display","text":"D","required":true}`), "a display item cannot be required"},
 		{"maxLength on integer", group(`{"linkId":"n","type":"integer","text":"N","maxLength":3}`), `item "n" (history/n): maxLength is only supported`},

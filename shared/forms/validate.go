@@ -157,6 +157,7 @@ type scopeRun struct {
 	state     map[*Item]enabledState
 	instances map[*Item][]*scopeRun // by repeating group: one run per instance given
 	stray     []FieldError          // keys that are unknown or belong elsewhere
+	source    Answers               // runFromAnswers: the answers the run was made from
 }
 
 func (v *validation) newRun(scope *Item, parent *scopeRun, prefix string) *scopeRun {
@@ -645,6 +646,7 @@ func (r *scopeRun) output() Answers {
 // out enableWhen on them).
 func (v *validation) runFromAnswers(a Answers, scope *Item, parent *scopeRun, prefix string) *scopeRun {
 	r := v.newRun(scope, parent, prefix)
+	r.source = a
 	for _, it := range r.members() {
 		values := a[it.LinkID]
 		if it.RepeatingGroup() {

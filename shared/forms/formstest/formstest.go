@@ -43,7 +43,7 @@ const Instances = 2
 // cannot be given a valid sample value.
 func Sample(q *forms.Questionnaire) (map[string]Answer, error) {
 	out := map[string]Answer{}
-	if err := sampleScope(q.Members(), "", out); err != nil {
+	if err := sampleScope(q.Members(), "", 1, out); err != nil {
 		return nil, err
 	}
 	// Drop answers to questions that turn out not to apply, as the HTML
@@ -72,7 +72,11 @@ func Sample(q *forms.Questionnaire) (map[string]Answer, error) {
 	return nil, fmt.Errorf("sample answers do not settle")
 }
 
-func sampleScope(members []*forms.Item, prefix string, out map[string]Answer) error {
+// sampleScope samples the members of one scope; inst is the number of its
+// instance (1 at the top level): an unconstrained integer question answers
+// 1 in the first instance, 5 in the second and so on, so that what is
+// worked out per instance (calculated items) differs between instances.
+func sampleScope(members []*forms.Item, prefix string, inst int, out map[string]Answer) error {
 	for _, it := range members {
 		if it.RepeatingGroup() {
 			n := Instances
@@ -80,7 +84,7 @@ func sampleScope(members []*forms.Item, prefix string, out map[string]Answer) er
 				n = it.MaxOccurs
 			}
 			for i := 1; i <= n; i++ {
-				if err := sampleScope(it.Members(), forms.InstanceField(prefix, it.LinkID, i), out); err != nil {
+				if err := sampleScope(it.Members(), forms.InstanceField(prefix, it.LinkID, i), i, out); err != nil {
 					return err
 				}
 			}
@@ -107,7 +111,7 @@ func sampleScope(members []*forms.Item, prefix string, out map[string]Answer) er
 				}
 				ip := forms.InstanceField(prefix, it.LinkID, i)
 				out[ip+it.LinkID] = a
-				if err := sampleScope(it.Members(), ip, out); err != nil {
+				if err := sampleScope(it.Members(), ip, i, out); err != nil {
 					return err
 				}
 			}
@@ -119,6 +123,10 @@ func sampleScope(members []*forms.Item, prefix string, out map[string]Answer) er
 				return fmt.Errorf("item %q: no valid sample value (regex %q)", it.LinkID, it.RegexSource)
 			}
 			continue
+		}
+		if it.Type == forms.TypeInteger && inst > 1 && it.MinValue == nil && it.MaxValue == nil && it.Regex == nil && len(it.Options) == 0 {
+			s := strconv.Itoa(1 + 4*(inst-1))
+			a = Answer{JSON: json.RawMessage(s), Form: s}
 		}
 		out[prefix+it.LinkID] = a
 	}
@@ -297,4 +305,36 @@ func sample(it *forms.Item) (Answer, bool) {
 		return Answer{JSON: jsonString(s), Form: s}, true
 	}
 	return Answer{}, false
+}
+
+// VariableScopeForm is the id of LHC-Forms' variable-scope-test in the
+// corpus: a calculated item inside a repeating group.
+const VariableScopeForm = "lforms-variable-scope-test"
+
+// CheckVariableScope checks the computed values of VariableScopeForm
+// answered with Sample (fieldB 1 in the first instance of group A, 5 in the
+// second): fieldC = %Y + 4 + %Z, with X = fieldB, Y = X + 2 (declared on
+// the group) and Z = 1 (on fieldC), is 8 and 12, one per instance; fieldD
+// uses %Y outside group A, where it is not in scope, and has no value;
+// fieldE is group B's own X (the first fieldC of the response) + 8 = 16.
+func CheckVariableScope(a forms.Answers) error {
+	var got []string
+	for _, in := range a["/groupA"] {
+		got = append(got, answerText(in.Instance["/groupA/fieldB"])+"->"+answerText(in.Instance["/groupA/fieldC"]))
+	}
+	if s := strings.Join(got, " "); s != "1->8 5->12" {
+		return fmt.Errorf("group A fieldB->fieldC per instance: %s, want 1->8 5->12", s)
+	}
+	if d, e := answerText(a["/groupB/fieldD"]), answerText(a["/groupB/fieldE"]); d != "" || e != "16" {
+		return fmt.Errorf("fieldD = %q, fieldE = %q, want none and 16", d, e)
+	}
+	return nil
+}
+
+func answerText(v []forms.Value) string {
+	var s []string
+	for _, x := range v {
+		s = append(s, x.String())
+	}
+	return strings.Join(s, ",")
 }
