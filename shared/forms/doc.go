@@ -41,7 +41,9 @@
 //     stored as the form defines them, whatever language the patient read.
 //   - SDC calculatedExpression and variable in the FHIRPath subset of
 //     fhirpath.go, with ordinalValue/itemWeight scores: computed by
-//     Calculate (transfer), never taken from the patient.
+//     Calculate (transfer), never taken from the patient; inside a
+//     repeating group, one value per instance with the instance as
+//     %context.
 //   - The Airlock extensions CarriedExtensionURL and MustBeTrueExtensionURL
 //     ({"url": "https://airlock.dev/fhir/StructureDefinition/must-be-true",
 //     "valueBoolean": true} on a boolean item: only true is accepted, as for
