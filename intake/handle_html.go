@@ -677,7 +677,7 @@ func valueText(pr *locale.Printer, it *forms.Item, v forms.Value) string {
 		return pr.T("forms.no")
 	}
 	for _, o := range it.Options {
-		if v.ValueCoding != nil && o.Key() == key || v.ValueString != nil && o.String == *v.ValueString {
+		if (v.ValueCoding != nil || v.ValueReference != nil) && o.Key() == key || v.ValueString != nil && o.String == *v.ValueString {
 			return o.LabelIn(pr.Lang())
 		}
 	}
@@ -689,6 +689,8 @@ func initialKey(v forms.Value) string {
 	switch {
 	case v.ValueCoding != nil:
 		return v.ValueCoding.Code
+	case v.ValueReference != nil:
+		return v.ValueReference.Reference
 	case v.ValueBoolean != nil:
 		return strconv.FormatBool(*v.ValueBoolean)
 	case v.ValueQuantity != nil:

@@ -91,7 +91,7 @@ func answerFits(it *Item, a Value) string {
 		TypeString: {"String"}, TypeText: {"String"}, TypeInteger: {"Integer"}, TypeDecimal: {"Decimal"},
 		TypeDate: {"Date"}, TypeDateTime: {"DateTime"}, TypeBoolean: {"Boolean"}, TypeAttachment: {"Attachment"},
 		TypeQuantity: {"Quantity"}, TypeChoice: {"Coding"}, TypeOpenChoice: {"Coding", "String"},
-		TypeTime: {"Time"}, TypeURL: {"Uri"},
+		TypeTime: {"Time"}, TypeURL: {"Uri"}, TypeReference: {"Reference"},
 	}[it.Type]
 	if it.FreeText() {
 		want = []string{"String"}
@@ -137,6 +137,8 @@ func equalValue(a, b Value) bool {
 		return b.ValueDate != nil && *a.ValueDate == *b.ValueDate
 	case a.ValueTime != nil:
 		return b.ValueTime != nil && *a.ValueTime == *b.ValueTime
+	case a.ValueReference != nil:
+		return b.ValueReference != nil && a.ValueReference.Reference == b.ValueReference.Reference
 	}
 	return false
 }

@@ -21,7 +21,7 @@ type wireEnableWhen struct {
 	AnswerDateTime  *string         `json:"answerDateTime"`
 	AnswerQuantity  *Quantity       `json:"answerQuantity"`
 	AnswerTime      json.RawMessage `json:"answerTime"`
-	AnswerReference json.RawMessage `json:"answerReference"`
+	AnswerReference *Reference      `json:"answerReference"`
 }
 
 func enableWhenFromWire(w wireEnableWhen) (EnableWhen, error) {
@@ -29,10 +29,14 @@ func enableWhenFromWire(w wireEnableWhen) (EnableWhen, error) {
 	if w.Question == "" {
 		return cond, errors.New("missing question")
 	}
-	if w.AnswerReference != nil {
-		return cond, errors.New("answerReference is not supported (no reference items)")
-	}
 	n := 0
+	if w.AnswerReference != nil {
+		n++
+		if w.AnswerReference.Reference == "" {
+			return cond, errors.New("answerReference without reference")
+		}
+		cond.Answer.ValueReference = &Reference{Reference: w.AnswerReference.Reference, Display: w.AnswerReference.Display}
+	}
 	if w.AnswerTime != nil {
 		n++
 		var s string
@@ -102,8 +106,8 @@ func enableWhenFromWire(w wireEnableWhen) (EnableWhen, error) {
 		}
 	case "=", "!=":
 	case ">", "<", ">=", "<=":
-		if w.AnswerBoolean != nil || w.AnswerCoding != nil {
-			return cond, fmt.Errorf("operator %q cannot compare booleans or codings", w.Operator)
+		if w.AnswerBoolean != nil || w.AnswerCoding != nil || w.AnswerReference != nil {
+			return cond, fmt.Errorf("operator %q cannot compare booleans, codings or references", w.Operator)
 		}
 	case "":
 		return cond, errors.New("missing operator")
@@ -201,6 +205,8 @@ func answerKind(v Value) string {
 		return "answerTime"
 	case v.ValueURI != nil:
 		return "answerUri"
+	case v.ValueReference != nil:
+		return "answerReference"
 	}
 	return "answer"
 }
@@ -229,6 +235,8 @@ func answerSuits(target *Item, want Value) error {
 		ok = kind == "answerQuantity" || kind == "answerDecimal" || kind == "answerInteger"
 	case TypeTime:
 		ok = kind == "answerTime"
+	case TypeReference:
+		ok = kind == "answerReference"
 	}
 	if !ok {
 		return fmt.Errorf("%s cannot match the %s question %q", kind, target.Type, target.LinkID)
@@ -281,6 +289,12 @@ func compareAnswer(got, want Value) (int, bool) {
 			return 0, false
 		}
 		return a.Cmp(b), true
+	case want.ValueReference != nil:
+		// FHIR compares references by their reference; display is a label.
+		if got.ValueReference == nil || got.ValueReference.Reference != want.ValueReference.Reference {
+			return 1, false
+		}
+		return 0, true
 	case want.ValueTime != nil:
 		// Both are HH:MM:SS (normalTime), so they order as text.
 		if got.ValueTime == nil {

@@ -17,7 +17,7 @@ type wireOption struct {
 	ValueInteger    *int64          `json:"valueInteger"`
 	ValueDate       *string         `json:"valueDate"`
 	ValueTime       json.RawMessage `json:"valueTime"`
-	ValueReference  json.RawMessage `json:"valueReference"`
+	ValueReference  *wireReference  `json:"valueReference"`
 	InitialSelected bool            `json:"initialSelected"`
 	Extension       []wireExtension `json:"extension"`
 }
@@ -28,6 +28,15 @@ type wireCoding struct {
 	Display    string          `json:"display"`
 	DisplayExt *wirePrimitive  `json:"_display"`
 	Extension  []wireExtension `json:"extension"`
+}
+
+// wireReference is an answerOption's valueReference. Only a literal
+// reference is read: an option identified otherwise (identifier, type
+// alone) gives the clinic nothing to resolve.
+type wireReference struct {
+	Reference  string         `json:"reference"`
+	Display    string         `json:"display"`
+	DisplayExt *wirePrimitive `json:"_display"`
 }
 
 // ValueSet is the part of a FHIR ValueSet Airlock reads: the codes it lists,
@@ -263,7 +272,7 @@ func (p *parser) options(it *Item, w *wireItem, fail func(string, ...any)) {
 	}
 	switch it.Type {
 	case TypeChoice, TypeOpenChoice:
-	case TypeString, TypeInteger, TypeDate, TypeTime:
+	case TypeString, TypeInteger, TypeDate, TypeTime, TypeReference:
 		if w.AnswerValueSet != "" {
 			fail("answerValueSet is only supported on choice and open-choice items")
 			return
@@ -308,12 +317,22 @@ func (p *parser) options(it *Item, w *wireItem, fail func(string, ...any)) {
 	}
 	var initial []Value
 	for i, wo := range w.AnswerOption {
-		if wo.ValueReference != nil {
-			fail("answerOption[%d]: valueReference is not supported (no reference items)", i)
-			continue
-		}
 		n := 0
 		var o Option
+		if wo.ValueReference != nil {
+			n++
+			r := wo.ValueReference
+			if strings.TrimSpace(r.Reference) == "" {
+				fail("answerOption[%d]: valueReference without reference (the option must name the record)", i)
+				continue
+			}
+			if strings.TrimSpace(r.Display) == "" {
+				fail("answerOption[%d]: valueReference without display (the patient picks by the display; %q means nothing to them)", i, clip(r.Reference))
+				continue
+			}
+			o = Option{Reference: r.Reference, Display: r.Display}
+			o.labelTr = p.translations(r.DisplayExt, fmt.Sprintf("answerOption[%d].valueReference.display", i), fail)
+		}
 		if wo.ValueCoding != nil {
 			n++
 			if wo.ValueCoding.Code == "" && strings.TrimSpace(wo.ValueCoding.Display) == "" {
@@ -366,8 +385,14 @@ func (p *parser) options(it *Item, w *wireItem, fail func(string, ...any)) {
 		if s := scoreFrom(wo.Extension); s != nil {
 			o.Score = s
 		}
-		want := map[string]string{TypeString: "valueString", TypeInteger: "valueInteger", TypeDate: "valueDate", TypeTime: "valueTime"}[it.Type]
+		want := map[string]string{TypeString: "valueString", TypeInteger: "valueInteger", TypeDate: "valueDate", TypeTime: "valueTime", TypeReference: "valueReference"}[it.Type]
 		switch {
+		case want == "valueReference" && o.Reference == "":
+			fail("answerOption[%d]: a reference item's options must be valueReference", i)
+			continue
+		case want != "valueReference" && o.Reference != "":
+			fail("answerOption[%d]: valueReference options are only supported on reference items", i)
+			continue
 		case want == "valueString" && o.String == "",
 			want == "valueInteger" && o.Integer == nil,
 			want == "valueDate" && o.Date == "",

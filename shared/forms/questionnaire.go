@@ -45,6 +45,9 @@ const (
 	TypeQuantity   = "quantity"
 	TypeTime       = "time" // HH:MM:SS, stored as valueTime
 	TypeURL        = "url"  // an absolute http(s) URL, stored as valueUri
+	// TypeReference is only supported with answerOption (valueReference):
+	// the form lists the records a patient may pick.
+	TypeReference = "reference"
 )
 
 // Limits that bound the work Parse and Validate do, whatever they are fed.
@@ -163,6 +166,7 @@ type Option struct {
 	Integer               *int64
 	Date                  string
 	Time                  string
+	Reference             string // a valueReference option; Display is its display
 	// Score is the option's ordinalValue (or itemWeight), nil when none.
 	Score *float64
 
@@ -174,6 +178,8 @@ type Option struct {
 // forms use it as the value of a radio button or select option.
 func (o Option) Key() string {
 	switch {
+	case o.Reference != "":
+		return o.Reference
 	case o.Code != "":
 		return o.Code
 	case o.Display != "":
@@ -204,6 +210,8 @@ func (o Option) Label() string {
 // value is the answer the option stands for.
 func (o Option) value() Value {
 	switch {
+	case o.Reference != "":
+		return Value{ValueReference: &Reference{Reference: o.Reference, Display: o.Display}}
 	case o.Code != "" || o.Display != "":
 		return Value{ValueCoding: &Coding{System: o.System, Code: o.Code, Display: o.Display}}
 	case o.Integer != nil:
@@ -708,9 +716,15 @@ func (p *parser) item(raw json.RawMessage, parent *Item, parentPath string, inde
 		return it
 	case TypeGroup, TypeDisplay, TypeString, TypeText, TypeInteger, TypeDecimal, TypeDate,
 		TypeDateTime, TypeBoolean, TypeChoice, TypeOpenChoice, TypeAttachment, TypeQuantity, TypeTime, TypeURL:
-	case "reference":
-		fail("unsupported type \"reference\": a patient cannot point at records on the clinic's server")
-		return it
+	case TypeReference:
+		if w.AnswerValueSet != "" {
+			fail("answerValueSet on a reference item: a ValueSet holds codes, not references; list the records the patient may pick as answerOption valueReference")
+			return it
+		}
+		if len(w.AnswerOption) == 0 {
+			fail("unsupported type \"reference\" without answerOption: a patient cannot point at records on the clinic's server (list the records the patient may pick as answerOption valueReference)")
+			return it
+		}
 	case "question":
 		fail("unsupported type \"question\" (an STU3 type; R4 has no such type)")
 		return it

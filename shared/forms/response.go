@@ -289,8 +289,17 @@ func (f *flattener) flatten(items []ResponseItem, sc *rawScope, depth int) error
 		if len(item.Answer) > 0 {
 			values := make([]json.RawMessage, 0, len(item.Answer))
 			for j, v := range item.Answer {
-				b, err := answerJSON(v)
-				if err != nil {
+				var (
+					b   json.RawMessage
+					err error
+				)
+				if owner != nil && owner.Type == TypeReference && v.setFields() == 1 &&
+					(v.ValueReference == nil || v.ValueReference.Reference == "") {
+					// A reference item takes a valueReference with a reference
+					// only: this value equals no option's key, so Validate
+					// refuses it naming the item.
+					b = json.RawMessage(`{}`)
+				} else if b, err = answerJSON(v); err != nil {
 					return fmt.Errorf("response item %s, answer %d: %w", name(), j+1, err)
 				}
 				if owner != nil && owner.scopeOwner() {
@@ -370,6 +379,12 @@ func answerJSON(v Value) (json.RawMessage, error) {
 		b, err = json.Marshal(*v.ValueTime)
 	case v.ValueURI != nil:
 		b, err = json.Marshal(*v.ValueURI)
+	case v.ValueReference != nil:
+		// The option's key; its display is the form's, whatever was sent.
+		if v.ValueReference.Reference == "" {
+			return nil, errors.New("valueReference has no reference")
+		}
+		b, err = json.Marshal(v.ValueReference.Reference)
 	case v.ValueCoding != nil:
 		key := v.ValueCoding.Code
 		if key == "" {

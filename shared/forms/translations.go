@@ -231,6 +231,12 @@ func answerText(target *Item, v Value) any {
 			return v.ValueCoding.Display
 		}
 		return v.ValueCoding.Code
+	case v.ValueReference != nil:
+		for _, o := range target.Options {
+			if o.Reference == v.ValueReference.Reference {
+				return OptionLabel{o}
+			}
+		}
 	case v.ValueString != nil:
 		for _, o := range target.Options {
 			if o.String == *v.ValueString {

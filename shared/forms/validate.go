@@ -910,7 +910,7 @@ func typeMessage(it *Item) locale.Message {
 		return locale.New("forms.type.url")
 	case TypeBoolean:
 		return locale.New("forms.type.boolean")
-	case TypeChoice:
+	case TypeChoice, TypeReference:
 		return locale.New("forms.type.choice")
 	case TypeOpenChoice:
 		return locale.New("forms.type.open_choice")

@@ -20,8 +20,9 @@ type Value struct {
 	ValueCoding     *Coding      `json:"valueCoding,omitempty"`
 	ValueAttachment *Attachment  `json:"valueAttachment,omitempty"`
 	ValueQuantity   *Quantity    `json:"valueQuantity,omitempty"`
-	ValueTime       *string      `json:"valueTime,omitempty"` // HH:MM:SS
-	ValueURI        *string      `json:"valueUri,omitempty"`  // the answer to a url item
+	ValueTime       *string      `json:"valueTime,omitempty"`      // HH:MM:SS
+	ValueURI        *string      `json:"valueUri,omitempty"`       // the answer to a url item
+	ValueReference  *Reference   `json:"valueReference,omitempty"` // one of a reference item's options
 	// Item holds the answers to questions nested under this answer
 	// (QuestionnaireResponse.item.answer.item). Answers keyed by linkId
 	// never set it; ResponseItems does, and the FHIR decoder reads it.
@@ -49,6 +50,14 @@ type Coding struct {
 	System  string `json:"system,omitempty"`
 	Code    string `json:"code,omitempty"`
 	Display string `json:"display,omitempty"`
+}
+
+// Reference is a FHIR Reference: the answer to a reference item, always
+// one of the item's answerOptions (a patient cannot point at records of
+// their own choosing), carrying the option's display.
+type Reference struct {
+	Reference string `json:"reference,omitempty"`
+	Display   string `json:"display,omitempty"`
 }
 
 // Attachment is a FHIR Attachment with its content inline, so that a file is
@@ -90,6 +99,11 @@ func (v Value) String() string {
 			return v.ValueCoding.Display
 		}
 		return v.ValueCoding.Code
+	case v.ValueReference != nil:
+		if v.ValueReference.Display != "" {
+			return v.ValueReference.Display
+		}
+		return v.ValueReference.Reference
 	case v.ValueQuantity != nil:
 		unit := v.ValueQuantity.Unit
 		if unit == "" {
@@ -120,7 +134,7 @@ func (v Value) setFields() int {
 	for _, set := range []bool{
 		v.ValueString != nil, v.ValueInteger != nil, v.ValueDecimal != nil, v.ValueBoolean != nil,
 		v.ValueDate != nil, v.ValueDateTime != nil, v.ValueCoding != nil, v.ValueAttachment != nil,
-		v.ValueQuantity != nil, v.ValueTime != nil, v.ValueURI != nil,
+		v.ValueQuantity != nil, v.ValueTime != nil, v.ValueURI != nil, v.ValueReference != nil,
 	} {
 		if set {
 			n++
