@@ -1,0 +1,82 @@
+package clinical
+
+import (
+	"bytes"
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/airlockhq/airlock/shared/forms"
+)
+
+// TestReferenceOptionsShownAndExported: an answer to a reference item with
+// answerOption is shown by its display, exported as valueReference in
+// NDJSON (fitting the form) and by its display in CSV.
+func TestReferenceOptionsShownAndExported(t *testing.T) {
+	t.Parallel()
+	q, err := forms.Parse([]byte(`{"resourceType":"Questionnaire","id":"gp","url":"https://clinic.example/q/gp","item":[
+		{"linkId":"gp","type":"reference","text":"Your doctor","answerOption":[
+			{"valueReference":{"reference":"Practitioner/123","display":"Dr Ana Ruiz"}},
+			{"valueReference":{"reference":"Practitioner/456","display":"Dr Ben Oduya"}}]},
+		{"linkId":"seen","type":"reference","text":"Seen at","repeats":true,"answerOption":[
+			{"valueReference":{"reference":"Location/north","display":"North clinic"}},
+			{"valueReference":{"reference":"Location/south","display":"South clinic"}}]}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, err := forms.NewRegistry(append(forms.Builtin().List(), q)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := newApp(t, func(c *ServeConfig) { c.Forms = reg })
+	answers, errs := q.Validate(map[string]json.RawMessage{"gp": json.RawMessage(`"Practitioner/456"`), "seen": json.RawMessage(`["Location/north","Location/south"]`)})
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	s := a.insert(t, "gp", q.Carried(answers), a.clock.now(), ReviewNew)
+	if _, err := a.owner.Exec(context.Background(), `UPDATE submissions SET form_version = $1 WHERE id = $2`, q.FormVersion(), s.id); err != nil {
+		t.Fatal(err)
+	}
+	doc := a.newUser(t, "doc@clinic.example", true, true, RoleClinician)
+	c := a.client()
+	c.login(t, doc)
+	rec := c.get("/submissions/" + s.intakeID)
+	for _, want := range []string{"Dr Ben Oduya", "North clinic", "South clinic"} {
+		if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), want) {
+			t.Errorf("detail page (%d) lacks %q", rec.Code, want)
+		}
+	}
+
+	var nd, out bytes.Buffer
+	if _, err := a.srv.exporter.Export(context.Background(), &nd, "ndjson", "test", ExportFilter{FormID: "gp"}); err != nil {
+		t.Fatal(err)
+	}
+	var qr QuestionnaireResponse
+	if err := json.Unmarshal(bytes.TrimSpace(nd.Bytes()), &qr); err != nil {
+		t.Fatalf("%v: %s", err, nd.Bytes())
+	}
+	if p := q.CheckResponse(qr.Item); len(p) > 0 {
+		t.Errorf("export does not fit the form: %v", p)
+	}
+	if !strings.Contains(nd.String(), `"answer":[{"valueReference":{"reference":"Practitioner/456","display":"Dr Ben Oduya"}}]`) {
+		t.Errorf("NDJSON lacks the valueReference: %s", nd.Bytes())
+	}
+
+	if _, err := a.srv.exporter.Export(context.Background(), &out, "csv", "test", ExportFilter{FormID: "gp"}); err != nil {
+		t.Fatal(err)
+	}
+	records, err := csv.NewReader(&out).ReadAll()
+	if err != nil || len(records) != 2 {
+		t.Fatalf("CSV: %v %q", err, records)
+	}
+	row := map[string]string{}
+	for i, col := range records[0] {
+		row[col] = records[1][i]
+	}
+	if row["gp"] != "Dr Ben Oduya" || row["seen"] != "North clinic; South clinic" {
+		t.Errorf("CSV row %v", row)
+	}
+}
