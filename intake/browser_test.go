@@ -3,55 +3,41 @@ package intake_test
 import (
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/airlockhq/airlock/internal/browsertest"
 	"github.com/chromedp/chromedp"
 )
 
-// chromiumPath is Debian's Chromium, which CI installs (.ci/run).
-const chromiumPath = "/usr/bin/chromium"
-
-// newBrowser starts headless Chromium with a fresh profile, or fails the
-// test when it is missing (AIRLOCK_SKIP_BROWSER=1 skips instead).
+// newBrowser starts headless Chromium in a phone-sized window (the form
+// must work at 360 px), through the one set-up every browser test uses.
 func newBrowser(t *testing.T) context.Context {
 	t.Helper()
-	if os.Getenv("AIRLOCK_SKIP_BROWSER") == "1" {
-		t.Skip("AIRLOCK_SKIP_BROWSER=1")
+	return browsertest.New(t, 90*time.Second, chromedp.WindowSize(360, 800)).Ctx
+}
+
+// sendNewPatient opens the new-patient form at base, answers every
+// required question as a patient would and sends it, waiting for the
+// receipt.
+func sendNewPatient(base string) chromedp.Action[chromedp.Void] {
+	steps := []chromedp.Action[chromedp.Void]{
+		chromedp.Navigate(base + formPath),
+		chromedp.WaitVisible(`input[name="family-name"]`),
+		chromedp.SendKeys(`input[name="family-name"]`, "Quorvendahl"),
+		chromedp.SendKeys(`input[name="given-name"]`, "Aurelinde"),
+		chromedp.SetValue(`input[name="birth-date"]`, "1980-02-29"),
+		chromedp.Click(`input[name="sex-at-birth"][value="female"]`),
+		chromedp.Click(`input[name="allergies"][value="false"]`),
+		chromedp.Click(`input[name="consent"]`),
+		chromedp.Click(`#send`),
+		chromedp.WaitVisible(`#receipt`),
 	}
-	path := chromiumPath
-	if _, err := os.Stat(path); err != nil {
-		p, lerr := exec.LookPath("chromium")
-		if lerr != nil {
-			t.Fatalf("Chromium is not installed (apt-get install -y chromium), or set AIRLOCK_SKIP_BROWSER=1: %v", err)
-		}
-		path = p
+	return func(ctx context.Context, _ *chromedp.Target) (chromedp.Void, error) {
+		return chromedp.Void{}, chromedp.Do(ctx, steps...)
 	}
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(path),
-		chromedp.Flag("headless", true),
-		chromedp.Flag("no-sandbox", true),
-		chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("no-first-run", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(t.TempDir()),
-		// A phone-sized window: the form must work at 360 px.
-		chromedp.WindowSize(360, 800),
-	}
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancelCtx := chromedp.NewContext(allocCtx)
-	ctx, cancelTimeout := context.WithTimeout(ctx, 90*time.Second)
-	t.Cleanup(func() { cancelTimeout(); cancelCtx(); cancelAlloc() })
-	if err := chromedp.Do(ctx); err != nil {
-		t.Fatalf("start Chromium: %v", err)
-	}
-	return ctx
 }
 
 // TestBrowserNewPatient fills the new-patient form in headless Chromium:

@@ -424,19 +424,7 @@ func TestBrowserReloadAfterSubmit(t *testing.T) {
 	ti := newTestIntake(t)
 	b := browsertest.New(t, 2*time.Minute, chromedp.WindowSize(360, 800))
 	ctx := b.Ctx
-	err := chromedp.Do(ctx,
-		chromedp.EmulateViewport(360, 740, chromedp.EmulateMobile),
-		chromedp.Navigate(ti.url+formPath),
-		chromedp.WaitVisible(`input[name="family-name"]`),
-		chromedp.SendKeys(`input[name="family-name"]`, "Quorvendahl"),
-		chromedp.SendKeys(`input[name="given-name"]`, "Aurelinde"),
-		chromedp.SetValue(`input[name="birth-date"]`, "1980-02-29"),
-		chromedp.Click(`input[name="sex-at-birth"][value="female"]`),
-		chromedp.Click(`input[name="allergies"][value="false"]`),
-		chromedp.Click(`input[name="consent"]`),
-		chromedp.Click(`#send`),
-		chromedp.WaitVisible(`#receipt`),
-	)
+	err := chromedp.Do(ctx, chromedp.EmulateViewport(360, 740, chromedp.EmulateMobile), sendNewPatient(ti.url))
 	if err != nil {
 		t.Fatalf("send the form: %v", err)
 	}
@@ -544,18 +532,7 @@ func TestBrowserSharedComputerBackAfterDone(t *testing.T) {
 	ti := newTestIntake(t)
 	b := browsertest.New(t, 2*time.Minute)
 	ctx := b.Ctx
-	err := chromedp.Do(ctx,
-		chromedp.Navigate(ti.url+formPath),
-		chromedp.WaitVisible(`input[name="family-name"]`),
-		chromedp.SendKeys(`input[name="family-name"]`, "Quorvendahl"),
-		chromedp.SendKeys(`input[name="given-name"]`, "Aurelinde"),
-		chromedp.SetValue(`input[name="birth-date"]`, "1980-02-29"),
-		chromedp.Click(`input[name="sex-at-birth"][value="female"]`),
-		chromedp.Click(`input[name="allergies"][value="false"]`),
-		chromedp.Click(`input[name="consent"]`),
-		chromedp.Click(`#send`),
-		chromedp.WaitVisible(`#receipt`),
-	)
+	err := chromedp.Do(ctx, sendNewPatient(ti.url))
 	if err != nil {
 		t.Fatalf("send the form: %v", err)
 	}
