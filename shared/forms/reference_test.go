@@ -174,11 +174,20 @@ func TestReferenceLoad(t *testing.T) {
 		}
 	}
 	q, err := forms.Parse(form(`{"linkId":"gp","type":"reference","text":"GP","answerOption":[{"valueReference":{"reference":"Practitioner/1","display":"A"},"initialSelected":true}]},
-		{"linkId":"w","type":"string","text":"W","enableWhen":[{"question":"gp","operator":"!=","answerReference":{"reference":"Practitioner/2"}}]}`))
+		{"linkId":"w","type":"string","text":"W","enableWhen":[{"question":"gp","operator":"!=","answerReference":{"reference":"Practitioner/2"}}]},
+		{"linkId":"x","type":"string","text":"X","enableWhen":[{"question":"gp","operator":"exists","answerBoolean":true}]}`))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if in := q.Item("gp").Initial; len(in) != 1 || in[0].ValueReference == nil || in[0].ValueReference.Reference != "Practitioner/1" {
 		t.Errorf("initialSelected: %+v", in)
+	}
+	if _, errs := validateJSON(t, q, `{"gp":"Practitioner/1","w":"a","x":"b"}`); len(errs) > 0 {
+		t.Errorf("!= and exists on a reference: %v", errs)
+	}
+	// "!=" holds when no answer equals the value (conditionHolds), "exists"
+	// false when unanswered.
+	if _, errs := validateJSON(t, q, `{"w":"a","x":"b"}`); len(errs) != 1 || errs["x"] == "" {
+		t.Errorf("unanswered reference: errors %v, want on x only", errs)
 	}
 }
