@@ -4,7 +4,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"io"
 	"strings"
 	"time"
 
@@ -29,14 +28,10 @@ func runStaff(ctx context.Context, env cli.Env) error {
 		return cli.Usagef("clinical staff: want `clinical staff add --email E --role admin|clinician|viewer`")
 	}
 	fs := flag.NewFlagSet("clinical staff add", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
 	email := fs.String("email", "", "the account's email address")
 	role := fs.String("role", "", "admin, clinician or viewer (comma-separated for several)")
-	if err := fs.Parse(env.Args[2:]); err != nil {
-		return cli.Usagef("clinical staff add: %v", err)
-	}
-	if fs.NArg() > 0 {
-		return cli.Usagef("clinical staff add: unexpected argument %q", fs.Arg(0))
+	if err := cli.ParseFlags(fs, env.Args[2:]); err != nil {
+		return err
 	}
 	if _, err := NormaliseEmail(*email); err != nil {
 		return cli.Usagef("--email: must be an email address")

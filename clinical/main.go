@@ -10,7 +10,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"os/user"
 	"time"
 
@@ -188,16 +187,12 @@ func cliActor() string {
 
 func runExport(ctx context.Context, env cli.Env) error {
 	fs := flag.NewFlagSet("clinical export", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
 	format := fs.String("format", "", "ndjson or csv")
 	form := fs.String("form", "", "only this form id")
 	since := fs.String("since", "", "only submissions received at or after this RFC 3339 time")
 	superseded := fs.Bool("include-superseded", false, "also the submissions a correction superseded, marked")
-	if err := fs.Parse(env.Args[1:]); err != nil {
-		return cli.Usagef("clinical export: %v", err)
-	}
-	if fs.NArg() > 0 {
-		return cli.Usagef("clinical export: unexpected argument %q", fs.Arg(0))
+	if err := cli.ParseFlags(fs, env.Args[1:]); err != nil {
+		return err
 	}
 	if *format != "ndjson" && *format != "csv" {
 		return cli.Usagef("--format: must be ndjson or csv")
@@ -248,14 +243,10 @@ func runExport(ctx context.Context, env cli.Env) error {
 // runAuditExport is `clinical audit export --format ndjson [--since RFC3339]`.
 func runAuditExport(ctx context.Context, env cli.Env) error {
 	fs := flag.NewFlagSet("clinical audit export", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
 	format := fs.String("format", "", "ndjson")
 	since := fs.String("since", "", "only entries recorded at or after this RFC 3339 time")
-	if err := fs.Parse(env.Args[2:]); err != nil {
-		return cli.Usagef("clinical audit export: %v", err)
-	}
-	if fs.NArg() > 0 {
-		return cli.Usagef("clinical audit export: unexpected argument %q", fs.Arg(0))
+	if err := cli.ParseFlags(fs, env.Args[2:]); err != nil {
+		return err
 	}
 	if *format != "ndjson" {
 		return cli.Usagef("--format: must be ndjson")
@@ -293,17 +284,13 @@ func runAuditExport(ctx context.Context, env cli.Env) error {
 
 func runAuditVerify(ctx context.Context, env cli.Env) error {
 	fs := flag.NewFlagSet("clinical audit verify", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
 	var heads []string
 	fs.Func("head", "ID:MACHEX, a head `serve` logged (repeatable)", func(v string) error {
 		heads = append(heads, v)
 		return nil
 	})
-	if err := fs.Parse(env.Args[2:]); err != nil {
-		return cli.Usagef("clinical audit verify: %v", err)
-	}
-	if fs.NArg() > 0 {
-		return cli.Usagef("clinical audit verify: unexpected argument %q", fs.Arg(0))
+	if err := cli.ParseFlags(fs, env.Args[2:]); err != nil {
+		return err
 	}
 	anchors := make([]Anchor, 0, len(heads))
 	for _, h := range heads {

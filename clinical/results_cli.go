@@ -45,17 +45,13 @@ func runResults(ctx context.Context, env cli.Env) error {
 		return cli.Usagef("clinical results: want `clinical results publish --receipt R --file F [--title T] [--expires DURATION] [--require-birth-date]`")
 	}
 	fs := flag.NewFlagSet("clinical results publish", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
 	receipt := fs.String("receipt", "", "the submission's receipt")
 	file := fs.String("file", "", "the document: PDF, PNG, JPEG or plain text")
 	title := fs.String("title", DefaultResultTitle, "what the patient sees the document called")
 	expires := fs.Duration("expires", results.DefaultExpiry, "how long the link works")
 	requireBirthDate := fs.Bool("require-birth-date", false, "also ask for the submission's date of birth")
-	if err := fs.Parse(env.Args[2:]); err != nil {
-		return cli.Usagef("clinical results publish: %v", err)
-	}
-	if fs.NArg() > 0 {
-		return cli.Usagef("clinical results publish: unexpected argument %q", fs.Arg(0))
+	if err := cli.ParseFlags(fs, env.Args[2:]); err != nil {
+		return err
 	}
 	if _, ok := NormaliseReceipt(*receipt); !ok {
 		return cli.Usagef("--receipt: must be a receipt such as ABCD-EFGH-JKLM-NPQR-STUV-WXYZ")

@@ -6,6 +6,7 @@ package cli
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -73,4 +74,19 @@ func Main(run func(ctx context.Context, env Env) error) {
 		env.Logger().Error("failed", "error", err.Error())
 	}
 	os.Exit(code)
+}
+
+// ParseFlags parses a subcommand's flags (fs is named after the
+// subcommand, such as "clinical export"). A bad flag or a stray argument is
+// a UsageError (exit 2) of one line naming the subcommand; flag's own
+// usage text is never printed.
+func ParseFlags(fs *flag.FlagSet, args []string) error {
+	fs.SetOutput(io.Discard)
+	if err := fs.Parse(args); err != nil {
+		return Usagef("%s: %v", fs.Name(), err)
+	}
+	if fs.NArg() > 0 {
+		return Usagef("%s: unexpected argument %q", fs.Name(), fs.Arg(0))
+	}
+	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -133,5 +134,26 @@ func wantEmpty(t *testing.T, stderr string) {
 	t.Helper()
 	if stderr != "" {
 		t.Errorf("stderr %q, want nothing", stderr)
+	}
+}
+
+// TestParseFlags: a bad flag or a stray argument is one usage line (exit
+// 2) naming the subcommand, and good flags parse.
+func TestParseFlags(t *testing.T) {
+	t.Parallel()
+	newFS := func() (*flag.FlagSet, *string) {
+		fs := flag.NewFlagSet("airlock thing", flag.ContinueOnError)
+		return fs, fs.String("format", "", "")
+	}
+	fs, format := newFS()
+	if err := cli.ParseFlags(fs, []string{"--format", "csv"}); err != nil || *format != "csv" {
+		t.Fatalf("good flags: %v, format %q", err, *format)
+	}
+	for _, args := range [][]string{{"--nope"}, {"--format", "csv", "extra"}} {
+		fs, _ := newFS()
+		err := cli.ParseFlags(fs, args)
+		if cli.ExitCode(err) != 2 || !strings.HasPrefix(err.Error(), "airlock thing: ") || strings.Contains(err.Error(), "\n") {
+			t.Errorf("%q: %v (exit %d), want one usage line naming the subcommand", args, err, cli.ExitCode(err))
+		}
 	}
 }
