@@ -142,3 +142,57 @@ func TestCorpusVariableScope(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// TestCalculatedPerInstanceBounded: an expression over the whole response
+// in each of many instances is quadratic; one Calculate call is bounded as
+// a whole, and what is left over is unanswered with an error naming the
+// item (transfer logs it), not computed for seconds.
+func TestCalculatedPerInstanceBounded(t *testing.T) {
+	q, err := forms.Parse([]byte(visitsForm("%resource.repeat(item).where(linkId='weight').answer.value.sum()")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	visits := strings.Repeat(`{"weight":80,"height":2},`, 500)
+	a, errs := q.Validate(map[string]json.RawMessage{"visit": json.RawMessage("[" + strings.TrimSuffix(visits, ",") + "]")})
+	if len(errs) > 0 {
+		t.Fatal(errs[0])
+	}
+	c, err := q.Calculate(a)
+	if err == nil || !strings.Contains(err.Error(), `item "bmi": calculatedExpression: expression takes too much work`) {
+		t.Fatalf("Calculate: %v, want the work bound named", err)
+	}
+	if got := valueString(c["visit"][499].Instance["bmi"]); got != "" {
+		t.Errorf("last visit's value past the bound = %q, want none", got)
+	}
+}
+
+// TestScorePerInstance: ordinalValue scoring (weight()) inside a repeating
+// group gives each instance its own score, and a top-level total adds them.
+func TestScorePerInstance(t *testing.T) {
+	const ordinal = "http://hl7.org/fhir/StructureDefinition/ordinalValue"
+	q, err := forms.Parse([]byte(`{"resourceType":"Questionnaire","id":"pain","url":"http://example.org/pain","status":"active","item":[
+	 {"linkId":"site","type":"group","text":"Painful site","repeats":true,"item":[
+	  {"linkId":"where","type":"string","text":"Where"},
+	  {"linkId":"level","type":"choice","text":"How bad","answerOption":[
+	   {"valueCoding":{"code":"mild","display":"Mild"},"extension":[{"url":"` + ordinal + `","valueDecimal":1}]},
+	   {"valueCoding":{"code":"severe","display":"Severe"},"extension":[{"url":"` + ordinal + `","valueDecimal":3}]}]},
+	  {"linkId":"score","type":"integer","text":"Score","readOnly":true,
+	   "extension":[{"url":"` + sdcCalc + `","valueExpression":{"language":"text/fhirpath","expression":"item.where(linkId='level').answer.value.weight().sum() * 10"}}]}]},
+	 {"linkId":"total","type":"integer","text":"Total","readOnly":true,
+	  "extension":[{"url":"` + sdcCalc + `","valueExpression":{"language":"text/fhirpath","expression":"%resource.item.where(linkId='site').item.where(linkId='score').answer.value.sum()"}}]}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, errs := q.Validate(map[string]json.RawMessage{"site": json.RawMessage(`[{"where":"knee","level":"severe"},{"where":"back","level":"mild"}]`)})
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	c, err := q.Calculate(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := valueString(c["site"][0].Instance["score"]) + " " + valueString(c["site"][1].Instance["score"]) + " " + valueString(c["total"])
+	if got != "30 10 40" {
+		t.Errorf("scores per site and total: %s, want 30 10 40", got)
+	}
+}

@@ -51,6 +51,11 @@ func (q *Questionnaire) CalculateOn(a Answers, day time.Time) (Answers, error) {
 		}
 	}
 	today := day.UTC().Format(time.DateOnly)
+	// spent counts the FHIRPath steps of the whole call, against
+	// maxCalculateSteps: instances multiply the evaluations, and an
+	// expression over the whole response in each of many instances would
+	// otherwise hold transfer for seconds.
+	spent := 0
 	var firstErr error
 	fail := func(it *Item, in Answers, err error) {
 		if firstErr == nil {
@@ -71,6 +76,8 @@ func (q *Questionnaire) CalculateOn(a Answers, day time.Time) (Answers, error) {
 			}
 			for _, in := range insts {
 				env := &fpEnv{q: q, vars: map[string][]fpItem{}, resource: []fpItem{{v: resource}}, today: today}
+				start := maxFHIRPathSteps - min(maxFHIRPathSteps, max(0, maxCalculateSteps-spent))
+				env.steps = start
 				env.evalVariables(q.variables, env.resource)
 				var chain []*Item
 				for x := it; x != nil; x = x.parent {
@@ -95,6 +102,7 @@ func (q *Questionnaire) CalculateOn(a Answers, day time.Time) (Answers, error) {
 					focus = env.resource
 				}
 				r, err := env.eval(it.Calculated.root, focus, focus)
+				spent += env.steps - start
 				if err != nil {
 					fail(it, in.answers, err)
 					continue
@@ -124,6 +132,11 @@ func (q *Questionnaire) CalculateOn(a Answers, day time.Time) (Answers, error) {
 	}
 	return out, firstErr
 }
+
+// maxCalculateSteps bounds the FHIRPath steps of one Calculate call, all
+// items, instances and both passes together (one expression alone is
+// bounded by maxFHIRPathSteps).
+const maxCalculateSteps = 4_000_000
 
 // evalVariables works out variables in order, each seeing those before it;
 // one whose expression fails is empty.
