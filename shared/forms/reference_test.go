@@ -123,6 +123,22 @@ func TestReferenceOptions(t *testing.T) {
 			t.Errorf("%s: stored %+v, want the form's display", tt.body, a["gp"][0].ValueReference)
 		}
 	}
+	// A valueReference on another type of item is refused naming it.
+	for _, body := range []string{
+		`[{"linkId":"why","answer":[{"valueReference":{"reference":"Practitioner/123"}}]},{"linkId":"gp","answer":[{"valueReference":{"reference":"Practitioner/123"}}]}]`,
+	} {
+		items = nil
+		if err := json.Unmarshal([]byte(body), &items); err != nil {
+			t.Fatal(err)
+		}
+		raw, err := q.AnswersFromResponseItems(items)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, errs := q.Validate(raw); len(errs) != 1 || errs[0].Field != "why" {
+			t.Errorf("valueReference on a string item: %v, want one error naming why", errs)
+		}
+	}
 	// The strict export check refuses a reference that is not an option, or
 	// another value type.
 	for _, bad := range []string{

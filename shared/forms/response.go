@@ -293,11 +293,11 @@ func (f *flattener) flatten(items []ResponseItem, sc *rawScope, depth int) error
 					b   json.RawMessage
 					err error
 				)
-				if owner != nil && owner.Type == TypeReference && v.setFields() == 1 &&
-					(v.ValueReference == nil || v.ValueReference.Reference == "") {
-					// A reference item takes a valueReference with a reference
-					// only: this value equals no option's key, so Validate
-					// refuses it naming the item.
+				if owner != nil && v.setFields() == 1 &&
+					(owner.Type == TypeReference) != (v.ValueReference != nil && v.ValueReference.Reference != "") {
+					// A reference item takes a valueReference with a reference,
+					// and only it takes one: this value fits no item's type
+					// or option key, so Validate refuses it naming the item.
 					b = json.RawMessage(`{}`)
 				} else if b, err = answerJSON(v); err != nil {
 					return fmt.Errorf("response item %s, answer %d: %w", name(), j+1, err)
