@@ -196,3 +196,43 @@ func TestScorePerInstance(t *testing.T) {
 		t.Errorf("scores per site and total: %s, want 30 10 40", got)
 	}
 }
+
+// TestCalculatedInNestedInstances: a calculated item in a repeating group
+// nested in another has a value in every inner instance, using a variable
+// worked out in the enclosing outer instance.
+func TestCalculatedInNestedInstances(t *testing.T) {
+	q, err := forms.Parse([]byte(`{"resourceType":"Questionnaire","id":"bp","url":"http://example.org/bp","status":"active","item":[
+	 {"linkId":"visit","type":"group","text":"Visit","repeats":true,
+	  "extension":[{"url":"` + fhirVarible + `","valueExpression":{"name":"base","language":"text/fhirpath","expression":"item.where(linkId='baseline').answer.value"}}],
+	  "item":[
+	  {"linkId":"baseline","type":"integer","text":"Baseline"},
+	  {"linkId":"reading","type":"group","text":"Reading","repeats":true,"item":[
+	   {"linkId":"value","type":"integer","text":"Value"},
+	   {"linkId":"rise","type":"integer","text":"Rise","readOnly":true,
+	    "extension":[{"url":"` + sdcCalc + `","valueExpression":{"language":"text/fhirpath","expression":"%context.item.where(linkId='value').answer.value - %base"}}]}]}]}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, errs := q.Validate(map[string]json.RawMessage{"visit": json.RawMessage(`[
+		{"baseline":100,"reading":[{"value":110},{"value":130}]},
+		{"baseline":200,"reading":[{"value":205}]}]`)})
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	c, err := q.Calculate(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, v := range c["visit"] {
+		for _, r := range v.Instance["reading"] {
+			got = append(got, valueString(r.Instance["rise"]))
+		}
+	}
+	if strings.Join(got, " ") != "10 30 5" {
+		t.Errorf("rise per reading: %v, want 10 30 5", got)
+	}
+	if problems := q.CheckResponse(q.ResponseItems(c)); len(problems) > 0 {
+		t.Errorf("response does not fit the form: %v", problems)
+	}
+}
