@@ -572,6 +572,11 @@ func (s *Server) itemView(pr *locale.Printer, q *forms.Questionnaire, it *forms.
 	case forms.TypeChoice:
 		// A choice without options takes free text.
 		v.Kind, v.InputType, v.Value, v.MaxLength = "input", "text", first, it.EffectiveMaxLength()
+	case forms.TypeReference:
+		// A reference without options: the patient describes the record
+		// (a name and a place), never types a record id.
+		v.Kind, v.InputType, v.Value, v.MaxLength = "input", "text", first, it.EffectiveMaxLength()
+		v.Hint = joinHints(pr.T("intake.hint.reference"), v.Hint)
 	case forms.TypeString, forms.TypeInteger, forms.TypeDecimal, forms.TypeDate, forms.TypeDateTime, forms.TypeTime, forms.TypeURL:
 		v.Kind, v.InputType, v.Value = "input", "text", first
 		v.MaxLength = it.EffectiveMaxLength()

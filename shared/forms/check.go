@@ -99,6 +99,16 @@ func answerFits(it *Item, a Value) string {
 	if !slices.Contains(want, kind) {
 		return fmt.Sprintf("value%s on a %s item (want value%s)", kind, it.Type, strings.Join(want, " or value"))
 	}
+	if it.FreeReference() {
+		r := a.ValueReference
+		switch {
+		case r.Reference != "" || len(r.Identifier) > 0 || r.Type != "":
+			return "valueReference names a record (reference, identifier or type) on a reference item without options (want a display only)"
+		case strings.TrimSpace(r.Display) == "":
+			return "valueReference without display on a reference item without options"
+		}
+		return ""
+	}
 	if len(it.Options) > 0 && (a.ValueCoding != nil || it.Type != TypeOpenChoice) {
 		found := false
 		for _, o := range it.Options {

@@ -110,7 +110,7 @@ func TestCorpusFormsCheck(t *testing.T) {
 	}
 	bad := t.TempDir()
 	for name, body := range map[string]string{
-		"a.json": `{"resourceType":"Questionnaire","id":"a","url":"http://x/a","item":[{"linkId":"t","type":"question"},{"linkId":"r","type":"reference"}]}`,
+		"a.json": `{"resourceType":"Questionnaire","id":"a","url":"http://x/a","item":[{"linkId":"t","type":"question"},{"linkId":"r","type":"reference","answerValueSet":"http://x/vs"}]}`,
 		"b.json": `{"resourceType":"Questionnaire","id":"b","url":"http://x/b","item":[{"linkId":"c","type":"choice","answerValueSet":"http://example.org/vs"}]}`,
 	} {
 		if err := os.WriteFile(filepath.Join(bad, name), []byte(body), 0o600); err != nil {
@@ -122,7 +122,7 @@ func TestCorpusFormsCheck(t *testing.T) {
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
 		t.Fatalf("forms check on broken forms: %v, want exit 1", err)
 	}
-	for _, want := range []string{`a.json: item "t" (t): unsupported type "question"`, `a.json: item "r" (r): unsupported type "reference"`, `b.json: item "c" (c): answerValueSet http://example.org/vs is unknown`} {
+	for _, want := range []string{`a.json: item "t" (t): unsupported type "question"`, `a.json: item "r" (r): answerValueSet on a reference item`, `b.json: item "c" (c): answerValueSet http://example.org/vs is unknown`} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}

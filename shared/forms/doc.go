@@ -19,10 +19,10 @@
 //     extensions. A modifierExtension is rejected, as FHIR requires.
 //   - item.type: group, display, string, text, integer, decimal, date,
 //     dateTime, time, url, boolean, choice, open-choice, attachment,
-//     quantity, and reference with answerOption valueReference (the form
-//     lists the records a patient may pick; a reference item without
-//     options is refused: a patient cannot see the clinic's records to
-//     point at one).
+//     quantity, and reference: with answerOption valueReference the form
+//     lists the records a patient may pick; without options the patient
+//     describes the record in text, kept as a valueReference with a
+//     display only (no record id is taken from the public side).
 //   - Repeating groups (repeats=true on a group), nested if need be: each
 //     instance holds its own answers (see Answers below and Item.Scope).
 //   - item.text is optional: Item.Label falls back to the code's display,

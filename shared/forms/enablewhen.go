@@ -138,6 +138,10 @@ func (p *parser) resolveEnableWhen() {
 			if ew.Operator == "exists" {
 				continue
 			}
+			if target.FreeReference() {
+				fail("operator %q on the reference item %q without options: only exists is supported (its answer is a description, there is no reference to compare)", ew.Operator, ew.Question)
+				continue
+			}
 			if err := answerSuits(target, ew.Answer); err != nil {
 				fail("%v", err)
 			}

@@ -178,7 +178,7 @@ func (p *parser) extensions(it *Item, exts []wireExtension, fail func(string, ..
 				continue
 			}
 			switch it.Type {
-			case TypeString, TypeText, TypeInteger, TypeDecimal, TypeDate, TypeDateTime, TypeOpenChoice, TypeChoice, TypeTime, TypeURL:
+			case TypeString, TypeText, TypeInteger, TypeDecimal, TypeDate, TypeDateTime, TypeOpenChoice, TypeChoice, TypeTime, TypeURL, TypeReference:
 			default:
 				fail("regex is not supported on %s items", it.Type)
 				continue
@@ -197,9 +197,9 @@ func (p *parser) extensions(it *Item, exts []wireExtension, fail func(string, ..
 				continue
 			}
 			switch it.Type {
-			case TypeString, TypeText, TypeOpenChoice, TypeChoice:
+			case TypeString, TypeText, TypeOpenChoice, TypeChoice, TypeReference:
 			default:
-				fail("minLength is only supported on string, text and open-choice items")
+				fail("minLength is only supported on string, text, open-choice and reference items")
 				continue
 			}
 			it.MinLength = int(*ext.ValueInteger)

@@ -45,8 +45,10 @@ const (
 	TypeQuantity   = "quantity"
 	TypeTime       = "time" // HH:MM:SS, stored as valueTime
 	TypeURL        = "url"  // an absolute http(s) URL, stored as valueUri
-	// TypeReference is only supported with answerOption (valueReference):
-	// the form lists the records a patient may pick.
+	// TypeReference with answerOption (valueReference) lists the records a
+	// patient may pick; without options the patient describes the record in
+	// free text, stored as a valueReference with a display only (see
+	// Item.FreeReference).
 	TypeReference = "reference"
 )
 
@@ -361,13 +363,21 @@ func (it *Item) FreeText() bool {
 	return (it.Type == TypeChoice || it.Type == TypeOpenChoice) && len(it.Options) == 0
 }
 
+// FreeReference reports whether a reference item has no options, so the
+// patient describes the record in text ("Dr Ana Ruiz, North clinic"). Its
+// answer is a valueReference with a display only: no record id is ever
+// taken from the public side, the clinic resolves the description.
+func (it *Item) FreeReference() bool {
+	return it.Type == TypeReference && len(it.Options) == 0
+}
+
 // EffectiveMaxLength is the limit Validate enforces on a free-text answer,
 // in characters, so that HTML forms can set the same maxlength attribute.
 // It is 0 for types without a length limit.
 func (it *Item) EffectiveMaxLength() int {
 	switch it.Type {
-	case TypeString, TypeText, TypeOpenChoice, TypeChoice:
-		if it.Type == TypeChoice && !it.FreeText() {
+	case TypeString, TypeText, TypeOpenChoice, TypeChoice, TypeReference:
+		if (it.Type == TypeChoice || it.Type == TypeReference) && len(it.Options) > 0 {
 			return 0
 		}
 		if it.MaxLength > 0 {
@@ -721,10 +731,6 @@ func (p *parser) item(raw json.RawMessage, parent *Item, parentPath string, inde
 			fail("answerValueSet on a reference item: a ValueSet holds codes, not references; list the records the patient may pick as answerOption valueReference")
 			return it
 		}
-		if len(w.AnswerOption) == 0 {
-			fail("unsupported type \"reference\" without answerOption: a patient cannot point at records on the clinic's server (list the records the patient may pick as answerOption valueReference)")
-			return it
-		}
 	case "question":
 		fail("unsupported type \"question\" (an STU3 type; R4 has no such type)")
 		return it
@@ -765,9 +771,9 @@ func (p *parser) item(raw json.RawMessage, parent *Item, parentPath string, inde
 
 	if w.MaxLength != nil {
 		switch it.Type {
-		case TypeString, TypeText, TypeOpenChoice, TypeChoice, TypeURL:
+		case TypeString, TypeText, TypeOpenChoice, TypeChoice, TypeURL, TypeReference:
 		default:
-			fail("maxLength is only supported on string, text, url, choice and open-choice items")
+			fail("maxLength is only supported on string, text, url, choice, open-choice and reference items")
 		}
 		if *w.MaxLength < 1 || *w.MaxLength > maxMaxLength {
 			fail("maxLength must be between 1 and %d", maxMaxLength)

@@ -161,16 +161,15 @@ func equalJSON(a, b any) bool {
 	return string(x) == string(y)
 }
 
-// TestReferenceLoad: a reference item loads only with valueReference
-// options; without them (or with answerValueSet) it is refused with the
-// reason.
+// TestReferenceLoad: a reference item's options must be valueReference;
+// answerValueSet and answerExpression are refused with the reason.
 func TestReferenceLoad(t *testing.T) {
 	t.Parallel()
 	form := func(item string) []byte {
 		return []byte(`{"resourceType":"Questionnaire","id":"r","url":"http://x/r","item":[` + item + `]}`)
 	}
 	for _, tt := range []struct{ item, want string }{
-		{`{"linkId":"gp","type":"reference","text":"GP"}`, `unsupported type "reference" without answerOption: a patient cannot point at records on the clinic's server`},
+		{`{"linkId":"gp","type":"reference","text":"GP","extension":[{"url":"http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-questionnaire-answerExpression","valueExpression":{"language":"text/fhirpath","expression":"1"}}]}`, `answerExpression is not supported`},
 		{`{"linkId":"gp","type":"reference","text":"GP","answerValueSet":"http://x/vs"}`, `answerValueSet on a reference item`},
 		{`{"linkId":"gp","type":"reference","text":"GP","answerOption":[{"valueString":"Dr A"}]}`, `a reference item's options must be valueReference`},
 		{`{"linkId":"gp","type":"reference","text":"GP","answerOption":[{"valueReference":{"display":"Dr A"}}]}`, `valueReference without reference`},

@@ -77,7 +77,7 @@ func TestLoadDir(t *testing.T) {
 		t.Fatal(err)
 	}
 	other := []byte(`{"resourceType":"Questionnaire","id":"other","url":"http://x/other","title":"Other","item":[{"linkId":"a","type":"string","text":"A"}]}`)
-	bad := []byte(`{"resourceType":"Questionnaire","id":"bad","url":"http://x/bad","title":"Bad","item":[{"linkId":"g","type":"group","item":[{"linkId":"q","type":"question","text":"Q"},{"linkId":"r","type":"reference"}]}]}`)
+	bad := []byte(`{"resourceType":"Questionnaire","id":"bad","url":"http://x/bad","title":"Bad","item":[{"linkId":"g","type":"group","item":[{"linkId":"q","type":"question","text":"Q"},{"linkId":"r","type":"reference","answerValueSet":"http://x/vs"}]}]}`)
 	noURL := []byte(`{"resourceType":"Questionnaire","id":"nourl","item":[{"linkId":"a","type":"string"}]}`)
 	bom := append([]byte("\xef\xbb\xbf"), other...)
 

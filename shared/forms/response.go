@@ -293,7 +293,17 @@ func (f *flattener) flatten(items []ResponseItem, sc *rawScope, depth int) error
 					b   json.RawMessage
 					err error
 				)
-				if owner != nil && v.setFields() == 1 &&
+				if owner != nil && owner.FreeReference() && v.setFields() == 1 {
+					// A reference item without options takes a valueReference
+					// with a display only: a record id (reference, identifier,
+					// type) is never taken from the public side.
+					r := v.ValueReference
+					if r != nil && r.Reference == "" && len(r.Identifier) == 0 && r.Type == "" {
+						b, err = json.Marshal(r.Display)
+					} else {
+						b = json.RawMessage(`{}`)
+					}
+				} else if owner != nil && v.setFields() == 1 &&
 					(owner.Type == TypeReference) != (v.ValueReference != nil && v.ValueReference.Reference != "") {
 					// A reference item takes a valueReference with a reference,
 					// and only it takes one: this value fits no item's type

@@ -910,7 +910,12 @@ func typeMessage(it *Item) locale.Message {
 		return locale.New("forms.type.url")
 	case TypeBoolean:
 		return locale.New("forms.type.boolean")
-	case TypeChoice, TypeReference:
+	case TypeReference:
+		if it.FreeReference() {
+			return locale.New("forms.type.reference")
+		}
+		return locale.New("forms.type.choice")
+	case TypeChoice:
 		return locale.New("forms.type.choice")
 	case TypeOpenChoice:
 		return locale.New("forms.type.open_choice")
@@ -1102,6 +1107,17 @@ func decodeAnswer(it *Item, raw []byte) (val Value, empty bool, msg locale.Messa
 			return val, false, msg
 		}
 		val.ValueString = &s
+
+	case TypeReference:
+		// Only without options (those were taken above): the patient's
+		// description of the record, kept as a display, never a record id.
+		if !isString {
+			return val, false, bad
+		}
+		if msg := checkText(it, s); !msg.IsZero() {
+			return val, false, msg
+		}
+		val.ValueReference = &Reference{Display: s}
 
 	case TypeAttachment:
 		if raw[0] != '{' {

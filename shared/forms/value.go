@@ -52,12 +52,18 @@ type Coding struct {
 	Display string `json:"display,omitempty"`
 }
 
-// Reference is a FHIR Reference: the answer to a reference item, always
+// Reference is a FHIR Reference: the answer to a reference item, either
 // one of the item's answerOptions (a patient cannot point at records of
-// their own choosing), carrying the option's display.
+// their own choosing), carrying the option's display, or on an item
+// without options a display alone, the patient's description of the record.
 type Reference struct {
 	Reference string `json:"reference,omitempty"`
 	Display   string `json:"display,omitempty"`
+	// Identifier and Type are read only so that a QuestionnaireResponse
+	// naming a record by them is refused, never silently stripped: Airlock
+	// never stores them.
+	Identifier json.RawMessage `json:"identifier,omitempty"`
+	Type       string          `json:"type,omitempty"`
 }
 
 // Attachment is a FHIR Attachment with its content inline, so that a file is
