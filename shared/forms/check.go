@@ -102,7 +102,7 @@ func answerFits(it *Item, a Value) string {
 	if it.FreeReference() {
 		r := a.ValueReference
 		switch {
-		case r.Reference != "" || len(r.Identifier) > 0 || r.Type != "":
+		case r.Reference != "" || r.Identifier != nil || r.Type != "":
 			return "valueReference names a record (reference, identifier or type) on a reference item without options (want a display only)"
 		case strings.TrimSpace(r.Display) == "":
 			return "valueReference without display on a reference item without options"

@@ -298,7 +298,7 @@ func (f *flattener) flatten(items []ResponseItem, sc *rawScope, depth int) error
 					// with a display only: a record id (reference, identifier,
 					// type) is never taken from the public side.
 					r := v.ValueReference
-					if r != nil && r.Reference == "" && len(r.Identifier) == 0 && r.Type == "" {
+					if r != nil && r.Reference == "" && r.Identifier == nil && r.Type == "" {
 						b, err = json.Marshal(r.Display)
 					} else {
 						b = json.RawMessage(`{}`)

@@ -62,8 +62,8 @@ type Reference struct {
 	// Identifier and Type are read only so that a QuestionnaireResponse
 	// naming a record by them is refused, never silently stripped: Airlock
 	// never stores them.
-	Identifier json.RawMessage `json:"identifier,omitempty"`
-	Type       string          `json:"type,omitempty"`
+	Identifier *json.RawMessage `json:"identifier,omitempty"`
+	Type       string           `json:"type,omitempty"`
 }
 
 // Attachment is a FHIR Attachment with its content inline, so that a file is
