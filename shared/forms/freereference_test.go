@@ -86,6 +86,8 @@ func TestFreeReference(t *testing.T) {
 		{`{"valueReference":{"identifier":{"system":"http://x/ids","value":"123"},"display":"Dr Ana Ruiz"}}`, false},
 		{`{"valueReference":{"type":"Practitioner","display":"Dr Ana Ruiz"}}`, false},
 		{`{"valueReference":{"display":"Dr\u202eAna"}}`, false},
+		{`{"valueReference":{"display":" "}}`, false},
+		{`{"valueReference":{}}`, false},
 		{`{"valueString":"Dr Ana Ruiz"}`, false},
 		{`{"valueCoding":{"code":"x"}}`, false},
 	} {

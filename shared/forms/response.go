@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 )
 
 // Carried returns only the answers of items carried to the clinic (an item
@@ -296,9 +297,10 @@ func (f *flattener) flatten(items []ResponseItem, sc *rawScope, depth int) error
 				if owner != nil && owner.FreeReference() && v.setFields() == 1 {
 					// A reference item without options takes a valueReference
 					// with a display only: a record id (reference, identifier,
-					// type) is never taken from the public side.
+					// type) is never taken from the public side, and one
+					// without a display says nothing: both are refused.
 					r := v.ValueReference
-					if r != nil && r.Reference == "" && r.Identifier == nil && r.Type == "" {
+					if r != nil && r.Reference == "" && r.Identifier == nil && r.Type == "" && strings.TrimSpace(r.Display) != "" {
 						b, err = json.Marshal(r.Display)
 					} else {
 						b = json.RawMessage(`{}`)
