@@ -16,7 +16,8 @@ const freeReferenceForm = `{"resourceType":"Questionnaire","id":"fr","url":"http
 	{"linkId":"gp","type":"reference","text":"Your doctor","required":true,"maxLength":60,
 	 "_text":{"extension":[{"url":"http://hl7.org/fhir/StructureDefinition/translation","extension":[
 	   {"url":"lang","valueCode":"es"},{"url":"content","valueString":"Su médico"}]}]}},
-	{"linkId":"note","type":"string","text":"Anything else?"}]}`
+	{"linkId":"note","type":"string","text":"Anything else?"},
+	{"linkId":"pharmacy","type":"reference","text":"Your pharmacy","initial":[{"valueReference":{"display":"Main St pharmacy"}}]}]}`
 
 func newFreeReferenceIntake(t *testing.T) *testIntake {
 	t.Helper()
@@ -39,7 +40,8 @@ func TestFreeReferenceHTML(t *testing.T) {
 	ti := newFreeReferenceIntake(t)
 	s, page := ti.openForm(t, "/forms/fr")
 	body := string(page.body)
-	for _, want := range []string{`type="text" id="q-1" name="gp"`, `maxlength="60"`, `Describe it in words, for example the name and the place`} {
+	for _, want := range []string{`type="text" id="q-1" name="gp"`, `maxlength="60"`, `Describe it in words, for example the name and the place`,
+		`name="pharmacy" value="Main St pharmacy"`} {
 		if !strings.Contains(body, want) {
 			t.Errorf("page lacks %s", want)
 		}

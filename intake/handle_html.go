@@ -694,7 +694,7 @@ func initialKey(v forms.Value) string {
 	switch {
 	case v.ValueCoding != nil:
 		return v.ValueCoding.Code
-	case v.ValueReference != nil:
+	case v.ValueReference != nil && v.ValueReference.Reference != "":
 		return v.ValueReference.Reference
 	case v.ValueBoolean != nil:
 		return strconv.FormatBool(*v.ValueBoolean)

@@ -390,6 +390,15 @@ func (p *parser) initial(it *Item, raws []json.RawMessage, fail func(string, ...
 			fail("initial[%d]: needs exactly one supported value[x]", i)
 			return
 		}
+		if it.FreeReference() {
+			// The answer is a description: the initial value must be one.
+			r := v.ValueReference
+			if r == nil || r.Reference != "" || r.Identifier != nil || r.Type != "" {
+				fail("initial[%d]: a reference item without answerOption takes initialReference with a display only (its answer is a description, not a record id)", i)
+				return
+			}
+			v = Value{ValueString: &r.Display}
+		}
 		b, err := answerJSON(v)
 		if err != nil {
 			fail("initial[%d]: %v", i, err)

@@ -136,6 +136,8 @@ func TestFreeReferenceLoad(t *testing.T) {
 			`only exists is supported`},
 		{`{"linkId":"gp","type":"reference","text":"GP","answerValueSet":"http://x/vs"}`, `answerValueSet on a reference item`},
 		{`{"linkId":"gp","type":"reference","text":"GP","maxLength":0}`, `maxLength must be between`},
+		{`{"linkId":"gp","type":"reference","text":"GP","initial":[{"valueReference":{"reference":"Practitioner/1"}}]}`, `initial[0]: a reference item without answerOption takes initialReference with a display only`},
+		{`{"linkId":"gp","type":"reference","text":"GP","initial":[{"valueString":"Dr A"}]}`, `initialReference with a display only`},
 	} {
 		_, err := forms.Parse(form(tt.item))
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
@@ -149,5 +151,12 @@ func TestFreeReferenceLoad(t *testing.T) {
 	}
 	if _, errs := validateJSON(t, q, `{"gp":"Al"}`); errs["gp"] == "" {
 		t.Errorf("minLength not enforced: %v", errs)
+	}
+	q, err = forms.Parse(form(`{"linkId":"gp","type":"reference","text":"GP","initial":[{"valueReference":{"display":"Dr Ana Ruiz"}}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if in := q.Item("gp").Initial; len(in) != 1 || in[0].ValueReference == nil || *in[0].ValueReference != (forms.Reference{Display: "Dr Ana Ruiz"}) {
+		t.Errorf("initial: %+v", in)
 	}
 }
