@@ -17,7 +17,8 @@ const freeReferenceForm = `{"resourceType":"Questionnaire","id":"fr","url":"http
 	 "_text":{"extension":[{"url":"http://hl7.org/fhir/StructureDefinition/translation","extension":[
 	   {"url":"lang","valueCode":"es"},{"url":"content","valueString":"Su médico"}]}]}},
 	{"linkId":"note","type":"string","text":"Anything else?"},
-	{"linkId":"pharmacy","type":"reference","text":"Your pharmacy","initial":[{"valueReference":{"display":"Main St pharmacy"}}]}]}`
+	{"linkId":"pharmacy","type":"reference","text":"Your pharmacy","initial":[{"valueReference":{"display":"Main St pharmacy"}}]},
+	{"linkId":"carers","type":"reference","text":"Who else cares for you?","repeats":true}]}`
 
 func newFreeReferenceIntake(t *testing.T) *testIntake {
 	t.Helper()
@@ -41,7 +42,7 @@ func TestFreeReferenceHTML(t *testing.T) {
 	s, page := ti.openForm(t, "/forms/fr")
 	body := string(page.body)
 	for _, want := range []string{`type="text" id="q-1" name="gp"`, `maxlength="60"`, `Describe it in words, for example the name and the place`,
-		`name="pharmacy" value="Main St pharmacy"`} {
+		`name="pharmacy" value="Main St pharmacy"`, `id="q-4-1" name="carers"`, `id="q-4-2" name="carers"`} {
 		if !strings.Contains(body, want) {
 			t.Errorf("page lacks %s", want)
 		}
@@ -57,12 +58,15 @@ func TestFreeReferenceHTML(t *testing.T) {
 		t.Fatalf("too long: status %d", resp.status)
 	}
 	s, _ = ti.openForm(t, "/forms/fr")
-	resp = post(url.Values{"gp": {" Dr Ana Ruiz, North clinic "}})
+	resp = post(url.Values{"gp": {" Dr Ana Ruiz, North clinic "}, "carers": {"My sister", "Nurse Li, South clinic"}})
 	if resp.status != http.StatusSeeOther {
 		t.Fatalf("send: status %d: %.1500s", resp.status, resp.body)
 	}
 	if got, want := string(ti.lastAnswers(t)["gp"]), `[{"valueReference":{"display":"Dr Ana Ruiz, North clinic"}}]`; got != want {
 		t.Errorf("gp sealed as %s, want %s", got, want)
+	}
+	if got, want := string(ti.lastAnswers(t)["carers"]), `[{"valueReference":{"display":"My sister"}},{"valueReference":{"display":"Nurse Li, South clinic"}}]`; got != want {
+		t.Errorf("carers sealed as %s, want %s", got, want)
 	}
 }
 

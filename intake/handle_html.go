@@ -572,12 +572,7 @@ func (s *Server) itemView(pr *locale.Printer, q *forms.Questionnaire, it *forms.
 	case forms.TypeChoice:
 		// A choice without options takes free text.
 		v.Kind, v.InputType, v.Value, v.MaxLength = "input", "text", first, it.EffectiveMaxLength()
-	case forms.TypeReference:
-		// A reference without options: the patient describes the record
-		// (a name and a place), never types a record id.
-		v.Kind, v.InputType, v.Value, v.MaxLength = "input", "text", first, it.EffectiveMaxLength()
-		v.Hint = joinHints(pr.T("intake.hint.reference"), v.Hint)
-	case forms.TypeString, forms.TypeInteger, forms.TypeDecimal, forms.TypeDate, forms.TypeDateTime, forms.TypeTime, forms.TypeURL:
+	case forms.TypeString, forms.TypeInteger, forms.TypeDecimal, forms.TypeDate, forms.TypeDateTime, forms.TypeTime, forms.TypeURL, forms.TypeReference:
 		v.Kind, v.InputType, v.Value = "input", "text", first
 		v.MaxLength = it.EffectiveMaxLength()
 		v.Autocomplete = autocomplete(it)
@@ -602,6 +597,10 @@ func (s *Server) itemView(pr *locale.Printer, q *forms.Questionnaire, it *forms.
 		case forms.TypeURL:
 			v.InputType, v.InputMode = "url", "url"
 			v.Hint = joinHints(pr.T("intake.hint.url"), v.Hint)
+		case forms.TypeReference:
+			// Without options (those are drawn as choices): the patient
+			// describes the record (a name and a place), never a record id.
+			v.Hint = joinHints(pr.T("intake.hint.reference"), v.Hint)
 		}
 		if (it.Type == forms.TypeInteger || it.Type == forms.TypeDecimal) && len(it.Units) > 0 {
 			v.Unit = unitLabel(it.Units[0])
