@@ -728,7 +728,7 @@ func (p *parser) item(raw json.RawMessage, parent *Item, parentPath string, inde
 		TypeDateTime, TypeBoolean, TypeChoice, TypeOpenChoice, TypeAttachment, TypeQuantity, TypeTime, TypeURL:
 	case TypeReference:
 		if w.AnswerValueSet != "" {
-			fail("answerValueSet on a reference item: a ValueSet holds codes, not references; list the records the patient may pick as answerOption valueReference")
+			fail("answerValueSet on a reference item: a ValueSet holds codes, not references; list the records the patient may pick as answerOption valueReference, or leave the item without options so the patient describes the record")
 			return it
 		}
 	case "question":
