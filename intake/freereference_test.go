@@ -110,3 +110,35 @@ func TestFreeReferenceAPI(t *testing.T) {
 		}
 	}
 }
+
+// TestRepeatingChoiceWithoutOptionsHTML: a choice item without options is
+// answered as free text; when it repeats the page gives one box per answer,
+// as for other repeating text items, and every answer is kept (a single box
+// took one answer only).
+func TestRepeatingChoiceWithoutOptionsHTML(t *testing.T) {
+	t.Parallel()
+	q, err := forms.Parse([]byte(`{"resourceType":"Questionnaire","id":"ch","url":"http://x/ch","title":"Symptoms","item":[
+		{"linkId":"symptom","type":"choice","text":"Symptoms","repeats":true}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, err := forms.NewRegistry(q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ti := newTestIntakeWith(t, func(c *intake.Config) { c.Forms = reg })
+	s, page := ti.openForm(t, "/forms/ch")
+	for _, want := range []string{`id="q-1-1" name="symptom"`, `id="q-1-2" name="symptom"`} {
+		if !strings.Contains(string(page.body), want) {
+			t.Errorf("the page lacks %s", want)
+		}
+	}
+	resp := ti.do(t, request{method: "POST", path: "/forms/ch", contentType: formType,
+		body: s.formBody(url.Values{"symptom": {"Headache", "Fever"}}), header: s.header()})
+	if resp.status != http.StatusSeeOther {
+		t.Fatalf("send: status %d: %.1500s", resp.status, resp.body)
+	}
+	if got, want := string(ti.lastAnswers(t)["symptom"]), `[{"valueString":"Headache"},{"valueString":"Fever"}]`; got != want {
+		t.Errorf("sealed %s, want %s", got, want)
+	}
+}

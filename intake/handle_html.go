@@ -569,10 +569,8 @@ func (s *Server) itemView(pr *locale.Printer, q *forms.Questionnaire, it *forms.
 				v.Options = append(v.Options, optionView{ID: fmt.Sprintf("%s-unit-%d", id, i+1), Value: key, Label: unitLabel(u), Checked: unitValue == key})
 			}
 		}
-	case forms.TypeChoice:
-		// A choice without options takes free text.
-		v.Kind, v.InputType, v.Value, v.MaxLength = "input", "text", first, it.EffectiveMaxLength()
-	case forms.TypeString, forms.TypeInteger, forms.TypeDecimal, forms.TypeDate, forms.TypeDateTime, forms.TypeTime, forms.TypeURL, forms.TypeReference:
+	case forms.TypeString, forms.TypeInteger, forms.TypeDecimal, forms.TypeDate, forms.TypeDateTime, forms.TypeTime, forms.TypeURL, forms.TypeReference,
+		forms.TypeChoice: // a choice without options (those are drawn as choices) takes free text
 		v.Kind, v.InputType, v.Value = "input", "text", first
 		v.MaxLength = it.EffectiveMaxLength()
 		v.Autocomplete = autocomplete(it)
