@@ -8,8 +8,6 @@ import (
 	"net/http"
 	"strings"
 	"testing"
-
-	"github.com/airlockhq/airlock/shared/forms"
 )
 
 // TestCalculatedPerInstanceShownAndExported: a calculated item inside a
@@ -19,27 +17,19 @@ import (
 func TestCalculatedPerInstanceShownAndExported(t *testing.T) {
 	t.Parallel()
 	const calc = "http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-questionnaire-calculatedExpression"
-	q, err := forms.Parse([]byte(`{"resourceType":"Questionnaire","id":"visits","url":"https://clinic.example/q/visits","item":[
+	a, q := newFormApp(t, `{"resourceType":"Questionnaire","id":"visits","url":"https://clinic.example/q/visits","item":[
 		{"linkId":"visit","type":"group","text":"Visit","repeats":true,"item":[
 			{"linkId":"weight","type":"decimal","text":"Weight (kg)"},
 			{"linkId":"height","type":"decimal","text":"Height (m)"},
-			{"linkId":"bmi","type":"decimal","text":"Body mass index","readOnly":true,"extension":[{"url":"` + calc + `",
+			{"linkId":"bmi","type":"decimal","text":"Body mass index","readOnly":true,"extension":[{"url":"`+calc+`",
 				"valueExpression":{"language":"text/fhirpath","expression":"(item.where(linkId='weight').answer.value / item.where(linkId='height').answer.value.power(2)).round(1)"}}]}]},
-		{"linkId":"total","type":"decimal","text":"Total weight","readOnly":true,"extension":[{"url":"` + calc + `",
-			"valueExpression":{"language":"text/fhirpath","expression":"%resource.item.where(linkId='visit').item.where(linkId='weight').answer.value.sum()"}}]}]}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg, err := forms.NewRegistry(append(forms.Builtin().List(), q)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a := newApp(t, func(c *ServeConfig) { c.Forms = reg })
+		{"linkId":"total","type":"decimal","text":"Total weight","readOnly":true,"extension":[{"url":"`+calc+`",
+			"valueExpression":{"language":"text/fhirpath","expression":"%resource.item.where(linkId='visit').item.where(linkId='weight').answer.value.sum()"}}]}]}`)
 	answers, errs := q.Validate(map[string]json.RawMessage{"visit": json.RawMessage(`[{"weight":80,"height":2},{"weight":90,"height":1.5}]`)})
 	if len(errs) > 0 {
 		t.Fatal(errs)
 	}
-	answers, err = q.Calculate(answers)
+	answers, err := q.Calculate(answers)
 	if err != nil {
 		t.Fatal(err)
 	}

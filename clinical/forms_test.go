@@ -7,8 +7,6 @@ import (
 	"net/http"
 	"strings"
 	"testing"
-
-	"github.com/airlockhq/airlock/shared/forms"
 )
 
 // TestUnitsScoresAndNestedAnswersShown: a quantity's unit, a calculated
@@ -17,26 +15,18 @@ import (
 // silently lost).
 func TestUnitsScoresAndNestedAnswersShown(t *testing.T) {
 	t.Parallel()
-	q, err := forms.Parse([]byte(`{"resourceType":"Questionnaire","id":"vitals","url":"https://clinic.example/q/vitals","item":[
+	a, q := newFormApp(t, `{"resourceType":"Questionnaire","id":"vitals","url":"https://clinic.example/q/vitals","item":[
 		{"linkId":"height","type":"quantity","text":"Body height","extension":[
 			{"url":"http://hl7.org/fhir/StructureDefinition/questionnaire-unit","valueCoding":{"system":"http://unitsofmeasure.org","code":"cm","display":"cm"}}]},
 		{"linkId":"smoke","type":"boolean","text":"Do you smoke?","item":[{"linkId":"per-day","type":"integer","text":"Cigarettes a day"}]},
 		{"linkId":"score","type":"integer","text":"Risk score","readOnly":true,"extension":[
 			{"url":"http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-questionnaire-calculatedExpression",
-			 "valueExpression":{"language":"text/fhirpath","expression":"%resource.item.answer.item.where(linkId='per-day').answer.value * 2"}}]}]}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg, err := forms.NewRegistry(append(forms.Builtin().List(), q)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a := newApp(t, func(c *ServeConfig) { c.Forms = reg })
+			 "valueExpression":{"language":"text/fhirpath","expression":"%resource.item.answer.item.where(linkId='per-day').answer.value * 2"}}]}]}`)
 	answers, errs := q.Validate(map[string]json.RawMessage{"height": json.RawMessage("170"), "smoke": json.RawMessage("true"), "per-day": json.RawMessage("12")})
 	if len(errs) > 0 {
 		t.Fatal(errs)
 	}
-	answers, err = q.Calculate(answers) // as transfer does
+	answers, err := q.Calculate(answers) // as transfer does
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,8 +8,6 @@ import (
 	"net/http"
 	"strings"
 	"testing"
-
-	"github.com/airlockhq/airlock/shared/forms"
 )
 
 // TestFreeReferenceShownAndExported: an answer to a reference item without
@@ -18,16 +16,8 @@ import (
 // display in CSV.
 func TestFreeReferenceShownAndExported(t *testing.T) {
 	t.Parallel()
-	q, err := forms.Parse([]byte(`{"resourceType":"Questionnaire","id":"fr","url":"https://clinic.example/q/fr","item":[
-		{"linkId":"gp","type":"reference","text":"Your doctor"}]}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg, err := forms.NewRegistry(append(forms.Builtin().List(), q)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a := newApp(t, func(c *ServeConfig) { c.Forms = reg })
+	a, q := newFormApp(t, `{"resourceType":"Questionnaire","id":"fr","url":"https://clinic.example/q/fr","item":[
+		{"linkId":"gp","type":"reference","text":"Your doctor"}]}`)
 	answers, errs := q.Validate(map[string]json.RawMessage{"gp": json.RawMessage(`"Dr Ana Ruiz, North clinic"`)})
 	if len(errs) > 0 {
 		t.Fatal(errs)

@@ -25,6 +25,7 @@ import (
 
 	"github.com/airlockhq/airlock/migrations"
 	"github.com/airlockhq/airlock/shared/forms"
+	"github.com/airlockhq/airlock/shared/forms/formstest"
 	"github.com/airlockhq/airlock/shared/pg"
 	"github.com/airlockhq/airlock/shared/pg/pgtest"
 	"github.com/airlockhq/airlock/shared/textsearch"
@@ -300,6 +301,14 @@ VALUES ($1::uuid, $2, $3, $4, '1', '0123456789abcdef', $5, $5, $6, $7, array_to_
 		tb.Fatal(err)
 	}
 	return s
+}
+
+// newFormApp is a clinical app that knows the built-in forms and the
+// Questionnaire in formJSON, which it returns parsed.
+func newFormApp(t *testing.T, formJSON string) (*app, *forms.Questionnaire) {
+	t.Helper()
+	q, reg := formstest.Registry(t, formJSON, forms.Builtin().List()...)
+	return newApp(t, func(c *ServeConfig) { c.Forms = reg }), q
 }
 
 // testReceipt makes a well-formed, unique receipt from n.

@@ -13,18 +13,10 @@ import (
 // form, not from the linkIds family-name and given-name.
 func TestListNamesByDefinition(t *testing.T) {
 	t.Parallel()
-	q, err := forms.Parse([]byte(`{"resourceType":"Questionnaire","id":"gp-intake","url":"https://clinic.example/q/gp","item":[
+	a, _ := newFormApp(t, `{"resourceType":"Questionnaire","id":"gp-intake","url":"https://clinic.example/q/gp","item":[
 		{"linkId":"surname","type":"string","text":"Surname","definition":"http://hl7.org/fhir/StructureDefinition/Patient#Patient.name.family"},
 		{"linkId":"forename","type":"string","text":"First name","definition":"http://hl7.org/fhir/StructureDefinition/Patient#Patient.name.given"},
-		{"linkId":"family-name","type":"string","text":"Family doctor's name"}]}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg, err := forms.NewRegistry(append(forms.Builtin().List(), q)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a := newApp(t, func(c *ServeConfig) { c.Forms = reg })
+		{"linkId":"family-name","type":"string","text":"Family doctor's name"}]}`)
 	day := time.Date(2026, 5, 1, 9, 0, 0, 0, time.UTC)
 	a.insert(t, "gp-intake", forms.Answers{"surname": {str("Okafor")}, "forename": {str("Ngozi")}, "family-name": {str("Dr Smith")}}, day, ReviewNew)
 	a.insert(t, "new-patient", patient("Doe", "Jane", ""), day.Add(time.Hour), ReviewNew)

@@ -8,8 +8,6 @@ import (
 	"net/http"
 	"strings"
 	"testing"
-
-	"github.com/airlockhq/airlock/shared/forms"
 )
 
 // TestReferenceOptionsShownAndExported: an answer to a reference item with
@@ -17,21 +15,13 @@ import (
 // NDJSON (fitting the form) and by its display in CSV.
 func TestReferenceOptionsShownAndExported(t *testing.T) {
 	t.Parallel()
-	q, err := forms.Parse([]byte(`{"resourceType":"Questionnaire","id":"gp","url":"https://clinic.example/q/gp","item":[
+	a, q := newFormApp(t, `{"resourceType":"Questionnaire","id":"gp","url":"https://clinic.example/q/gp","item":[
 		{"linkId":"gp","type":"reference","text":"Your doctor","answerOption":[
 			{"valueReference":{"reference":"Practitioner/123","display":"Dr Ana Ruiz"}},
 			{"valueReference":{"reference":"Practitioner/456","display":"Dr Ben Oduya"}}]},
 		{"linkId":"seen","type":"reference","text":"Seen at","repeats":true,"answerOption":[
 			{"valueReference":{"reference":"Location/north","display":"North clinic"}},
-			{"valueReference":{"reference":"Location/south","display":"South clinic"}}]}]}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg, err := forms.NewRegistry(append(forms.Builtin().List(), q)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a := newApp(t, func(c *ServeConfig) { c.Forms = reg })
+			{"valueReference":{"reference":"Location/south","display":"South clinic"}}]}]}`)
 	answers, errs := q.Validate(map[string]json.RawMessage{"gp": json.RawMessage(`"Practitioner/456"`), "seen": json.RawMessage(`["Location/north","Location/south"]`)})
 	if len(errs) > 0 {
 		t.Fatal(errs)

@@ -20,21 +20,13 @@ import (
 // instance ("med[2]/name"), as many as the exported rows hold.
 func TestRepeatingGroupsShownAndExported(t *testing.T) {
 	t.Parallel()
-	q, err := forms.Parse([]byte(`{"resourceType":"Questionnaire","id":"meds","url":"https://clinic.example/q/meds","item":[
+	a, q := newFormApp(t, `{"resourceType":"Questionnaire","id":"meds","url":"https://clinic.example/q/meds","item":[
 		{"linkId":"med","type":"group","text":"Medication","repeats":true,"item":[
 			{"linkId":"name","type":"string","text":"Name"},
 			{"linkId":"box","type":"attachment","text":"Photo of the box"},
 			{"linkId":"side","type":"group","text":"Side effect","repeats":true,"item":[
 				{"linkId":"effect","type":"string","text":"Effect"}]}]},
-		{"linkId":"notes","type":"string","text":"Notes"}]}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg, err := forms.NewRegistry(append(forms.Builtin().List(), q)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a := newApp(t, func(c *ServeConfig) { c.Forms = reg })
+		{"linkId":"notes","type":"string","text":"Notes"}]}`)
 	png := base64.StdEncoding.EncodeToString([]byte("\x89PNG\r\n\x1a\nfake"))
 	answers, errs := q.Validate(map[string]json.RawMessage{
 		"med": json.RawMessage(`[{"name":"Aspirin","side":[{"effect":"Nausea"}]},
@@ -104,18 +96,10 @@ func TestRepeatingGroupsShownAndExported(t *testing.T) {
 // and in CSV columns named by the answer.
 func TestAnswersUnderARepeatingQuestionExported(t *testing.T) {
 	t.Parallel()
-	q, err := forms.Parse([]byte(`{"resourceType":"Questionnaire","id":"al","url":"https://clinic.example/q/al","item":[
+	a, q := newFormApp(t, `{"resourceType":"Questionnaire","id":"al","url":"https://clinic.example/q/al","item":[
 		{"linkId":"allergy","type":"choice","text":"Allergic to","repeats":true,"answerOption":[
 			{"valueCoding":{"code":"pen","display":"Penicillin"}},{"valueCoding":{"code":"nut","display":"Nuts"}}],
-		 "item":[{"linkId":"reaction","type":"string","text":"Reaction"}]}]}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg, err := forms.NewRegistry(append(forms.Builtin().List(), q)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a := newApp(t, func(c *ServeConfig) { c.Forms = reg })
+		 "item":[{"linkId":"reaction","type":"string","text":"Reaction"}]}]}`)
 	answers, errs := q.Validate(map[string]json.RawMessage{"allergy": json.RawMessage(`[{"answer":"pen","item":{"reaction":"rash"}},{"answer":"nut","item":{"reaction":"swelling"}}]`)})
 	if len(errs) > 0 {
 		t.Fatal(errs)
@@ -160,19 +144,11 @@ func TestAnswersUnderARepeatingQuestionExported(t *testing.T) {
 // exports the same rows (an adversarial review built 2 MB of commas a row).
 func TestCSVRefusesTooManyColumns(t *testing.T) {
 	t.Parallel()
-	q, err := forms.Parse([]byte(`{"resourceType":"Questionnaire","id":"meds","url":"https://clinic.example/q/meds","item":[
+	a, q := newFormApp(t, `{"resourceType":"Questionnaire","id":"meds","url":"https://clinic.example/q/meds","item":[
 		{"linkId":"med","type":"group","text":"Medication","repeats":true,"item":[
 			{"linkId":"name","type":"string","text":"Name"},
 			{"linkId":"side","type":"group","text":"Side effect","repeats":true,"item":[
-				{"linkId":"effect","type":"string","text":"Effect"}]}]}]}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg, err := forms.NewRegistry(append(forms.Builtin().List(), q)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a := newApp(t, func(c *ServeConfig) { c.Forms = reg })
+				{"linkId":"effect","type":"string","text":"Effect"}]}]}]}`)
 	validate := func(body string) forms.Answers {
 		answers, errs := q.Validate(map[string]json.RawMessage{"med": json.RawMessage(body)})
 		if len(errs) > 0 {
@@ -187,7 +163,7 @@ func TestCSVRefusesTooManyColumns(t *testing.T) {
 	before := a.countAudit(t, "export")
 
 	var out bytes.Buffer
-	_, err = a.srv.exporter.Export(context.Background(), &out, "csv", "test", ExportFilter{FormID: "meds"})
+	_, err := a.srv.exporter.Export(context.Background(), &out, "csv", "test", ExportFilter{FormID: "meds"})
 	if !errors.Is(err, ErrCSVTooWide) || out.Len() != 0 {
 		t.Fatalf("CSV of 2M columns: %v, %d bytes written; want ErrCSVTooWide and nothing", err, out.Len())
 	}

@@ -5,9 +5,6 @@ import (
 	"net/url"
 	"strings"
 	"testing"
-
-	"github.com/airlockhq/airlock/intake"
-	"github.com/airlockhq/airlock/shared/forms"
 )
 
 // freeReferenceForm: a reference item without answerOption, answered as a
@@ -22,15 +19,7 @@ const freeReferenceForm = `{"resourceType":"Questionnaire","id":"fr","url":"http
 
 func newFreeReferenceIntake(t *testing.T) *testIntake {
 	t.Helper()
-	q, err := forms.Parse([]byte(freeReferenceForm))
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg, err := forms.NewRegistry(q)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return newTestIntakeWith(t, func(c *intake.Config) { c.Forms = reg })
+	return newFormIntake(t, freeReferenceForm)
 }
 
 // TestFreeReferenceHTML: the page draws a text box with the hint (English
@@ -117,16 +106,8 @@ func TestFreeReferenceAPI(t *testing.T) {
 // took one answer only).
 func TestRepeatingChoiceWithoutOptionsHTML(t *testing.T) {
 	t.Parallel()
-	q, err := forms.Parse([]byte(`{"resourceType":"Questionnaire","id":"ch","url":"http://x/ch","title":"Symptoms","item":[
-		{"linkId":"symptom","type":"choice","text":"Symptoms","repeats":true}]}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg, err := forms.NewRegistry(q)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ti := newTestIntakeWith(t, func(c *intake.Config) { c.Forms = reg })
+	ti := newFormIntake(t, `{"resourceType":"Questionnaire","id":"ch","url":"http://x/ch","title":"Symptoms","item":[
+		{"linkId":"symptom","type":"choice","text":"Symptoms","repeats":true}]}`)
 	s, page := ti.openForm(t, "/forms/ch")
 	for _, want := range []string{`id="q-1-1" name="symptom"`, `id="q-1-2" name="symptom"`} {
 		if !strings.Contains(string(page.body), want) {

@@ -22,6 +22,7 @@ import (
 	"github.com/airlockhq/airlock/intake"
 	"github.com/airlockhq/airlock/migrations"
 	"github.com/airlockhq/airlock/shared/forms"
+	"github.com/airlockhq/airlock/shared/forms/formstest"
 	"github.com/airlockhq/airlock/shared/pg"
 	"github.com/airlockhq/airlock/shared/pg/pgtest"
 	"github.com/airlockhq/airlock/shared/seal"
@@ -69,6 +70,13 @@ type testIntake struct {
 func newTestIntake(t *testing.T) *testIntake {
 	t.Helper()
 	return newTestIntakeWith(t, nil)
+}
+
+// newFormIntake is an intake serving only the Questionnaire in formJSON.
+func newFormIntake(t *testing.T, formJSON string) *testIntake {
+	t.Helper()
+	_, reg := formstest.Registry(t, formJSON)
+	return newTestIntakeWith(t, func(c *intake.Config) { c.Forms = reg })
 }
 
 // newTestIntakeWith is newTestIntake with the config changed by opts first.

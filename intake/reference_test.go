@@ -6,9 +6,6 @@ import (
 	"net/url"
 	"strings"
 	"testing"
-
-	"github.com/airlockhq/airlock/intake"
-	"github.com/airlockhq/airlock/shared/forms"
 )
 
 // referenceOptionsForm: reference items whose records the form lists
@@ -36,15 +33,7 @@ func referenceOptionsForm() string {
 
 func newReferenceIntake(t *testing.T) *testIntake {
 	t.Helper()
-	q, err := forms.Parse([]byte(referenceOptionsForm()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg, err := forms.NewRegistry(q)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return newTestIntakeWith(t, func(c *intake.Config) { c.Forms = reg })
+	return newFormIntake(t, referenceOptionsForm())
 }
 
 // TestReferenceOptionsHTML: reference options are drawn like choices, by

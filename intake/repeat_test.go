@@ -8,7 +8,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/airlockhq/airlock/intake"
 	"github.com/airlockhq/airlock/shared/forms"
 )
 
@@ -28,15 +27,7 @@ const repeatForm = `{"resourceType":"Questionnaire","id":"meds","url":"http://x/
 
 func newRepeatIntake(t *testing.T) *testIntake {
 	t.Helper()
-	q, err := forms.Parse([]byte(repeatForm))
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg, err := forms.NewRegistry(q)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return newTestIntakeWith(t, func(c *intake.Config) { c.Forms = reg })
+	return newFormIntake(t, repeatForm)
 }
 
 var legendRE = regexp.MustCompile(`<legend>(Medication \d)</legend>`)
@@ -180,18 +171,10 @@ func TestRepeatingGroupAPI(t *testing.T) {
 // and the answers are sealed each with its own.
 func TestQuestionsUnderARepeatingQuestionHTML(t *testing.T) {
 	t.Parallel()
-	q, err := forms.Parse([]byte(`{"resourceType":"Questionnaire","id":"al","url":"http://x/al","item":[
+	ti := newFormIntake(t, `{"resourceType":"Questionnaire","id":"al","url":"http://x/al","item":[
 		{"linkId":"allergy","type":"choice","text":"Allergic to","repeats":true,"answerOption":[
 			{"valueCoding":{"code":"pen","display":"Penicillin"}},{"valueCoding":{"code":"nut","display":"Nuts"}}],
-		 "item":[{"linkId":"reaction","type":"string","text":"Reaction","required":true}]}]}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg, err := forms.NewRegistry(q)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ti := newTestIntakeWith(t, func(c *intake.Config) { c.Forms = reg })
+		 "item":[{"linkId":"reaction","type":"string","text":"Reaction","required":true}]}]}`)
 	s, page := ti.openForm(t, "/forms/al")
 	body := string(page.body)
 	for _, want := range []string{`<legend>Allergic to, answer 1</legend>`, `type="radio" id="q-1-i1-a-1" name="allergy[1]/allergy" value="pen"`, `name="allergy[1]/reaction"`, `value="add:allergy"`} {
@@ -233,15 +216,7 @@ const nestedForm = `{"resourceType":"Questionnaire","id":"nested","url":"http://
 // drew 10,000 instances, 13.6 MB, from 102 posted fields).
 func TestPageDrawsBoundedInstances(t *testing.T) {
 	t.Parallel()
-	q, err := forms.Parse([]byte(nestedForm))
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg, err := forms.NewRegistry(q)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ti := newTestIntakeWith(t, func(c *intake.Config) { c.Forms = reg })
+	ti := newFormIntake(t, nestedForm)
 	s, _ := ti.openForm(t, "/forms/nested")
 	fields := url.Values{"count:a": {"100"}, "_repeat": {"add:a"}}
 	for i := 1; i <= 100; i++ {

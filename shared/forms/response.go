@@ -301,7 +301,7 @@ func (f *flattener) flatten(items []ResponseItem, sc *rawScope, depth int) error
 					// without a display says nothing: both are refused.
 					r := v.ValueReference
 					if r != nil && r.Reference == "" && r.Identifier == nil && r.Type == "" && strings.TrimSpace(r.Display) != "" {
-						b, err = json.Marshal(r.Display)
+						b, _ = json.Marshal(r.Display) // a string always marshals
 					} else {
 						b = json.RawMessage(`{}`)
 					}

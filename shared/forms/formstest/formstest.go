@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"testing"
 
 	"github.com/airlockhq/airlock/shared/forms"
 )
@@ -337,4 +338,19 @@ func answerText(v []forms.Value) string {
 		s = append(s, x.String())
 	}
 	return strings.Join(s, ",")
+}
+
+// Registry parses the Questionnaire in formJSON and returns it with a
+// registry of it and the other forms given, failing tb on any error.
+func Registry(tb testing.TB, formJSON string, others ...*forms.Questionnaire) (*forms.Questionnaire, *forms.Registry) {
+	tb.Helper()
+	q, err := forms.Parse([]byte(formJSON))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	reg, err := forms.NewRegistry(append(others, q)...)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return q, reg
 }
