@@ -1,9 +1,7 @@
 package clinical
 
 import (
-	"bytes"
 	"context"
-	"encoding/csv"
 	"encoding/json"
 	"net/http"
 	"strings"
@@ -48,17 +46,7 @@ func TestCalculatedPerInstanceShownAndExported(t *testing.T) {
 		t.Errorf("detail page (%d) does not show BMI 20 in visit 1, 40 in visit 2 and the total 170:\n%s", rec.Code, body)
 	}
 
-	var nd, out bytes.Buffer
-	if _, err := a.srv.exporter.Export(context.Background(), &nd, "ndjson", "test", ExportFilter{FormID: "visits"}); err != nil {
-		t.Fatal(err)
-	}
-	var qr QuestionnaireResponse
-	if err := json.Unmarshal(bytes.TrimSpace(nd.Bytes()), &qr); err != nil {
-		t.Fatalf("%v: %s", err, nd.Bytes())
-	}
-	if p := q.CheckResponse(qr.Item); len(p) > 0 {
-		t.Errorf("export does not fit the form: %v", p)
-	}
+	qr, _ := a.exportOne(t, q)
 	var bmis []string
 	for _, g := range qr.Item {
 		for _, ri := range g.Item {
@@ -71,20 +59,10 @@ func TestCalculatedPerInstanceShownAndExported(t *testing.T) {
 		t.Errorf("NDJSON BMI per visit: %v, want 20 40", bmis)
 	}
 
-	if _, err := a.srv.exporter.Export(context.Background(), &out, "csv", "test", ExportFilter{FormID: "visits"}); err != nil {
-		t.Fatal(err)
-	}
-	records, err := csv.NewReader(&out).ReadAll()
-	if err != nil || len(records) != 2 {
-		t.Fatalf("CSV: %v %q", err, records)
-	}
-	row := map[string]string{}
-	for i, col := range records[0] {
-		row[col] = records[1][i]
-	}
+	header, row := a.exportCSVRow(t, "visits")
 	for col, want := range map[string]string{"visit[1]/bmi": "20", "visit[2]/bmi": "40", "visit[2]/weight": "90", "total": "170"} {
 		if got, ok := row[col]; !ok || got != want {
-			t.Errorf("CSV column %s = %q (present %v), want %q; header %v", col, got, ok, want, records[0])
+			t.Errorf("CSV column %s = %q (present %v), want %q; header %v", col, got, ok, want, header)
 		}
 	}
 }

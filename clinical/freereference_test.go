@@ -1,9 +1,7 @@
 package clinical
 
 import (
-	"bytes"
 	"context"
-	"encoding/csv"
 	"encoding/json"
 	"net/http"
 	"strings"
@@ -33,32 +31,12 @@ func TestFreeReferenceShownAndExported(t *testing.T) {
 		t.Errorf("detail page (%d) lacks the description", rec.Code)
 	}
 
-	var nd, out bytes.Buffer
-	if _, err := a.srv.exporter.Export(context.Background(), &nd, "ndjson", "test", ExportFilter{FormID: "fr"}); err != nil {
-		t.Fatal(err)
-	}
-	var qr QuestionnaireResponse
-	if err := json.Unmarshal(bytes.TrimSpace(nd.Bytes()), &qr); err != nil {
-		t.Fatalf("%v: %s", err, nd.Bytes())
-	}
-	if p := q.CheckResponse(qr.Item); len(p) > 0 {
-		t.Errorf("export does not fit the form: %v", p)
-	}
-	if !strings.Contains(nd.String(), `"answer":[{"valueReference":{"display":"Dr Ana Ruiz, North clinic"}}]`) {
-		t.Errorf("NDJSON lacks the valueReference: %s", nd.Bytes())
+	_, nd := a.exportOne(t, q)
+	if !strings.Contains(nd, `"answer":[{"valueReference":{"display":"Dr Ana Ruiz, North clinic"}}]`) {
+		t.Errorf("NDJSON lacks the valueReference: %s", nd)
 	}
 
-	if _, err := a.srv.exporter.Export(context.Background(), &out, "csv", "test", ExportFilter{FormID: "fr"}); err != nil {
-		t.Fatal(err)
-	}
-	records, err := csv.NewReader(&out).ReadAll()
-	if err != nil || len(records) != 2 {
-		t.Fatalf("CSV: %v %q", err, records)
-	}
-	row := map[string]string{}
-	for i, col := range records[0] {
-		row[col] = records[1][i]
-	}
+	_, row := a.exportCSVRow(t, "fr")
 	if row["gp"] != "Dr Ana Ruiz, North clinic" {
 		t.Errorf("CSV row %v", row)
 	}

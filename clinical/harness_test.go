@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/csv"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -301,6 +302,43 @@ VALUES ($1::uuid, $2, $3, $4, '1', '0123456789abcdef', $5, $5, $6, $7, array_to_
 		tb.Fatal(err)
 	}
 	return s
+}
+
+// exportOne exports the one submission of form q as FHIR NDJSON, checks
+// it against q (the strict check), and returns it parsed and as written.
+func (a *app) exportOne(t *testing.T, q *forms.Questionnaire) (QuestionnaireResponse, string) {
+	t.Helper()
+	var nd bytes.Buffer
+	if _, err := a.srv.exporter.Export(context.Background(), &nd, "ndjson", "test", ExportFilter{FormID: q.ID}); err != nil {
+		t.Fatal(err)
+	}
+	var qr QuestionnaireResponse
+	if err := json.Unmarshal(bytes.TrimSpace(nd.Bytes()), &qr); err != nil {
+		t.Fatalf("%v: %s", err, nd.Bytes())
+	}
+	if p := q.CheckResponse(qr.Item); len(p) > 0 {
+		t.Errorf("export does not fit the form: %v", p)
+	}
+	return qr, nd.String()
+}
+
+// exportCSVRow exports the one submission of formID as CSV and returns the
+// header and the row by column.
+func (a *app) exportCSVRow(t *testing.T, formID string) (header []string, row map[string]string) {
+	t.Helper()
+	var out bytes.Buffer
+	if _, err := a.srv.exporter.Export(context.Background(), &out, "csv", "test", ExportFilter{FormID: formID}); err != nil {
+		t.Fatal(err)
+	}
+	records, err := csv.NewReader(&out).ReadAll()
+	if err != nil || len(records) != 2 {
+		t.Fatalf("CSV: %v %q", err, records)
+	}
+	row = map[string]string{}
+	for i, col := range records[0] {
+		row[col] = records[1][i]
+	}
+	return records[0], row
 }
 
 // newFormApp is a clinical app that knows the built-in forms and the

@@ -1,9 +1,7 @@
 package clinical
 
 import (
-	"bytes"
 	"context"
-	"encoding/csv"
 	"encoding/json"
 	"net/http"
 	"strings"
@@ -40,32 +38,12 @@ func TestReferenceOptionsShownAndExported(t *testing.T) {
 		}
 	}
 
-	var nd, out bytes.Buffer
-	if _, err := a.srv.exporter.Export(context.Background(), &nd, "ndjson", "test", ExportFilter{FormID: "gp"}); err != nil {
-		t.Fatal(err)
-	}
-	var qr QuestionnaireResponse
-	if err := json.Unmarshal(bytes.TrimSpace(nd.Bytes()), &qr); err != nil {
-		t.Fatalf("%v: %s", err, nd.Bytes())
-	}
-	if p := q.CheckResponse(qr.Item); len(p) > 0 {
-		t.Errorf("export does not fit the form: %v", p)
-	}
-	if !strings.Contains(nd.String(), `"answer":[{"valueReference":{"reference":"Practitioner/456","display":"Dr Ben Oduya"}}]`) {
-		t.Errorf("NDJSON lacks the valueReference: %s", nd.Bytes())
+	_, nd := a.exportOne(t, q)
+	if !strings.Contains(nd, `"answer":[{"valueReference":{"reference":"Practitioner/456","display":"Dr Ben Oduya"}}]`) {
+		t.Errorf("NDJSON lacks the valueReference: %s", nd)
 	}
 
-	if _, err := a.srv.exporter.Export(context.Background(), &out, "csv", "test", ExportFilter{FormID: "gp"}); err != nil {
-		t.Fatal(err)
-	}
-	records, err := csv.NewReader(&out).ReadAll()
-	if err != nil || len(records) != 2 {
-		t.Fatalf("CSV: %v %q", err, records)
-	}
-	row := map[string]string{}
-	for i, col := range records[0] {
-		row[col] = records[1][i]
-	}
+	_, row := a.exportCSVRow(t, "gp")
 	if row["gp"] != "Dr Ben Oduya" || row["seen"] != "North clinic; South clinic" {
 		t.Errorf("CSV row %v", row)
 	}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
-	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -54,40 +53,20 @@ func TestRepeatingGroupsShownAndExported(t *testing.T) {
 		t.Errorf("attachment in the second instance: %d", dl.Code)
 	}
 
-	var nd, out bytes.Buffer
-	if _, err := a.srv.exporter.Export(context.Background(), &nd, "ndjson", "test", ExportFilter{FormID: "meds"}); err != nil {
-		t.Fatal(err)
-	}
-	var qr QuestionnaireResponse
-	if err := json.Unmarshal(bytes.TrimSpace(nd.Bytes()), &qr); err != nil {
-		t.Fatalf("%v: %s", err, nd.Bytes())
-	}
-	if p := q.CheckResponse(qr.Item); len(p) > 0 {
-		t.Errorf("export does not fit the form: %v", p)
-	}
+	qr, _ := a.exportOne(t, q)
 	if len(qr.Item) != 3 || qr.Item[0].LinkID != "med" || qr.Item[1].LinkID != "med" || len(qr.Item[1].Item) != 4 {
 		t.Errorf("export items: %+v, want med, med (name, box, side, side), notes", qr.Item)
 	}
 
-	if _, err := a.srv.exporter.Export(context.Background(), &out, "csv", "test", ExportFilter{FormID: "meds"}); err != nil {
-		t.Fatal(err)
-	}
-	records, err := csv.NewReader(&out).ReadAll()
-	if err != nil || len(records) != 2 {
-		t.Fatalf("CSV: %v %q", err, records)
-	}
-	row := map[string]string{}
-	for i, col := range records[0] {
-		row[col] = records[1][i]
-	}
+	header, row := a.exportCSVRow(t, "meds")
 	for col, want := range map[string]string{"med[1]/name": "Aspirin", "med[2]/name": "Ibuprofen", "med[1]/side[1]/effect": "Nausea",
 		"med[2]/side[2]/effect": "Itch", "med[1]/side[2]/effect": "", "med[2]/box": "box.png (12 bytes)", "notes": "none"} {
 		if got, ok := row[col]; !ok || got != want {
-			t.Errorf("CSV column %s = %q (present %v), want %q; header %v", col, got, ok, want, records[0])
+			t.Errorf("CSV column %s = %q (present %v), want %q; header %v", col, got, ok, want, header)
 		}
 	}
 	if _, ok := row["med[3]/name"]; ok {
-		t.Errorf("CSV has a third instance no row holds: %v", records[0])
+		t.Errorf("CSV has a third instance no row holds: %v", header)
 	}
 }
 
@@ -108,31 +87,13 @@ func TestAnswersUnderARepeatingQuestionExported(t *testing.T) {
 	if _, err := a.owner.Exec(context.Background(), `UPDATE submissions SET form_version = $1 WHERE id = $2`, q.FormVersion(), s.id); err != nil {
 		t.Fatal(err)
 	}
-	var nd, out bytes.Buffer
-	if _, err := a.srv.exporter.Export(context.Background(), &nd, "ndjson", "test", ExportFilter{FormID: "al"}); err != nil {
-		t.Fatal(err)
+	if _, nd := a.exportOne(t, q); !strings.Contains(nd, `"code":"nut","display":"Nuts"},"item":[{"linkId":"reaction","text":"Reaction","answer":[{"valueString":"swelling"}]}]`) {
+		t.Errorf("export: %s", nd)
 	}
-	var qr QuestionnaireResponse
-	if err := json.Unmarshal(bytes.TrimSpace(nd.Bytes()), &qr); err != nil {
-		t.Fatal(err)
-	}
-	if p := q.CheckResponse(qr.Item); len(p) > 0 || !strings.Contains(nd.String(), `"code":"nut","display":"Nuts"},"item":[{"linkId":"reaction","text":"Reaction","answer":[{"valueString":"swelling"}]}]`) {
-		t.Errorf("export %v: %s", p, nd.String())
-	}
-	if _, err := a.srv.exporter.Export(context.Background(), &out, "csv", "test", ExportFilter{FormID: "al"}); err != nil {
-		t.Fatal(err)
-	}
-	records, err := csv.NewReader(&out).ReadAll()
-	if err != nil || len(records) != 2 {
-		t.Fatalf("CSV: %v %q", err, records)
-	}
-	row := map[string]string{}
-	for i, col := range records[0] {
-		row[col] = records[1][i]
-	}
+	header, row := a.exportCSVRow(t, "al")
 	for col, want := range map[string]string{"allergy": "Penicillin; Nuts", "allergy[1]/reaction": "rash", "allergy[2]/reaction": "swelling"} {
 		if row[col] != want {
-			t.Errorf("CSV %s = %q, want %q (header %v)", col, row[col], want, records[0])
+			t.Errorf("CSV %s = %q, want %q (header %v)", col, row[col], want, header)
 		}
 	}
 }
