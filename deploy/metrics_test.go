@@ -63,42 +63,79 @@ func checkNames(t *testing.T, where string, exprs []string, src string) {
 	}
 }
 
-// The alert rules and the dashboard use only metrics the code exports: a renamed metric must
-// take its alerts along.
-func TestAlertRulesUseExportedMetrics(t *testing.T) {
+// alertRule is one rule of prometheus/alerts.yaml.
+type alertRule struct {
+	Alert       string            `yaml:"alert"`
+	Expr        string            `yaml:"expr"`
+	Annotations map[string]string `yaml:"annotations"`
+}
+
+// alertRules reads every rule of prometheus/alerts.yaml.
+func alertRules(t *testing.T) []alertRule {
+	t.Helper()
 	b, err := os.ReadFile("prometheus/alerts.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
 	var f struct {
 		Groups []struct {
-			Rules []struct {
-				Alert       string            `yaml:"alert"`
-				Expr        string            `yaml:"expr"`
-				Annotations map[string]string `yaml:"annotations"`
-			} `yaml:"rules"`
+			Rules []alertRule `yaml:"rules"`
 		} `yaml:"groups"`
 	}
 	if err := yaml.Unmarshal(b, &f); err != nil {
 		t.Fatal(err)
 	}
+	var rules []alertRule
+	for _, g := range f.Groups {
+		rules = append(rules, g.Rules...)
+	}
+	return rules
+}
+
+// dashboardExprs reads every panel query of grafana/airlock.json.
+func dashboardExprs(t *testing.T) []string {
+	t.Helper()
+	b, err := os.ReadFile("grafana/airlock.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d struct {
+		Panels []struct {
+			Targets []struct {
+				Expr string `json:"expr"`
+			} `json:"targets"`
+		} `json:"panels"`
+	}
+	if err := json.Unmarshal(b, &d); err != nil {
+		t.Fatalf("airlock.json: %v", err)
+	}
+	var exprs []string
+	for _, p := range d.Panels {
+		for _, tg := range p.Targets {
+			exprs = append(exprs, tg.Expr)
+		}
+	}
+	return exprs
+}
+
+// The alert rules and the dashboard use only metrics the code exports: a renamed metric must
+// take its alerts along.
+func TestAlertRulesUseExportedMetrics(t *testing.T) {
 	runbook, err := os.ReadFile("../docs/runbook.md")
 	if err != nil {
 		t.Fatal(err)
 	}
 	var exprs []string
-	for _, g := range f.Groups {
-		for _, r := range g.Rules {
-			exprs = append(exprs, r.Expr)
-			// Each alert links to its runbook entry, and the entry names the alert.
-			anchor, ok := strings.CutPrefix(r.Annotations["runbook"], "docs/runbook.md#")
-			if !ok || !strings.Contains(string(runbook), "`"+r.Alert+"`") {
-				t.Errorf("alert %s: runbook annotation %q, or docs/runbook.md does not name it", r.Alert, r.Annotations["runbook"])
-				continue
-			}
-			if !hasHeading(string(runbook), anchor) {
-				t.Errorf("alert %s: docs/runbook.md has no heading for #%s", r.Alert, anchor)
-			}
+	for _, r := range alertRules(t) {
+		exprs = append(exprs, r.Expr)
+		// Each alert links to its runbook entry, and the entry names the alert.
+		anchor, ok := strings.CutPrefix(r.Annotations["runbook"], "docs/runbook.md#")
+		if !ok || !strings.Contains(string(runbook), "`"+r.Alert+"`") {
+			t.Errorf("alert %s: runbook annotation %q, or docs/runbook.md does not name it", r.Alert, r.Annotations["runbook"])
+			continue
+		}
+		if !hasHeading(string(runbook), anchor) {
+			t.Errorf("alert %s: docs/runbook.md has no heading for #%s", r.Alert, anchor)
 		}
 	}
 	checkNames(t, "alerts.yaml", exprs, exportedSource(t))
@@ -128,83 +165,30 @@ func hasHeading(markdown, anchor string) bool {
 }
 
 func TestDashboardUsesExportedMetrics(t *testing.T) {
-	b, err := os.ReadFile("grafana/airlock.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var d struct {
-		Panels []struct {
-			Title   string `json:"title"`
-			Targets []struct {
-				Expr string `json:"expr"`
-			} `json:"targets"`
-		} `json:"panels"`
-	}
-	if err := json.Unmarshal(b, &d); err != nil {
-		t.Fatalf("airlock.json: %v", err)
-	}
-	var exprs []string
-	for _, p := range d.Panels {
-		for _, tg := range p.Targets {
-			exprs = append(exprs, tg.Expr)
-		}
-	}
+	exprs := dashboardExprs(t)
 	checkNames(t, "grafana/airlock.json", exprs, exportedSource(t))
 }
 
 // Whoever is paged by an alert finds what it watches on the dashboard: every metric an alert rule
 // uses is in some panel's query.
 func TestEveryAlertedMetricIsOnTheDashboard(t *testing.T) {
-	b, err := os.ReadFile("prometheus/alerts.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var f struct {
-		Groups []struct {
-			Rules []struct {
-				Alert string `yaml:"alert"`
-				Expr  string `yaml:"expr"`
-			} `yaml:"rules"`
-		} `yaml:"groups"`
-	}
-	if err := yaml.Unmarshal(b, &f); err != nil {
-		t.Fatal(err)
-	}
-	dash, err := os.ReadFile("grafana/airlock.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var d struct {
-		Panels []struct {
-			Targets []struct {
-				Expr string `json:"expr"`
-			} `json:"targets"`
-		} `json:"panels"`
-	}
-	if err := json.Unmarshal(dash, &d); err != nil {
-		t.Fatal(err)
-	}
 	onDashboard := map[string]bool{}
-	for _, p := range d.Panels {
-		for _, tg := range p.Targets {
-			for _, n := range metricName.FindAllString(tg.Expr, -1) {
-				onDashboard[n] = true
-			}
-			if strings.Contains(tg.Expr, "up{") {
-				onDashboard["up"] = true
-			}
+	for _, expr := range dashboardExprs(t) {
+		for _, n := range metricName.FindAllString(expr, -1) {
+			onDashboard[n] = true
+		}
+		if strings.Contains(expr, "up{") {
+			onDashboard["up"] = true
 		}
 	}
-	for _, g := range f.Groups {
-		for _, r := range g.Rules {
-			names := metricName.FindAllString(r.Expr, -1)
-			if strings.HasPrefix(strings.TrimSpace(r.Expr), "up{") {
-				names = append(names, "up")
-			}
-			for _, n := range names {
-				if !onDashboard[n] {
-					t.Errorf("alert %s watches %s, which no panel of grafana/airlock.json shows", r.Alert, n)
-				}
+	for _, r := range alertRules(t) {
+		names := metricName.FindAllString(r.Expr, -1)
+		if strings.HasPrefix(strings.TrimSpace(r.Expr), "up{") {
+			names = append(names, "up")
+		}
+		for _, n := range names {
+			if !onDashboard[n] {
+				t.Errorf("alert %s watches %s, which no panel of grafana/airlock.json shows", r.Alert, n)
 			}
 		}
 	}
