@@ -23,23 +23,7 @@ const clinicalCmd = "github.com/airlockhq/airlock/clinical/cmd/clinical"
 // commands: --version, check, healthcheck.
 func TestOpsCommands(t *testing.T) {
 	t.Parallel()
-	bin := opstest.Build(t, clinicalCmd)
-	for _, c := range []struct {
-		name string
-		run  func(*testing.T, string)
-	}{{"Version", testVersion}, {"Check", testCheck}, {"MetricsListenerAndHealthcheck", testMetricsListenerAndHealthcheck}} {
-		t.Run(c.name, func(t *testing.T) {
-			t.Parallel()
-			c.run(t, bin)
-		})
-	}
-}
-
-func testVersion(t *testing.T, bin string) {
-	res := opstest.Run(t, bin, nil, "--version")
-	if want := opstest.VersionPattern(t, bin, "clinical"); res.Code != 0 || !want.MatchString(res.Stdout) {
-		t.Errorf("--version: exit %d, stdout %q, stderr %q, want %s", res.Code, res.Stdout, res.Stderr, want)
-	}
+	opstest.Commands(t, clinicalCmd, "clinical", opstest.Sub{Name: "Check", Run: testCheck}, opstest.Sub{Name: "MetricsListenerAndHealthcheck", Run: testMetricsListenerAndHealthcheck})
 }
 
 // testCheck runs the real `clinical check` with the app's login, with

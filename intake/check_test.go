@@ -33,25 +33,7 @@ func ownerExec(t *testing.T, url, sql string) {
 // commands: --version, check, healthcheck.
 func TestOpsCommands(t *testing.T) {
 	t.Parallel()
-	bin := opstest.Build(t, intakeCmd)
-	for _, c := range []struct {
-		name string
-		run  func(*testing.T, string)
-	}{{"Version", testVersion}, {"Check", testCheck}, {"Healthcheck", testHealthcheck}} {
-		t.Run(c.name, func(t *testing.T) {
-			t.Parallel()
-			c.run(t, bin)
-		})
-	}
-}
-
-// testVersion: the real binary prints its name, module version and the VCS
-// commit go build embedded (git worktrees and -buildvcs=false embed none).
-func testVersion(t *testing.T, bin string) {
-	res := opstest.Run(t, bin, nil, "--version")
-	if want := opstest.VersionPattern(t, bin, "intake"); res.Code != 0 || !want.MatchString(res.Stdout) {
-		t.Errorf("--version: exit %d, stdout %q, stderr %q, want %s", res.Code, res.Stdout, res.Stderr, want)
-	}
+	opstest.Commands(t, intakeCmd, "intake", opstest.Sub{Name: "Check", Run: testCheck}, opstest.Sub{Name: "Healthcheck", Run: testHealthcheck})
 }
 
 // testCheck runs the real `intake check` against a real database with the

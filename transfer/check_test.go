@@ -18,23 +18,7 @@ const transferCmd = "github.com/airlockhq/airlock/transfer/cmd/transfer"
 // commands: --version, check, healthcheck.
 func TestOpsCommands(t *testing.T) {
 	t.Parallel()
-	bin := opstest.Build(t, transferCmd)
-	for _, c := range []struct {
-		name string
-		run  func(*testing.T, string)
-	}{{"Version", testVersion}, {"Check", testCheck}, {"ReadyAndHealthcheck", testReadyAndHealthcheck}} {
-		t.Run(c.name, func(t *testing.T) {
-			t.Parallel()
-			c.run(t, bin)
-		})
-	}
-}
-
-func testVersion(t *testing.T, bin string) {
-	res := opstest.Run(t, bin, nil, "--version")
-	if want := opstest.VersionPattern(t, bin, "transfer"); res.Code != 0 || !want.MatchString(res.Stdout) {
-		t.Errorf("--version: exit %d, stdout %q, stderr %q, want %s", res.Code, res.Stdout, res.Stderr, want)
-	}
+	opstest.Commands(t, transferCmd, "transfer", opstest.Sub{Name: "Check", Run: testCheck}, opstest.Sub{Name: "ReadyAndHealthcheck", Run: testReadyAndHealthcheck})
 }
 
 // testCheck runs the real `transfer check`: keys unlocked, both databases

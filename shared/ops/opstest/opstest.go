@@ -100,3 +100,29 @@ func VersionPattern(tb testing.TB, bin, program string) *regexp.Regexp {
 	}
 	return regexp.MustCompile(`^` + regexp.QuoteMeta(program+" "+info["mod"]) + ` commit ` + commit + ` go1\.\S+\n$`)
 }
+
+// Sub is one subtest of Commands: a name and a test of the built binary.
+type Sub struct {
+	Name string
+	Run  func(t *testing.T, bin string)
+}
+
+// Commands builds the command package pkg once and runs against the binary,
+// as parallel subtests, Version (`bin --version` prints program, the module
+// version and the commit, see VersionPattern) and then each of subs.
+func Commands(t *testing.T, pkg, program string, subs ...Sub) {
+	t.Helper()
+	bin := Build(t, pkg)
+	version := Sub{Name: "Version", Run: func(t *testing.T, bin string) {
+		res := Run(t, bin, nil, "--version")
+		if want := VersionPattern(t, bin, program); res.Code != 0 || !want.MatchString(res.Stdout) {
+			t.Errorf("--version: exit %d, stdout %q, stderr %q, want %s", res.Code, res.Stdout, res.Stderr, want)
+		}
+	}}
+	for _, s := range append([]Sub{version}, subs...) {
+		t.Run(s.Name, func(t *testing.T) {
+			t.Parallel()
+			s.Run(t, bin)
+		})
+	}
+}
