@@ -40,11 +40,7 @@ func runStaff(ctx context.Context, env cli.Env) error {
 	if err != nil {
 		return cli.Usagef("--role: must be admin, clinician or viewer")
 	}
-	cfg, err := LoadConfig(env.Getenv)
-	if err != nil {
-		return err
-	}
-	pool, err := connect(ctx, cfg)
+	cfg, pool, err := openCommand(ctx, env)
 	if err != nil {
 		return err
 	}
@@ -97,11 +93,7 @@ func runRetention(ctx context.Context, env cli.Env) error {
 	if retention == 0 {
 		return cli.Usagef("CLINICAL_RETENTION: set it (such as 8760h) to run the retention policy")
 	}
-	cfg, err := LoadConfig(env.Getenv)
-	if err != nil {
-		return err
-	}
-	pool, err := connect(ctx, cfg)
+	cfg, pool, err := openCommand(ctx, env)
 	if err != nil {
 		return err
 	}

@@ -165,6 +165,21 @@ func Run(ctx context.Context, env cli.Env) error {
 	}
 }
 
+// openCommand is what a subcommand that works on the database starts with:
+// the settings (exit 2 naming a bad one) and a pool on a current schema.
+// The caller closes the pool.
+func openCommand(ctx context.Context, env cli.Env) (*Config, *pgxpool.Pool, error) {
+	cfg, err := LoadConfig(env.Getenv)
+	if err != nil {
+		return nil, nil, err
+	}
+	pool, err := connect(ctx, cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	return cfg, pool, nil
+}
+
 func connect(ctx context.Context, cfg *Config) (*pgxpool.Pool, error) {
 	pool, err := pg.Connect(ctx, cfg.DatabaseURL, 4)
 	if err != nil {
@@ -259,11 +274,7 @@ func runAuditExport(ctx context.Context, env cli.Env) error {
 		}
 		from = t
 	}
-	cfg, err := LoadConfig(env.Getenv)
-	if err != nil {
-		return err
-	}
-	pool, err := connect(ctx, cfg)
+	cfg, pool, err := openCommand(ctx, env)
 	if err != nil {
 		return err
 	}
@@ -300,11 +311,7 @@ func runAuditVerify(ctx context.Context, env cli.Env) error {
 		}
 		anchors = append(anchors, an)
 	}
-	cfg, err := LoadConfig(env.Getenv)
-	if err != nil {
-		return err
-	}
-	pool, err := connect(ctx, cfg)
+	cfg, pool, err := openCommand(ctx, env)
 	if err != nil {
 		return err
 	}

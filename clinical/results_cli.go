@@ -68,11 +68,7 @@ func runResults(ctx context.Context, env cli.Env) error {
 	if err := r.Err(); err != nil {
 		return err
 	}
-	cfg, err := LoadConfig(env.Getenv)
-	if err != nil {
-		return err
-	}
-	pool, err := connect(ctx, cfg)
+	cfg, pool, err := openCommand(ctx, env)
 	if err != nil {
 		return err
 	}
