@@ -155,30 +155,7 @@ var loginMu sync.Mutex
 // is a member of role and nothing else, the way ops deploy Airlock.
 func URLAs(tb testing.TB, dbURL, role string) string {
 	tb.Helper()
-	user := "airlock_test_" + role
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	loginMu.Lock()
-	defer loginMu.Unlock()
-	// Users are cluster-wide and test binaries run in parallel: tolerate a
-	// concurrent creator.
-	stmt := fmt.Sprintf(`DO $$ BEGIN
-  CREATE ROLE %[1]s LOGIN PASSWORD '%[2]s';
-EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
-END $$;
-GRANT %[3]s TO %[1]s;`, pgx.Identifier{user}.Sanitize(), LoginPassword, pgx.Identifier{role}.Sanitize())
-	var err error
-	for range 5 {
-		if err = adminExec(ctx, stmt); err == nil {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	if err != nil {
-		tb.Fatalf("create login for %s: %v", role, err)
-	}
-	u, _ := url.Parse(dbURL)
-	return URLFor(AdminURL(), u.Path[1:], user, LoginPassword)
+	return URLAsRoles(tb, dbURL, "airlock_test_"+role, role)
 }
 
 // URLAsRoles is URLAs for a login that holds several roles, such as intake's
@@ -190,6 +167,8 @@ func URLAsRoles(tb testing.TB, dbURL, user string, roles ...string) string {
 	defer cancel()
 	loginMu.Lock()
 	defer loginMu.Unlock()
+	// Users are cluster-wide and test binaries run in parallel: tolerate a
+	// concurrent creator.
 	stmt := fmt.Sprintf(`DO $$ BEGIN
   CREATE ROLE %[1]s LOGIN PASSWORD '%[2]s';
 EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
