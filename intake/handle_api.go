@@ -56,11 +56,12 @@ func (s *Server) handleSubmitJSON(c echo.Context) error {
 		return echo.NewHTTPError(http.StatusBadRequest, err.Error())
 	}
 	var raw map[string]json.RawMessage
+	body := bodyReader{c.Request().Body, c.Request().ContentLength}
 	switch mt {
 	case "application/json":
-		raw, err = decodeAnswers(c.Request().Body)
+		raw, err = decodeAnswers(body, len(q.Members()))
 	case "application/fhir+json":
-		raw, err = decodeQuestionnaireResponse(c.Request().Body, q)
+		raw, err = decodeQuestionnaireResponse(body, q)
 	default:
 		return echo.NewHTTPError(http.StatusUnsupportedMediaType, "Content-Type must be application/json or application/fhir+json")
 	}
@@ -153,8 +154,10 @@ func (s *Server) accept(ctx context.Context, q *forms.Questionnaire, answers for
 	return ident.Issued, nil
 }
 
-// decodeAnswers reads exactly one JSON object of linkId -> raw answer.
-func decodeAnswers(body io.Reader) (map[string]json.RawMessage, error) {
+// decodeAnswers reads exactly one JSON object of linkId -> raw answer;
+// fields is how many answers the form takes at its top level, a size hint
+// that spares the map its regrowth.
+func decodeAnswers(body bodyReader, fields int) (map[string]json.RawMessage, error) {
 	b, err := readJSONBody(body)
 	if err != nil {
 		return nil, err
@@ -162,19 +165,48 @@ func decodeAnswers(body io.Reader) (map[string]json.RawMessage, error) {
 	if len(b) == 0 || b[0] != '{' {
 		return nil, echo.NewHTTPError(http.StatusBadRequest, "body must be a JSON object mapping linkId to answer")
 	}
-	var raw map[string]json.RawMessage
+	// Unmarshal fills a map it is given; the hint is capped so a form of
+	// many items does not cost every request a large empty map.
+	raw := make(map[string]json.RawMessage, min(fields, 64))
 	if err := decodeOne(b, &raw); err != nil {
 		return nil, err
 	}
 	return raw, nil
 }
 
-func readJSONBody(body io.Reader) ([]byte, error) {
-	b, err := io.ReadAll(body)
-	if err != nil {
-		return nil, err // a *http.MaxBytesError becomes 413 in handleError
+// bodyReader is a request body with the length its Content-Length
+// announced (-1 when unknown).
+type bodyReader struct {
+	io.Reader
+	length int64
+}
+
+// maxPresized bounds the buffer made up front from an announced length:
+// a larger body grows its buffer as it arrives, so a client that announces
+// much and sends little cannot make intake allocate for it.
+const maxPresized = 64 << 10
+
+func readJSONBody(body bodyReader) ([]byte, error) {
+	size := int64(512) // io.ReadAll's first buffer
+	if body.length > 0 && body.length <= maxPresized {
+		// One allocation where io.ReadAll would grow its buffer from 512
+		// bytes, copying as it goes; +1 to meet the EOF without a regrowth.
+		size = body.length + 1
 	}
-	return bytes.TrimSpace(b), nil
+	b := make([]byte, 0, size)
+	for {
+		n, err := body.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			return bytes.TrimSpace(b), nil
+		}
+		if err != nil {
+			return nil, err // a *http.MaxBytesError becomes 413 in handleError
+		}
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)] // let append pick the next capacity
+		}
+	}
 }
 
 // decodeOne decodes exactly one JSON value and refuses anything after it.
@@ -204,7 +236,7 @@ type questionnaireResponse struct {
 
 // decodeQuestionnaireResponse reads a QuestionnaireResponse for q and
 // flattens it into raw answers for Validate.
-func decodeQuestionnaireResponse(body io.Reader, q *forms.Questionnaire) (map[string]json.RawMessage, error) {
+func decodeQuestionnaireResponse(body bodyReader, q *forms.Questionnaire) (map[string]json.RawMessage, error) {
 	b, err := readJSONBody(body)
 	if err != nil {
 		return nil, err
