@@ -161,13 +161,18 @@ type scopeRun struct {
 }
 
 func (v *validation) newRun(scope *Item, parent *scopeRun, prefix string) *scopeRun {
+	// The maps that take an entry per answered (or checked) item are made
+	// at the scope's size, so they are not regrown item by item; the hint
+	// is capped so a form of thousands of items costs a short submission
+	// no large empty maps.
+	n := min(len(v.inScope[scope]), 64)
 	return &scopeRun{
 		v: v, scope: scope, parent: parent, prefix: prefix,
-		answers:   make(map[string][]Value),
-		present:   make(map[*Item]bool),
+		answers:   make(map[string][]Value, n),
+		present:   make(map[*Item]bool, n),
 		failed:    make(map[*Item]bool),
 		messages:  make(map[*Item]locale.Message),
-		state:     make(map[*Item]enabledState),
+		state:     make(map[*Item]enabledState, n),
 		instances: make(map[*Item][]*scopeRun),
 	}
 }
