@@ -3,12 +3,16 @@ package intake
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"testing/iotest"
+
+	"github.com/labstack/echo/v4"
 )
 
 // TestReadJSONBody: the body is read whole (trimmed) whatever its announced
@@ -59,5 +63,38 @@ func TestReadJSONBodyOneAllocation(t *testing.T) {
 	})
 	if allocs > 1 {
 		t.Errorf("%v allocations to read a 1500-byte body, want 1", allocs)
+	}
+}
+
+// TestSecurityHeadersShared: the header values every response shares are
+// never changed through one response: adding to or replacing a header in
+// one leaves the next response's headers (and the shared values) as they
+// were.
+func TestSecurityHeadersShared(t *testing.T) {
+	t.Parallel()
+	e := echo.New()
+	var recs []*httptest.ResponseRecorder
+	for i := range 2 {
+		h := securityHeaders(func(c echo.Context) error {
+			c.Response().Header().Add("Cache-Control", fmt.Sprintf("private-%d", i))
+			c.Response().Header().Set("X-Frame-Options", "SAMEORIGIN")
+			return nil
+		})
+		rec := httptest.NewRecorder()
+		if err := h(e.NewContext(httptest.NewRequest(http.MethodGet, "/", nil), rec)); err != nil {
+			t.Fatal(err)
+		}
+		recs = append(recs, rec)
+	}
+	for i, rec := range recs {
+		if got, want := rec.Header().Values("Cache-Control"), []string{"no-store", fmt.Sprintf("private-%d", i)}; !slices.Equal(got, want) {
+			t.Errorf("response %d: Cache-Control %q, want %q", i, got, want)
+		}
+	}
+	if got := securityHeaderValues.Values("Cache-Control"); !slices.Equal(got, []string{"no-store"}) {
+		t.Errorf("shared Cache-Control became %q", got)
+	}
+	if got := securityHeaderValues.Get("X-Frame-Options"); got != "DENY" {
+		t.Errorf("shared X-Frame-Options became %q", got)
 	}
 }
