@@ -146,6 +146,8 @@ func BenchmarkTransferPass(b *testing.B) {
 	b.ReportMetric(us(passCPU.total()), "transfer_cpu_us/row")
 	b.ReportMetric(us(passCPU.self), "transfer_go_cpu_us/row")
 	b.ReportMetric(us(passCPU.postgres), "transfer_pg_cpu_us/row")
+	b.ReportMetric(us(passCPU.byDB[0]), "transfer_pg_intake_cpu_us/row")
+	b.ReportMetric(us(passCPU.byDB[1]), "transfer_pg_clinical_cpu_us/row")
 	b.ReportMetric(us(copyCPU.total()), "plain_copy_cpu_us/row")
 	b.ReportMetric(float64(copyCPU.total())/float64(passCPU.total()), "x_plain_copy_cpu")
 	passRate := float64(b.N*benchRows) / passSeconds
@@ -175,12 +177,20 @@ func newCPUMeter(tb testing.TB, admin *pgxpool.Pool, urls ...string) cpuMeter {
 	return m
 }
 
-// cpuTime is CPU time used by this process and by Postgres backends.
-type cpuTime struct{ self, postgres time.Duration }
+// cpuTime is CPU time used by this process and by Postgres backends, in
+// all and by database (in the order newCPUMeter was given them; at most two).
+type cpuTime struct {
+	self, postgres time.Duration
+	byDB           [2]time.Duration
+}
 
-func (c cpuTime) total() time.Duration  { return c.self + c.postgres }
-func (c cpuTime) add(d cpuTime) cpuTime { return cpuTime{c.self + d.self, c.postgres + d.postgres} }
-func (c cpuTime) sub(d cpuTime) cpuTime { return cpuTime{c.self - d.self, c.postgres - d.postgres} }
+func (c cpuTime) total() time.Duration { return c.self + c.postgres }
+func (c cpuTime) add(d cpuTime) cpuTime {
+	return cpuTime{c.self + d.self, c.postgres + d.postgres, [2]time.Duration{c.byDB[0] + d.byDB[0], c.byDB[1] + d.byDB[1]}}
+}
+func (c cpuTime) sub(d cpuTime) cpuTime {
+	return cpuTime{c.self - d.self, c.postgres - d.postgres, [2]time.Duration{c.byDB[0] - d.byDB[0], c.byDB[1] - d.byDB[1]}}
+}
 
 // read returns the CPU time of this process and that of every backend of
 // the databases. A backend that exits between two reads takes its time
@@ -192,16 +202,20 @@ func (m cpuMeter) read(tb testing.TB) cpuTime {
 		tb.Fatal(err)
 	}
 	t := cpuTime{self: time.Duration(ru.Utime.Nano() + ru.Stime.Nano())}
-	rows, err := m.admin.Query(context.Background(), `SELECT pid FROM pg_stat_activity WHERE datname = ANY($1)`, m.dbs)
+	rows, err := m.admin.Query(context.Background(), `SELECT pid, datname::text FROM pg_stat_activity WHERE datname = ANY($1)`, m.dbs)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	pids, err := pgx.CollectRows(rows, pgx.RowTo[int32])
+	type backend struct {
+		Pid     int32
+		Datname string
+	}
+	backends, err := pgx.CollectRows(rows, pgx.RowToStructByPos[backend])
 	if err != nil {
 		tb.Fatal(err)
 	}
-	for _, pid := range pids {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	for _, be := range backends {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", be.Pid))
 		if err != nil {
 			continue // exited meanwhile
 		}
@@ -212,7 +226,11 @@ func (m cpuMeter) read(tb testing.TB) cpuTime {
 		}
 		u, _ := strconv.ParseInt(f[11], 10, 64)
 		st, _ := strconv.ParseInt(f[12], 10, 64)
-		t.postgres += time.Duration(u+st) * time.Second / clockTicks
+		d := time.Duration(u+st) * time.Second / clockTicks
+		t.postgres += d
+		if i := slices.Index(m.dbs, be.Datname); i >= 0 && i < len(t.byDB) {
+			t.byDB[i] += d
+		}
 	}
 	return t
 }
