@@ -693,17 +693,15 @@ func (m *Mover) openRow(r *pendingRow) outcome {
 }
 
 // revalidate checks sealed answers against the form again: transfer trusts
-// nothing intake wrote, even authenticated.
+// nothing intake wrote, even authenticated. ValidateSealed applies every
+// rule Validate does, on the answers as sealed, without turning them into a
+// QuestionnaireResponse and back.
 func revalidate(q *forms.Questionnaire, sealed json.RawMessage) (forms.Answers, error) {
 	var a forms.Answers
 	if err := json.Unmarshal(sealed, &a); err != nil {
 		return nil, err
 	}
-	raw, err := q.AnswersFromResponseItems(q.ResponseItems(a))
-	if err != nil {
-		return nil, err
-	}
-	valid, ferrs := q.Validate(raw)
+	valid, ferrs := q.ValidateSealed(a)
 	if len(ferrs) > 0 {
 		return nil, ferrs
 	}

@@ -105,6 +105,7 @@ func FuzzValidate(f *testing.F) {
 		if _, err := json.Marshal(a); err != nil {
 			t.Fatalf("accepted answers do not marshal: %v", err)
 		}
+		checkSealedAccepted(t, q, a)
 		raw2, err := q.AnswersFromResponseItems(q.ResponseItems(a))
 		if err != nil {
 			t.Fatalf("AnswersFromResponseItems: %v", err)
@@ -187,6 +188,7 @@ func FuzzValidateRepeating(f *testing.F) {
 		if err := json.Unmarshal(b, &stored); err != nil || !reflect.DeepEqual(stored, a) {
 			t.Fatalf("stored JSON round trip: %v %s", err, b)
 		}
+		checkSealedAccepted(t, q, a)
 		raw2, err := q.AnswersFromResponseItems(q.ResponseItems(a))
 		if err != nil {
 			t.Fatalf("AnswersFromResponseItems: %v", err)
@@ -201,5 +203,112 @@ func FuzzValidateRepeating(f *testing.F) {
 		if p := q.CheckResponse(q.ResponseItems(a)); len(p) > 0 {
 			t.Fatalf("response does not fit the form: %v", p)
 		}
+	})
+}
+
+// checkSealedAccepted: answers Validate accepted, sealed as JSON and read
+// back, pass ValidateSealed unchanged (what transfer does with every row).
+func checkSealedAccepted(t *testing.T, q *Questionnaire, a Answers) {
+	t.Helper()
+	b, err := json.Marshal(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sealed Answers
+	if err := json.Unmarshal(b, &sealed); err != nil {
+		t.Fatal(err)
+	}
+	got, errs := q.ValidateSealed(sealed)
+	if len(errs) > 0 {
+		t.Fatalf("ValidateSealed rejected what Validate accepted: %v (%s)", errs, b)
+	}
+	if !reflect.DeepEqual(got, a) {
+		t.Fatalf("ValidateSealed changed the answers:\n got %v\nwant %v", got, a)
+	}
+}
+
+// roundTripValidate is how transfer checked sealed answers before
+// ValidateSealed: through a QuestionnaireResponse and back into Validate.
+func roundTripValidate(q *Questionnaire, a Answers) (Answers, bool) {
+	raw, err := q.AnswersFromResponseItems(q.ResponseItems(a))
+	if err != nil {
+		return nil, false
+	}
+	out, errs := q.Validate(raw)
+	return out, len(errs) == 0
+}
+
+// checkSealedAgrees: ValidateSealed accepts nothing the round trip through
+// a QuestionnaireResponse refuses, and what it accepts comes out the same.
+func checkSealedAgrees(t *testing.T, q *Questionnaire, sealed []byte) {
+	t.Helper()
+	var a, again Answers
+	if json.Unmarshal(sealed, &a) != nil {
+		return
+	}
+	json.Unmarshal(sealed, &again) // the round trip may not see what ValidateSealed touched
+	got, errs := q.ValidateSealed(a)
+	want, ok := roundTripValidate(q, again)
+	if len(errs) > 0 {
+		if got != nil {
+			t.Fatal("answers returned with errors")
+		}
+		for _, fe := range errs {
+			if fe.Message.IsZero() || fe.Message.String() == fe.Message.Key {
+				t.Fatalf("empty message for %q", fe.Field)
+			}
+		}
+		return
+	}
+	if !ok {
+		t.Fatalf("ValidateSealed accepted answers the round trip refuses: %s", sealed)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("ValidateSealed and the round trip differ on %s:\n got %v\nwant %v", sealed, got, want)
+	}
+}
+
+// sealedSeeds are sealed answers (Answers as JSON) for the fuzzers of
+// ValidateSealed, valid and not.
+var sealedSeeds = []string{
+	`{}`,
+	`{"takes":[{"valueBoolean":true}],"med":[{"instance":{"name":[{"valueString":"A"}],"regular":[{"valueBoolean":true}],"dose":[{"valueInteger":2}],"side":[{"instance":{"effect":[{"valueString":"x"}],"since":[{"valueTime":"10:00:00"}]}}]}},{"instance":{"name":[{"valueString":"B"}]}}],"why":[{"valueString":"x"}]}`,
+	`{"takes":[{"valueBoolean":false}],"med":[{"instance":{"name":[{"valueString":"A"}]}}]}`,
+	`{"med":[{"valueString":"x","instance":{"name":[{"valueString":"A"}]}}],"name":[{"valueString":"B"}]}`,
+	`{"allergy":[{"valueCoding":{"code":"pen","display":"Penicillin"},"instance":{"reaction":[{"valueString":"rash"}],"first":[{"valueDate":"2020-01-01"}]}},{"valueCoding":{"code":"nut"},"instance":{"reaction":[{"valueString":"y"}]}}]}`,
+	`{"allergy":[{"valueCoding":{"code":"egg"},"instance":{"reaction":[{"valueString":"y"}]}}],"reaction":[{"valueString":"z"}]}`,
+	`{"allergy":[{"instance":{"reaction":[{"valueString":"y"}]}}]}`,
+	`{"why":[{"valueString":"x","item":[{"linkId":"takes","answer":[{"valueBoolean":true}]}]}]}`,
+	`{"name":[{"valueString":"Ann"}],"ok":[{"valueBoolean":false}],"age":[{"valueInteger":131}]}`,
+	`{"name":[{"valueString":"Annabel"}],"ok":[{"valueBoolean":true}],"detail":[{"valueString":"d"}]}`,
+	`{"name":[{"valueString":"Ann"},{"valueString":"Bob"}],"ok":[{"valueBoolean":false}],"tags":[{"valueString":"a"},{"valueString":" "}]}`,
+	`{"name":[{"valueString":"Ann"}],"ok":[{"valueBoolean":false}],"colour":[{"valueCoding":{"system":"urn:other","code":"red"}}],"why-red":[{"valueString":"r"}]}`,
+	`{"name":[{"valueString":"Ann"}],"ok":[{"valueBoolean":false}],"colour":[{"valueCoding":{"code":"blue"}}],"source":[{"valueString":"Somewhere else"}]}`,
+	`{"name":[{"valueString":"Ann"}],"ok":[{"valueBoolean":false}],"weight":[{"valueDecimal":0.25}],"dob":[{"valueDate":"2023-02-29"}],"seen":[{"valueDateTime":"2024-01-01T10:00:00"}]}`,
+	`{"name":[{"valueString":"Ann"}],"ok":[{"valueBoolean":false}],"files":[{"valueAttachment":{"contentType":"application/pdf","data":"JVBERi0xLjcgaGVsbG8=","size":3,"title":"a.pdf"}}]}`,
+	`{"name":[{"valueString":"Ann"}],"ok":[{"valueBoolean":false}],"count":[{"valueDecimal":1.5}],"notes":[{"valueInteger":3}],"info":[{"valueString":"x"}],"details":[{"valueString":"x"}]}`,
+	`{"name":[{"valueString":"A\u0000"}],"ok":[{"valueBoolean":"yes"}],"unknown":[{"valueString":"x"}]}`,
+	`{"name":[{"valueString":"Ann","valueInteger":1}],"ok":[{}]}`,
+}
+
+// FuzzValidateSealed feeds ValidateSealed arbitrary sealed answers for the
+// form with every type and the one with repeating groups: it accepts
+// nothing that Validate, given the same answers as a QuestionnaireResponse,
+// refuses, and what it accepts comes out the same.
+func FuzzValidateSealed(f *testing.F) {
+	for _, s := range sealedSeeds {
+		f.Add([]byte(s))
+	}
+	typed, err := Parse(allTypes)
+	if err != nil {
+		f.Fatal(err)
+	}
+	repeating, err := Parse([]byte(repeatFuzzForm))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, sealed []byte) {
+		checkSealedAgrees(t, typed, sealed)
+		checkSealedAgrees(t, repeating, sealed)
 	})
 }

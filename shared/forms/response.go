@@ -290,28 +290,8 @@ func (f *flattener) flatten(items []ResponseItem, sc *rawScope, depth int) error
 		if len(item.Answer) > 0 {
 			values := make([]json.RawMessage, 0, len(item.Answer))
 			for j, v := range item.Answer {
-				var (
-					b   json.RawMessage
-					err error
-				)
-				if owner != nil && owner.FreeReference() && v.setFields() == 1 {
-					// A reference item without options takes a valueReference
-					// with a display only: a record id (reference, identifier,
-					// type) is never taken from the public side, and one
-					// without a display says nothing: both are refused.
-					r := v.ValueReference
-					if r != nil && r.Reference == "" && r.Identifier == nil && r.Type == "" && strings.TrimSpace(r.Display) != "" {
-						b, _ = json.Marshal(r.Display) // a string always marshals
-					} else {
-						b = json.RawMessage(`{}`)
-					}
-				} else if owner != nil && v.setFields() == 1 &&
-					(owner.Type == TypeReference) != (v.ValueReference != nil && v.ValueReference.Reference != "") {
-					// A reference item takes a valueReference with a reference,
-					// and only it takes one: this value fits no item's type
-					// or option key, so Validate refuses it naming the item.
-					b = json.RawMessage(`{}`)
-				} else if b, err = answerJSON(v); err != nil {
+				b, err := inputAnswer(owner, v)
+				if err != nil {
 					return fmt.Errorf("response item %s, answer %d: %w", name(), j+1, err)
 				}
 				if owner != nil && owner.scopeOwner() {
@@ -360,6 +340,31 @@ func (f *flattener) flatten(items []ResponseItem, sc *rawScope, depth int) error
 
 // maxInstances bounds the group instances of one response.
 const maxInstances = MaxInstances // (the FHIR way in, before Validate counts again)
+
+// inputAnswer turns one answer to owner (nil: an unknown item) into the
+// plain JSON value Validate expects of it.
+func inputAnswer(owner *Item, v Value) (json.RawMessage, error) {
+	switch {
+	case owner != nil && owner.FreeReference() && v.setFields() == 1:
+		// A reference item without options takes a valueReference
+		// with a display only: a record id (reference, identifier,
+		// type) is never taken from the public side, and one
+		// without a display says nothing: both are refused.
+		r := v.ValueReference
+		if r != nil && r.Reference == "" && r.Identifier == nil && r.Type == "" && strings.TrimSpace(r.Display) != "" {
+			b, _ := json.Marshal(r.Display) // a string always marshals
+			return b, nil
+		}
+		return json.RawMessage(`{}`), nil
+	case owner != nil && v.setFields() == 1 &&
+		(owner.Type == TypeReference) != (v.ValueReference != nil && v.ValueReference.Reference != ""):
+		// A reference item takes a valueReference with a reference,
+		// and only it takes one: this value fits no item's type
+		// or option key, so Validate refuses it naming the item.
+		return json.RawMessage(`{}`), nil
+	}
+	return answerJSON(v)
+}
 
 // answerJSON turns one answer into the plain JSON value Validate expects.
 // Its errors describe the shape, never the content.

@@ -6,6 +6,8 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"iter"
+	"maps"
 	"math"
 	"mime"
 	"slices"
@@ -236,9 +238,63 @@ func (q *Questionnaire) Validate(raw map[string]json.RawMessage) (Answers, Field
 // decode reads the raw answers of the run's scope, and those of every
 // instance of the repeating groups in it.
 func (r *scopeRun) decode(raw map[string]json.RawMessage) {
+	r.strayKeys(maps.Keys(raw))
+	for _, it := range r.members() {
+		rv, ok := raw[it.LinkID]
+		if it.RepeatingGroup() {
+			if ok {
+				r.decodeInstances(it, rv)
+			}
+			continue
+		}
+		if !it.PatientAnswers() {
+			r.notTyped(it)
+			continue
+		}
+		if !ok {
+			continue
+		}
+		if it.HasInstances() {
+			r.decodeAnswerInstances(it, rv)
+			continue
+		}
+		values, present, msg := decodeAnswers(it, rv)
+		r.setAnswers(it, values, present, msg)
+	}
+}
+
+// setAnswers records what decoding one question's answers gave.
+func (r *scopeRun) setAnswers(it *Item, values []Value, present bool, msg locale.Message) {
+	r.present[it] = present
+	switch {
+	case !msg.IsZero():
+		r.messages[it] = msg
+		r.failed[it] = true
+	case present:
+		r.answers[it.LinkID] = values
+	}
+}
+
+// notTyped sets the answer of an item the patient does not answer.
+// Read-only, hidden and calculated items are never typed by the patient: a
+// submitted value is ignored (FHIR clients send the values they displayed),
+// the form's initial value stands, and transfer computes calculated ones.
+// It is not counted as present: an instance or group holding only such
+// values was left blank by the patient, so it is neither "given" nor an
+// answer that must stay empty.
+func (r *scopeRun) notTyped(it *Item) {
+	if len(it.Initial) > 0 && it.Calculated == nil {
+		r.answers[it.LinkID] = slices.Clone(it.Initial)
+	}
+}
+
+// strayKeys notes the submitted keys that are not answers in the run's
+// scope: unknown linkIds, items of another scope, and items that take no
+// answer.
+func (r *scopeRun) strayKeys(keys iter.Seq[string]) {
 	q := r.v.q
 	var unknown, elsewhere []string
-	for key := range raw {
+	for key := range keys {
 		it := q.byLinkID[key]
 		switch {
 		case it == nil:
@@ -264,45 +320,6 @@ func (r *scopeRun) decode(raw map[string]json.RawMessage) {
 			msg = locale.New(MsgInRepeatingGroup, ItemLabel{q.outermostBelow(r.scope, it)})
 		}
 		r.stray = append(r.stray, FieldError{Field: r.prefix + key, Message: msg})
-	}
-
-	for _, it := range r.members() {
-		rv, ok := raw[it.LinkID]
-		if it.RepeatingGroup() {
-			if ok {
-				r.decodeInstances(it, rv)
-			}
-			continue
-		}
-		if !it.PatientAnswers() {
-			// Read-only, hidden and calculated items are never typed by the
-			// patient: a submitted value is ignored (FHIR clients send the
-			// values they displayed), the form's initial value stands, and
-			// transfer computes calculated ones.
-			// It is not counted as present: an instance or group holding
-			// only such values was left blank by the patient, so it is
-			// neither "given" nor an answer that must stay empty.
-			if len(it.Initial) > 0 && it.Calculated == nil {
-				r.answers[it.LinkID] = slices.Clone(it.Initial)
-			}
-			continue
-		}
-		if !ok {
-			continue
-		}
-		if it.HasInstances() {
-			r.decodeAnswerInstances(it, rv)
-			continue
-		}
-		values, present, msg := decodeAnswers(it, rv)
-		r.present[it] = present
-		switch {
-		case !msg.IsZero():
-			r.messages[it] = msg
-			r.failed[it] = true
-		case present:
-			r.answers[it.LinkID] = values
-		}
 	}
 }
 
