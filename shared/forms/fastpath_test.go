@@ -66,6 +66,68 @@ func FuzzPlainJSONString(f *testing.F) {
 	})
 }
 
+// TestEscapedJSONStringMatchesUnmarshal: the second fast path takes the
+// escapes json.Marshal and browsers write, and returns exactly what
+// json.Unmarshal does; anything unusual is left to json.Unmarshal.
+func TestEscapedJSONStringMatchesUnmarshal(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		raw  string
+		fast bool
+	}{
+		{`"Flat 4\nNorthbridge"`, true},
+		{`"A\u0026E \u003cb\u003e"`, true},
+		{`"\"quoted\" \\ \/ \b\f\n\r\t"`, true},
+		{`"\u00e9\u00C9 \u674e \u0000"`, true},
+		{`"\\"`, true},
+		{`"plain"`, true},
+		{"\"Zo\u00eb \\n\"", true},
+		{`"\ud83d\ude00"`, false}, // a surrogate pair: json.Unmarshal decides
+		{`"\ud83d"`, false},
+		{`"\x41"`, false},
+		{`"\u12"`, false},
+		{`"\u12g4"`, false},
+		{`"\u+123"`, false},
+		{`"abc\"`, false}, // the closing quote is escaped
+		{`"a"b"`, false},
+		{"\"raw\nbreak\"", false},
+		{"\"bad \xff \\n\"", false},
+		{`"`, false},
+		{`12`, false},
+	} {
+		got, ok := escapedJSONString([]byte(tc.raw))
+		if ok != tc.fast {
+			t.Errorf("escapedJSONString(%q) ok = %v, want %v", tc.raw, ok, tc.fast)
+			continue
+		}
+		if !ok {
+			continue
+		}
+		var want string
+		if err := json.Unmarshal([]byte(tc.raw), &want); err != nil || got != want {
+			t.Errorf("escapedJSONString(%q) = %q, json.Unmarshal gives %q, %v", tc.raw, got, want, err)
+		}
+	}
+}
+
+// FuzzEscapedJSONString: whatever the second fast path accepts,
+// json.Unmarshal accepts too, with the same text.
+func FuzzEscapedJSONString(f *testing.F) {
+	for _, s := range []string{`"a\nb"`, `"\u0026"`, `"\ud83d\ude00"`, `"\\"`, `"a\"`, "\"\xc3\xa9\\t\"", `"\u00"`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		got, ok := escapedJSONString(raw)
+		if !ok {
+			return
+		}
+		var want string
+		if err := json.Unmarshal(raw, &want); err != nil || got != want {
+			t.Fatalf("escapedJSONString(%q) = %q, json.Unmarshal gives %q, %v", raw, got, want, err)
+		}
+	})
+}
+
 // TestNoASCIIFormatChars: checkFormatChars skips ASCII because no ASCII
 // character is in Unicode category Cf.
 func TestNoASCIIFormatChars(t *testing.T) {

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf16"
 	"unicode/utf8"
 
 	"github.com/airlockhq/airlock/shared/locale"
@@ -967,6 +968,82 @@ func plainJSONString(raw []byte) (string, bool) {
 	return string(inner), true
 }
 
+// escapedJSONString is plainJSONString for a string with escapes: those
+// json.Marshal and browsers write (\" \\ \/ \b \f \n \r \t, and \uXXXX
+// outside the UTF-16 surrogates, as in \u0026 for "&"), in valid UTF-8 with
+// no control characters. It returns what json.Unmarshal would, without its
+// reflection and its second scan; false for anything else (a surrogate
+// pair, a bad escape, a stray quote...), which json.Unmarshal then decides.
+func escapedJSONString(raw []byte) (string, bool) {
+	if len(raw) < 2 || raw[0] != '"' || raw[len(raw)-1] != '"' {
+		return "", false
+	}
+	inner := raw[1 : len(raw)-1]
+	if !utf8.Valid(inner) {
+		return "", false
+	}
+	out := make([]byte, 0, len(inner))
+	for i := 0; i < len(inner); i++ {
+		c := inner[i]
+		if c < ' ' || c == '"' {
+			return "", false
+		}
+		if c != '\\' {
+			out = append(out, c)
+			continue
+		}
+		if i++; i == len(inner) {
+			return "", false // the closing quote was escaped
+		}
+		switch inner[i] {
+		case '"', '\\', '/':
+			out = append(out, inner[i])
+		case 'b':
+			out = append(out, '\b')
+		case 'f':
+			out = append(out, '\f')
+		case 'n':
+			out = append(out, '\n')
+		case 'r':
+			out = append(out, '\r')
+		case 't':
+			out = append(out, '\t')
+		case 'u':
+			if i+5 > len(inner) {
+				return "", false
+			}
+			r, ok := hex4(inner[i+1 : i+5])
+			if !ok || utf16.IsSurrogate(r) {
+				return "", false
+			}
+			out = utf8.AppendRune(out, r)
+			i += 4
+		default:
+			return "", false
+		}
+	}
+	return string(out), true
+}
+
+// hex4 reads the four hexadecimal digits of a \u escape.
+func hex4(b []byte) (rune, bool) {
+	var r rune
+	for _, c := range b {
+		switch {
+		case '0' <= c && c <= '9':
+			c -= '0'
+		case 'a' <= c && c <= 'f':
+			c -= 'a' - 10
+		case 'A' <= c && c <= 'F':
+			c -= 'A' - 10
+		default:
+			return 0, false
+		}
+		r = r<<4 | rune(c)
+	}
+	return r, true
+}
+
 // decodeAnswer checks one JSON value. An empty (or blank) string is "no
 // answer" for every type, which is what an HTML form sends for an untouched
 // field.
@@ -980,8 +1057,10 @@ func decodeAnswer(it *Item, raw []byte) (val Value, empty bool, msg locale.Messa
 	if isString {
 		var plain bool
 		if s, plain = plainJSONString(raw); !plain {
-			if err := json.Unmarshal(raw, &s); err != nil {
-				return val, false, bad
+			if s, plain = escapedJSONString(raw); !plain {
+				if err := json.Unmarshal(raw, &s); err != nil {
+					return val, false, bad
+				}
 			}
 		}
 		if it.Type == TypeText {
