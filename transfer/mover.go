@@ -697,8 +697,8 @@ func (m *Mover) openRow(r *pendingRow) outcome {
 // rule Validate does, on the answers as sealed, without turning them into a
 // QuestionnaireResponse and back.
 func revalidate(q *forms.Questionnaire, sealed json.RawMessage) (forms.Answers, error) {
-	var a forms.Answers
-	if err := json.Unmarshal(sealed, &a); err != nil {
+	a, err := forms.DecodeSealedAnswers(sealed)
+	if err != nil {
 		return nil, err
 	}
 	valid, ferrs := q.ValidateSealed(a)

@@ -312,3 +312,60 @@ func FuzzValidateSealed(f *testing.F) {
 		checkSealedAgrees(t, repeating, sealed)
 	})
 }
+
+// FuzzDecodeSealedAnswers: whatever DecodeSealedAnswers accepts,
+// json.Unmarshal reads as the same Answers; and the JSON json.Marshal makes
+// of answers Validate accepted, it reads back unchanged.
+func FuzzDecodeSealedAnswers(f *testing.F) {
+	for _, s := range sealedSeeds {
+		f.Add([]byte(s))
+	}
+	f.Add([]byte(`null`))
+	f.Add([]byte(`{"a":[{"valueReference":{"reference":"P/1","identifier":{"value":"x"},"type":"Patient"}}]}`))
+	f.Add([]byte(`{"a":[{"valueQuantity":{"value":1.5e3,"unit":"cm","system":"http://unitsofmeasure.org","code":"cm"}}]}`))
+	f.Add([]byte(`{"a":[{"valueAttachment":{"contentType":"image/png","data":"aGVsbG8=","title":"\u00e9\ud83d\ude00","size":5,"hash":""}}]}`))
+	f.Add([]byte(`{"a" : [ {"valueString" : "x\"\\\/\b\f\n\r\t\u0041\u2028"} ] , "b":[]}`))
+	f.Add([]byte(`{"a":[{"valueString":"\ud800"}]}`))
+	f.Add([]byte(`{"a":[{"valueInteger":-0,"valueDecimal":-0.0e-0}],"a":[]}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		got, err := DecodeSealedAnswers(data)
+		if err != nil {
+			return
+		}
+		var want Answers
+		if err := json.Unmarshal(data, &want); err != nil {
+			t.Fatalf("DecodeSealedAnswers accepted what json.Unmarshal refuses (%v): %q", err, data)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("DecodeSealedAnswers and json.Unmarshal differ on %q:\n got %#v\nwant %#v", data, got, want)
+		}
+	})
+}
+
+// TestDecodeSealedAnswersReadsWhatValidateReturns: the sealed JSON of
+// answers Validate accepted (every type, repeating groups, answers with
+// questions under them) reads back unchanged.
+func TestDecodeSealedAnswersReadsWhatValidateReturns(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ form, body string }{
+		{string(allTypes), `{"name":"Ann","ok":true,"detail":"d","subdetail":"s","notes":"a\r\nb \u2028 <&>","age":30,"count":-2,"pick-a":"p","weight":70.25,
+			"dob":"2024-02-29","seen":"2024-01-01T10:00:00Z","colour":"red","why-red":"r","source":"Friend","tags":["x","y"],"dated":"z",
+			"files":[{"contentType":"application/pdf","data":"JVBERi0xLjcgaGVsbG8=","title":"Scan \u00e9"}]}`},
+		{repeatFuzzForm, `{"takes":true,"med":[{"name":"A","regular":true,"dose":2,"side":[{"effect":"x","since":"10:00"}]},{"name":"B"}],
+			"allergy":[{"answer":"pen","item":{"reaction":"rash","first":"2020-01-01"}},{"answer":"nut","item":{"reaction":"hives"}}]}`},
+	} {
+		q := mustParse(t, []byte(tc.form))
+		a := mustValidate(t, q, decodeRaw(t, tc.body))
+		b, err := json.Marshal(a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := DecodeSealedAnswers(b)
+		if err != nil {
+			t.Fatalf("DecodeSealedAnswers(%s): %v", b, err)
+		}
+		if !reflect.DeepEqual(got, a) {
+			t.Fatalf("DecodeSealedAnswers(%s):\n got %v\nwant %v", b, got, a)
+		}
+	}
+}

@@ -179,10 +179,11 @@ type Payload struct {
 // ErrBinding means the opened plaintext does not belong to the row it was in.
 var ErrBinding = errors.New("sealed binding does not match the row")
 
-// DecodePayload parses an opened plaintext and checks it against the row's binding.
+// DecodePayload parses an opened plaintext and checks it against the row's
+// binding. Payload.Answers is a copy: the plaintext can be cleared after.
 func DecodePayload(plaintext []byte, row Binding) (*Payload, error) {
-	var p Payload
-	if err := json.Unmarshal(plaintext, &p); err != nil {
+	p, err := readPayload(plaintext)
+	if err != nil {
 		return nil, fmt.Errorf("decode payload: %w", err)
 	}
 	if p.Version != 1 {
@@ -191,7 +192,7 @@ func DecodePayload(plaintext []byte, row Binding) (*Payload, error) {
 	if p.Binding != row {
 		return nil, ErrBinding
 	}
-	return &p, nil
+	return p, nil
 }
 
 // ReceiptAlphabet is the alphabet of receipts: no look-alikes (no I, O, 0, 1).
