@@ -57,6 +57,15 @@ func Seal(pub PublicKey, plaintext []byte) ([]byte, error) {
 	copy(out[1:], pub.ID[:])
 	// box.SealAnonymous, with crypto/ecdh doing the X25519 work: the same
 	// bytes, in two scalar multiplications where x/crypto's does four.
+	//
+	// Two is the floor while crypto/ecdh computes the shared secret: its
+	// NewPrivateKey (which GenerateKey calls) always derives the public key
+	// with the Montgomery ladder, so an ephemeral public key made faster
+	// elsewhere (filippo.io/edwards25519's precomputed-table base-point
+	// multiplication, ~25 µs against the ladder's ~75 µs here) would be
+	// made a second time by the ladder the moment ECDH needs a
+	// *ecdh.PrivateKey: more work, not less (issue 14, measured and left
+	// alone).
 	eph, err := ecdh.X25519().GenerateKey(rand.Reader)
 	if err != nil {
 		return nil, fmt.Errorf("seal: %w", err)
