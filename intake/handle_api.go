@@ -90,7 +90,15 @@ func (s *Server) handleSubmitJSON(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusCreated, map[string]string{"receipt": issued.Receipt, "correction_code": issued.CorrectionCode})
+	return c.JSON(http.StatusCreated, receiptResponse{CorrectionCode: issued.CorrectionCode, Receipt: issued.Receipt})
+}
+
+// receiptResponse is the body of a 201: the same bytes as the map it
+// replaced (whose keys encoding/json sorted), without the map's reflection
+// and sorting on every submission.
+type receiptResponse struct {
+	CorrectionCode string `json:"correction_code"`
+	Receipt        string `json:"receipt"`
 }
 
 // apiFieldError is one entry of a 422's "errors": the field and the

@@ -2,6 +2,7 @@ package intake
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -96,5 +97,19 @@ func TestSecurityHeadersShared(t *testing.T) {
 	}
 	if got := securityHeaderValues.Get("X-Frame-Options"); got != "DENY" {
 		t.Errorf("shared X-Frame-Options became %q", got)
+	}
+}
+
+// TestReceiptResponseBytes: the 201 body is byte for byte what the map of
+// the two fields encoded to, so no client sees a change.
+func TestReceiptResponseBytes(t *testing.T) {
+	t.Parallel()
+	got, err := json.Marshal(receiptResponse{CorrectionCode: "ABCD-EFGH-JKLM-NPQR", Receipt: "R<&>"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := json.Marshal(map[string]string{"receipt": "R<&>", "correction_code": "ABCD-EFGH-JKLM-NPQR"})
+	if !bytes.Equal(got, want) {
+		t.Errorf("got %s, want %s", got, want)
 	}
 }
