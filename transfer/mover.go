@@ -680,7 +680,7 @@ func (m *Mover) openRow(r *pendingRow) outcome {
 		m.Log.Warn("calculated item left unanswered", "form", q.ID, "error", err.Error())
 	}
 	kept := q.Carried(answers)
-	carried, err := json.Marshal(kept)
+	carried, err := forms.MarshalAnswers(kept)
 	if err != nil {
 		return outcome{quarantine: ReasonInvalid}
 	}

@@ -369,3 +369,42 @@ func TestDecodeSealedAnswersReadsWhatValidateReturns(t *testing.T) {
 		}
 	}
 }
+
+// FuzzMarshalAnswers: MarshalAnswers writes exactly what json.Marshal
+// writes, for any answers json.Unmarshal reads.
+func FuzzMarshalAnswers(f *testing.F) {
+	for _, s := range sealedSeeds {
+		f.Add([]byte(s))
+	}
+	f.Add([]byte(`{"a":[{"valueString":"<&>\u2028\u2029\u0000\u001f\b\f\n\r\t\"\\ é","valueInteger":-3,"valueDecimal":1.50,"valueBoolean":false}],"b":null,"c":[]}`))
+	f.Add([]byte(`{"a":[{"valueAttachment":{"data":"aGVsbG8=","size":5,"hash":"AA=="}},{"valueAttachment":{"title":"t","contentType":"x/y"}},{"valueAttachment":{}}]}`))
+	f.Add([]byte(`{"a":[{"valueQuantity":{"value":1,"code":"cm"}},{"valueQuantity":{}},{"valueQuantity":{"value":2,"unit":"u","system":"s"}}]}`))
+	f.Add([]byte(`{"a":[{"valueReference":{"reference":"P/1","type":"T"}},{"valueReference":{"identifier":{"a" : 1}}},{"valueCoding":{}},{"item":[]}]}`))
+	f.Add([]byte(`{"a":[{"valueDecimal":"1x"}]}`))
+	f.Add([]byte("{\"a\":[{\"valueString\":\"\xff\xfe\"}]}"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var a Answers
+		if json.Unmarshal(data, &a) != nil {
+			return
+		}
+		want, werr := json.Marshal(a)
+		got, err := MarshalAnswers(a)
+		if (err != nil) != (werr != nil) || string(got) != string(want) {
+			t.Fatalf("MarshalAnswers(%#v) = %s, %v; json.Marshal: %s, %v", a, got, err, want, werr)
+		}
+	})
+}
+
+// FuzzAppendString: appendString writes a string exactly as json.Marshal
+// does (answerJSON and MarshalAnswers rely on it).
+func FuzzAppendString(f *testing.F) {
+	for _, s := range []string{"", "plain", "<&>\u2028\u2029", "\x00\x1f\b\f\n\r\t\"\\", "é😀", "\xff\xfe", "\xed\xa0\x80"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		want, err := json.Marshal(s)
+		if got := appendString(nil, s); err != nil || string(got) != string(want) {
+			t.Fatalf("appendString(%q) = %s, json.Marshal: %s, %v", s, got, want, err)
+		}
+	})
+}
