@@ -37,6 +37,39 @@ const MaxText = 100_000
 // Words returns the lower-cased runs of letters and digits in s, in order,
 // repeats included.
 func Words(s string) []string {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return unicodeWords(s)
+		}
+	}
+	// All ASCII (most answers): the letters and digits are [A-Za-z0-9],
+	// lower-casing is per byte, and a word already in lower case is a
+	// slice of s. transfer takes the words of every submission it moves.
+	var words []string
+	for i := 0; i < len(s); {
+		if !asciiWordByte(s[i]) {
+			i++
+			continue
+		}
+		start, upper := i, false
+		for ; i < len(s) && asciiWordByte(s[i]); i++ {
+			upper = upper || 'A' <= s[i] && s[i] <= 'Z'
+		}
+		w := s[start:i]
+		if upper {
+			w = strings.ToLower(w)
+		}
+		words = append(words, w)
+	}
+	return words
+}
+
+func asciiWordByte(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
+}
+
+// unicodeWords is Words for any text.
+func unicodeWords(s string) []string {
 	return strings.FieldsFunc(strings.ToLower(s), func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) })
 }
 

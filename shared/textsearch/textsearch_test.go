@@ -1,6 +1,7 @@
 package textsearch
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -69,4 +70,18 @@ func TestAnswerWordsReadsAtMostMaxText(t *testing.T) {
 	if strings.Contains(got, "beyond") || !strings.Contains(got, "end") {
 		t.Errorf("AnswerWords over the text budget: %.40q...", got)
 	}
+}
+
+// FuzzWords: Words gives what the general rule (lower-case, then the runs
+// of letters and digits) gives, for ASCII text (its fast path) and any
+// other.
+func FuzzWords(f *testing.F) {
+	for _, s := range []string{"", "Ann-Marie O'Neil, 1980-05-17", "ann@example.org", "ÄRZTIN Zoë", "x\x00Y\x7fZ", "İstanbul K", "a\xffb"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if got, want := Words(s), unicodeWords(s); !slices.Equal(got, want) {
+			t.Fatalf("Words(%q) = %q, want %q", s, got, want)
+		}
+	})
 }
