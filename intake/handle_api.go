@@ -68,6 +68,7 @@ func (s *Server) handleSubmitJSON(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	defer clearRaw(raw)
 	corrects, cerrs := takeJSONCorrection(raw)
 	answers, ferrs := q.Validate(raw)
 	if len(ferrs) == 0 && len(cerrs) == 0 {
@@ -170,6 +171,7 @@ func decodeAnswers(body bodyReader, fields int) (map[string]json.RawMessage, err
 	if err != nil {
 		return nil, err
 	}
+	defer clear(b[:cap(b)]) // the answers live on as decoded copies only
 	if len(b) == 0 || b[0] != '{' {
 		return nil, echo.NewHTTPError(http.StatusBadRequest, "body must be a JSON object mapping linkId to answer")
 	}
@@ -194,6 +196,18 @@ type bodyReader struct {
 // much and sends little cannot make intake allocate for it.
 const maxPresized = 64 << 10
 
+// clearRaw overwrites the raw answers once they are validated and sealed
+// (or refused): Go frees memory without wiping it, and a root attacker who
+// reads the live process must find as little as possible of submissions
+// already stored (BenchmarkIntakeMemoryResidue).
+func clearRaw(raw map[string]json.RawMessage) {
+	for _, v := range raw {
+		clear(v)
+	}
+}
+
+// readJSONBody reads the whole body into one buffer, which the caller
+// clears once it has decoded it.
 func readJSONBody(body bodyReader) ([]byte, error) {
 	size := int64(512) // io.ReadAll's first buffer
 	if body.length > 0 && body.length <= maxPresized {
@@ -209,10 +223,15 @@ func readJSONBody(body bodyReader) ([]byte, error) {
 			return bytes.TrimSpace(b), nil
 		}
 		if err != nil {
+			clear(b)
 			return nil, err // a *http.MaxBytesError becomes 413 in handleError
 		}
 		if len(b) == cap(b) {
-			b = append(b, 0)[:len(b)] // let append pick the next capacity
+			// Let append pick the next capacity, and clear what it leaves
+			// behind: a body's bytes are a patient's answers.
+			grown := append(b, 0)[:len(b)]
+			clear(b)
+			b = grown
 		}
 	}
 }
@@ -249,6 +268,7 @@ func decodeQuestionnaireResponse(body bodyReader, q *forms.Questionnaire) (map[s
 	if err != nil {
 		return nil, err
 	}
+	defer clear(b[:cap(b)]) // the answers live on as decoded copies only
 	if len(b) == 0 || b[0] != '{' {
 		return nil, echo.NewHTTPError(http.StatusBadRequest, "body must be a FHIR QuestionnaireResponse")
 	}
