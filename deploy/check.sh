@@ -22,7 +22,7 @@ if command -v systemd-analyze >/dev/null 2>&1; then
     miss=()
     for want in '^NoNewPrivileges=yes$' '^ProtectSystem=strict$' '^PrivateTmp=yes$' '^ProtectHome=yes$' \
                 '^CapabilityBoundingSet=$' '^Restart=on-failure$' '^User=airlock-' '^LoadCredentialEncrypted=' \
-                '^MemoryDenyWriteExecute=yes$' '^SystemCallFilter=@system-service$'; do
+                '^MemoryDenyWriteExecute=yes$' '^SystemCallFilter=@system-service$' '^LimitCORE=0$'; do
       grep -q -- "$want" "$u" || miss+=("$want")
     done
     if [ ${#miss[@]} -eq 0 ]; then echo "ok    ${u##*/} has every required hardening line"

@@ -65,8 +65,9 @@ Settings (environment; each secret X may be given as X_FILE instead):
   INTAKE_METRICS_ADDR   address of a separate listener for Prometheus /metrics, /livez and /readyz
                         (default: off; keep it off the public network)
   INTAKE_DB_MAX_CONNS   database connections (default 32)
-  GOGC, GOMEMLIMIT      Go's collector settings; serve uses GOGC=400 and, with it, GOMEMLIMIT=1GiB
-                        when they are unset (docs/intake.md, Memory and the garbage collector)
+  GOGC, GOMEMLIMIT      Go's collector settings, Go's defaults when unset; a larger GOGC saves CPU
+                        but keeps more past answers in freed memory (docs/intake.md, Memory and the
+                        garbage collector)
 `
 
 // Main is the intake binary.
@@ -99,9 +100,6 @@ func Run(ctx context.Context, env cli.Env) error {
 		cfg, err := LoadConfig(env.Getenv)
 		if err != nil {
 			return err
-		}
-		if percent, limit, ok := setGCDefaults(env.Getenv); ok {
-			env.Logger().Info("intake collector defaults (GOGC and GOMEMLIMIT unset or partly set)", "gogc", percent, "memory_limit_bytes", limit)
 		}
 		return Serve(ctx, cfg, env.Logger())
 	default:
