@@ -26,6 +26,8 @@ var figures = []figure{
 	{"BenchmarkIntakeThroughput", "x_plain_insert", "intake / plain INSERT", 0.6, true},
 	{"BenchmarkIntakeThroughput", "p99_ms", "intake p99 latency (ms)", 25, false},
 	{"BenchmarkIntakeThroughput", "cpu_us/submission", "intake CPU per 1.5 KB submission (µs)", 200, false},
+	{"BenchmarkIntakeMemoryResidue/defaults", "pct_of_sent", "intake: past submissions readable in its memory after 5,000 (%)", 0, false},
+	{"BenchmarkIntakeMemoryResidue/GOGC=400", "pct_of_sent", "  the same with GOGC=400 (not the default)", 0, false},
 	{"BenchmarkTransferPass", "transfer_rows/s", "transfer: rows/s, one pass over 10,000 x 1.5 KB", 0, false},
 	{"BenchmarkTransferPass", "plain_copy_rows/s", "baseline: COPY rows/s into a plain table", 0, false},
 	{"BenchmarkTransferPass", "x_plain_copy", "transfer / plain COPY", 0.4, true},
