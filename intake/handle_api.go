@@ -13,6 +13,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/airlockhq/airlock/shared/forms"
+	"github.com/airlockhq/airlock/shared/jsonread"
 	"github.com/airlockhq/airlock/shared/locale"
 	"github.com/airlockhq/airlock/shared/seal"
 )
@@ -175,13 +176,45 @@ func decodeAnswers(body bodyReader, fields int) (map[string]json.RawMessage, err
 	if len(b) == 0 || b[0] != '{' {
 		return nil, echo.NewHTTPError(http.StatusBadRequest, "body must be a JSON object mapping linkId to answer")
 	}
-	// Unmarshal fills a map it is given; the hint is capped so a form of
-	// many items does not cost every request a large empty map.
+	// The hint is capped so a form of many items does not cost every
+	// request a large empty map.
 	raw := make(map[string]json.RawMessage, min(fields, 64))
-	if err := decodeOne(b, &raw); err != nil {
-		return nil, err
+	if readAnswerObject(b, raw) != nil {
+		// jsonread takes less than encoding/json (not invalid UTF-8, not an
+		// unpaired surrogate, not nesting past jsonread.MaxDepth):
+		// encoding/json decides the rest exactly as it always did.
+		clearRaw(raw)
+		clear(raw)
+		if err := decodeOne(b, &raw); err != nil {
+			return nil, err
+		}
 	}
 	return raw, nil
+}
+
+// readAnswerObject reads b, one JSON object, into raw, in one pass and
+// without reflection, where json.Unmarshal scans b twice. Each value is a
+// copy, as json.Unmarshal makes: the caller clears b as soon as it is
+// decoded, and the copies when they are sealed (clearRaw). What it
+// accepts, encoding/json reads the same way (a later duplicate name wins in
+// both); on an error raw holds part of b and the caller starts again.
+func readAnswerObject(b []byte, raw map[string]json.RawMessage) error {
+	r := jsonread.New(b)
+	err := r.Object(func(name []byte) error {
+		v, err := r.Raw()
+		if err != nil {
+			return err
+		}
+		if old, ok := raw[string(name)]; ok {
+			clear(old) // a duplicate name: its earlier value is dropped
+		}
+		raw[string(name)] = bytes.Clone(v)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return r.End()
 }
 
 // bodyReader is a request body with the length its Content-Length

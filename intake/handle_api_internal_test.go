@@ -165,3 +165,63 @@ func TestReceiptResponseBytes(t *testing.T) {
 		t.Errorf("got %s, want %s", got, want)
 	}
 }
+
+// FuzzDecodeAnswersAgreesWithJSON: decodeAnswers (jsonread, falling back
+// to encoding/json) gives exactly the map json.Unmarshal gives, or refuses
+// exactly what it refuses.
+func FuzzDecodeAnswersAgreesWithJSON(f *testing.F) {
+	for _, s := range []string{`{}`, `{"a":1,"b":"x\ny","c":[1,{"d":null}],"a":true}`, ` {"a" : "\u0026"} `,
+		"{\"a\":\"\xff\"}", `{"a":"\ud800"}`, `{"\u00e9":1}`, `{"a":1}x`, `{"a":1,}`, `{"a":01}`,
+		`{"a":` + strings.Repeat("[", 1001) + strings.Repeat("]", 1001) + `}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		if len(bytes.TrimSpace(body)) == 0 || bytes.TrimSpace(body)[0] != '{' {
+			return // refused before either decoder runs
+		}
+		got, err := decodeAnswers(bodyReader{bytes.NewReader(body), int64(len(body))}, 8)
+		var want map[string]json.RawMessage
+		wantErr := json.Unmarshal(bytes.TrimSpace(body), &want)
+		if (err != nil) != (wantErr != nil) {
+			t.Fatalf("%q: decodeAnswers error %v, json.Unmarshal error %v", body, err, wantErr)
+		}
+		if err != nil {
+			return
+		}
+		if len(got) != len(want) {
+			t.Fatalf("%q: %d names, json.Unmarshal %d", body, len(got), len(want))
+		}
+		for k, v := range want {
+			if g, ok := got[k]; !ok || !bytes.Equal(g, v) {
+				t.Fatalf("%q: %q = %q, json.Unmarshal %q", body, k, g, v)
+			}
+		}
+	})
+}
+
+// TestDecodeAnswersOnePass: the benchmark's 1.5 KB body is read by
+// jsonread, without encoding/json's copy of every value.
+func TestDecodeAnswersOnePass(t *testing.T) {
+	body := []byte(`{"family-name":"Lindqvist-Okonkwo","given-name":"Marguerite","address":"Flat 4\nNorthbridge",` +
+		`"allergy-details":"A\u0026E","alcohol-units":6,"height":168.5,"consent":true,"meds":["a","b"]}`)
+	raw := map[string]json.RawMessage{}
+	if err := readAnswerObject(body, raw); err != nil {
+		t.Fatal(err)
+	}
+	r := bytes.NewReader(body)
+	allocs := testing.AllocsPerRun(100, func() {
+		r.Reset(body)
+		if _, err := decodeAnswers(bodyReader{r, int64(len(body))}, 8); err != nil {
+			t.Fatal(err)
+		}
+	})
+	viaUnmarshal := testing.AllocsPerRun(100, func() {
+		raw := make(map[string]json.RawMessage, 8)
+		if err := json.Unmarshal(body, &raw); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs >= viaUnmarshal {
+		t.Errorf("%v allocations to read and decode 8 answers; json.Unmarshal alone makes %v", allocs, viaUnmarshal)
+	}
+}
