@@ -254,12 +254,12 @@ func readAttachment(r *jsonread.Reader) (*Attachment, error) {
 
 // readBase64 reads a []byte as encoding/json writes it.
 func readBase64(r *jsonread.Reader) ([]byte, error) {
-	s, err := r.String()
+	s, err := r.StringBytes() // an attachment's data is megabytes: not copied first
 	if err != nil {
 		return nil, err
 	}
 	b := make([]byte, base64.StdEncoding.DecodedLen(len(s)))
-	n, err := base64.StdEncoding.Decode(b, []byte(s))
+	n, err := base64.StdEncoding.Decode(b, s)
 	if err != nil {
 		return nil, shapeError("invalid base64")
 	}

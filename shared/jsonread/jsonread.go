@@ -145,27 +145,34 @@ func (r *Reader) Array(fn func() error) error {
 
 // String reads a string.
 func (r *Reader) String() (string, error) {
+	b, err := r.StringBytes()
+	return string(b), err
+}
+
+// StringBytes reads a string and returns its bytes, a slice of the input
+// when it has no escapes (so no copy of a large one is made): valid only as
+// long as the input is, and not to be modified.
+func (r *Reader) StringBytes() ([]byte, error) {
 	if r.Peek() != '"' {
-		return "", r.errSyntax("want a string")
+		return nil, r.errSyntax("want a string")
 	}
 	start := r.pos + 1
-	// The common case, no escapes: one scan and one copy.
+	// The common case, no escapes: one scan.
 	for i := start; i < len(r.data); i++ {
 		c := r.data[i]
 		if c == '"' {
 			s := r.data[start:i]
 			if !utf8.Valid(s) {
-				return "", r.errSyntax("invalid UTF-8")
+				return nil, r.errSyntax("invalid UTF-8")
 			}
 			r.pos = i + 1
-			return string(s), nil
+			return s, nil
 		}
 		if c == '\\' || c < 0x20 {
 			break
 		}
 	}
-	b, err := r.stringBytes(nil)
-	return string(b), err
+	return r.stringBytes(nil)
 }
 
 // stringBytes reads a string, unescaped, appended to buf.
