@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"strconv"
@@ -69,16 +68,7 @@ func BenchmarkIntakeMemoryResidue(b *testing.B) {
 					if err != nil {
 						return err
 					}
-					resp, err := client.Post(url, "application/json", bytes.NewReader(body))
-					if err != nil {
-						return err
-					}
-					io.Copy(io.Discard, resp.Body)
-					resp.Body.Close()
-					if resp.StatusCode != http.StatusCreated {
-						return fmt.Errorf("status %d", resp.StatusCode)
-					}
-					return nil
+					return postSubmission(client, url, body)
 				})
 			}
 			client.CloseIdleConnections()

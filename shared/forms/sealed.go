@@ -164,29 +164,10 @@ func (r *scopeRun) sealedAnswerInstances(q *Item, values []Value) {
 		answer := v
 		answer.Instance = nil
 		val, empty, msg := sealedAnswer(q, answer)
-		if !msg.IsZero() {
-			if len(values) > 1 {
-				msg = locale.New("forms.answer_n", i+1, msg)
-			}
-			fail(msg)
+		var ok bool
+		if out, ok = r.keepInstanceAnswer(q, i, len(values), val, empty, msg, child, out, fail); !ok {
 			return
 		}
-		if empty {
-			if child.anyPresent() {
-				fail(locale.New("forms.answer_items_need_answer", i+1))
-				return
-			}
-			continue
-		}
-		out = append(out, val)
-		r.instances[q] = append(r.instances[q], child)
 	}
-	if len(out) > 1 && !q.Repeats {
-		fail(locale.New("forms.single_answer"))
-		return
-	}
-	if len(out) > 0 {
-		r.present[q] = true
-		r.answers[q.LinkID] = out
-	}
+	r.storeInstanceAnswers(q, out, fail)
 }

@@ -579,35 +579,53 @@ func (r *scopeRun) decodeAnswerInstances(q *Item, raw json.RawMessage) {
 			child.decode(m)
 		}
 		var val Value
+		var msg locale.Message
 		empty := len(ans) == 0 || string(ans) == "null"
 		if !empty {
-			var msg locale.Message
 			val, empty, msg = decodeAnswer(q, ans)
-			if !msg.IsZero() {
-				if len(elems) > 1 {
-					msg = locale.New("forms.answer_n", i+1, msg)
-				}
-				fail(msg)
-				return
-			}
 		}
-		if empty {
-			if child.anyPresent() {
-				fail(locale.New("forms.answer_items_need_answer", i+1))
-				return
-			}
-			continue
+		var ok bool
+		if values, ok = r.keepInstanceAnswer(q, i, len(elems), val, empty, msg, child, values, fail); !ok {
+			return
 		}
-		values = append(values, val)
-		r.instances[q] = append(r.instances[q], child)
 	}
-	if len(values) > 1 && !q.Repeats {
+	r.storeInstanceAnswers(q, values, fail)
+}
+
+// keepInstanceAnswer takes answer i (of n) of a repeating question with
+// questions under it, decoded as val (or empty, or refused with msg), and
+// its instance child: it appends the answer to out, skips an empty one
+// whose instance is empty too, or fails. Both ways in (raw JSON here, sealed
+// Values in ValidateSealed) end each answer with it.
+func (r *scopeRun) keepInstanceAnswer(q *Item, i, n int, val Value, empty bool, msg locale.Message, child *scopeRun,
+	out []Value, fail func(locale.Message)) ([]Value, bool) {
+	if !msg.IsZero() {
+		if n > 1 {
+			msg = locale.New("forms.answer_n", i+1, msg)
+		}
+		fail(msg)
+		return out, false
+	}
+	if empty {
+		if child.anyPresent() {
+			fail(locale.New("forms.answer_items_need_answer", i+1))
+			return out, false
+		}
+		return out, true
+	}
+	r.instances[q] = append(r.instances[q], child)
+	return append(out, val), true
+}
+
+// storeInstanceAnswers records the answers keepInstanceAnswer kept.
+func (r *scopeRun) storeInstanceAnswers(q *Item, out []Value, fail func(locale.Message)) {
+	if len(out) > 1 && !q.Repeats {
 		fail(locale.New("forms.single_answer"))
 		return
 	}
-	if len(values) > 0 {
+	if len(out) > 0 {
 		r.present[q] = true
-		r.answers[q.LinkID] = values
+		r.answers[q.LinkID] = out
 	}
 }
 
