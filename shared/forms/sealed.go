@@ -1,8 +1,6 @@
 package forms
 
 import (
-	"maps"
-
 	"github.com/airlockhq/airlock/shared/locale"
 )
 
@@ -37,29 +35,7 @@ func (q *Questionnaire) ValidateSealed(a Answers) (Answers, FieldErrors) {
 
 // decodeSealed is decode for answers already shaped as Answers.
 func (r *scopeRun) decodeSealed(a Answers) {
-	r.strayKeys(maps.Keys(a))
-	for _, it := range r.members() {
-		values, ok := a[it.LinkID]
-		if it.RepeatingGroup() {
-			if ok {
-				r.sealedInstances(it, values)
-			}
-			continue
-		}
-		if !it.PatientAnswers() {
-			r.notTyped(it)
-			continue
-		}
-		if !ok {
-			continue
-		}
-		if it.HasInstances() {
-			r.sealedAnswerInstances(it, values)
-			continue
-		}
-		values, present, msg := sealedAnswers(it, values)
-		r.setAnswers(it, values, present, msg)
-	}
+	decodeScope(r, a, r.sealedInstances, r.sealedAnswerInstances, sealedAnswers)
 }
 
 // sealedAnswers is decodeAnswers for one question's Values.

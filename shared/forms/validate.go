@@ -239,12 +239,21 @@ func (q *Questionnaire) Validate(raw map[string]json.RawMessage) (Answers, Field
 // decode reads the raw answers of the run's scope, and those of every
 // instance of the repeating groups in it.
 func (r *scopeRun) decode(raw map[string]json.RawMessage) {
-	r.strayKeys(maps.Keys(raw))
+	decodeScope(r, raw, r.decodeInstances, r.decodeAnswerInstances, decodeAnswers)
+}
+
+// decodeScope sends each member of r's scope to the decoder for its kind:
+// a repeating group's instances, a question with questions under its
+// answers, or plain answers; items the patient does not answer take the
+// form's value. Validate (raw JSON) and ValidateSealed (Answers) share it.
+func decodeScope[V any](r *scopeRun, in map[string]V, groups, answerInstances func(*Item, V),
+	answers func(*Item, V) ([]Value, bool, locale.Message)) {
+	r.strayKeys(maps.Keys(in))
 	for _, it := range r.members() {
-		rv, ok := raw[it.LinkID]
+		v, ok := in[it.LinkID]
 		if it.RepeatingGroup() {
 			if ok {
-				r.decodeInstances(it, rv)
+				groups(it, v)
 			}
 			continue
 		}
@@ -256,10 +265,10 @@ func (r *scopeRun) decode(raw map[string]json.RawMessage) {
 			continue
 		}
 		if it.HasInstances() {
-			r.decodeAnswerInstances(it, rv)
+			answerInstances(it, v)
 			continue
 		}
-		values, present, msg := decodeAnswers(it, rv)
+		values, present, msg := answers(it, v)
 		r.setAnswers(it, values, present, msg)
 	}
 }
