@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"slices"
 
 	"github.com/airlockhq/airlock/shared/jsonread"
 )
@@ -132,25 +133,41 @@ func readString(r *jsonread.Reader, seen *string) (*string, error) {
 	return &s, err
 }
 
+// readObject reads an object of the shape json.Marshal writes for one of
+// the sealed types: member reads the value of a name it takes and reports
+// false for a name it does not take; a name given twice is refused.
+func readObject(r *jsonread.Reader, what string, member func(name string) (bool, error)) error {
+	var seen []string
+	return r.Object(func(name []byte) error {
+		if slices.Contains(seen, string(name)) {
+			return shapeError("repeated name")
+		}
+		known, err := member(string(name))
+		if !known {
+			return shapeError("unknown name in " + what)
+		}
+		seen = append(seen, string(name))
+		return err
+	})
+}
+
 // readFields reads an object whose members are all strings, each into the
 // field fields names, at most once.
-func readFields(r *jsonread.Reader, fields func(name string) *string) error {
-	seen := map[string]bool{}
-	return r.Object(func(name []byte) error {
-		p := fields(string(name))
-		if p == nil || seen[string(name)] {
-			return shapeError("unknown or repeated name")
+func readFields(r *jsonread.Reader, what string, fields func(name string) *string) error {
+	return readObject(r, what, func(name string) (bool, error) {
+		p := fields(name)
+		if p == nil {
+			return false, nil
 		}
-		seen[string(name)] = true
-		s, err := r.String()
-		*p = s
-		return err
+		var err error
+		*p, err = r.String()
+		return true, err
 	})
 }
 
 func readCoding(r *jsonread.Reader) (*Coding, error) {
 	c := &Coding{}
-	return c, readFields(r, func(name string) *string {
+	return c, readFields(r, "a coding", func(name string) *string {
 		switch name {
 		case "system":
 			return &c.System
@@ -165,14 +182,9 @@ func readCoding(r *jsonread.Reader) (*Coding, error) {
 
 func readReference(r *jsonread.Reader) (*Reference, error) {
 	ref := &Reference{}
-	seen := map[string]bool{}
-	err := r.Object(func(name []byte) error {
-		if seen[string(name)] {
-			return shapeError("repeated name")
-		}
-		seen[string(name)] = true
+	return ref, readObject(r, "a reference", func(name string) (bool, error) {
 		var err error
-		switch string(name) {
+		switch name {
 		case "reference":
 			ref.Reference, err = r.String()
 		case "display":
@@ -183,29 +195,23 @@ func readReference(r *jsonread.Reader) (*Reference, error) {
 			// Kept only to be refused (see Reference): as json.Unmarshal
 			// keeps it, the value's text.
 			if r.Null() {
-				return nil // json.Unmarshal leaves the pointer nil
+				return true, nil // json.Unmarshal leaves the pointer nil
 			}
 			raw, rerr := r.Raw()
 			id := json.RawMessage(append([]byte(nil), raw...))
 			ref.Identifier, err = &id, rerr
 		default:
-			return shapeError("unknown name in a reference")
+			return false, nil
 		}
-		return err
+		return true, err
 	})
-	return ref, err
 }
 
 func readQuantity(r *jsonread.Reader) (*Quantity, error) {
 	q := &Quantity{}
-	seen := map[string]bool{}
-	err := r.Object(func(name []byte) error {
-		if seen[string(name)] {
-			return shapeError("repeated name")
-		}
-		seen[string(name)] = true
+	return q, readObject(r, "a quantity", func(name string) (bool, error) {
 		var err error
-		switch string(name) {
+		switch name {
 		case "value":
 			var s string
 			s, err = r.Number()
@@ -217,23 +223,17 @@ func readQuantity(r *jsonread.Reader) (*Quantity, error) {
 		case "code":
 			q.Code, err = r.String()
 		default:
-			return shapeError("unknown name in a quantity")
+			return false, nil
 		}
-		return err
+		return true, err
 	})
-	return q, err
 }
 
 func readAttachment(r *jsonread.Reader) (*Attachment, error) {
 	a := &Attachment{}
-	seen := map[string]bool{}
-	err := r.Object(func(name []byte) error {
-		if seen[string(name)] {
-			return shapeError("repeated name")
-		}
-		seen[string(name)] = true
+	return a, readObject(r, "an attachment", func(name string) (bool, error) {
 		var err error
-		switch string(name) {
+		switch name {
 		case "contentType":
 			a.ContentType, err = r.String()
 		case "title":
@@ -245,11 +245,10 @@ func readAttachment(r *jsonread.Reader) (*Attachment, error) {
 		case "hash":
 			a.Hash, err = readBase64(r)
 		default:
-			return shapeError("unknown name in an attachment")
+			return false, nil
 		}
-		return err
+		return true, err
 	})
-	return a, err
 }
 
 // readBase64 reads a []byte as encoding/json writes it.
