@@ -21,16 +21,7 @@ import (
 // none, and a value[x] on a repeating group's instance are each an error
 // here, never silently dropped. Validate never returns any of them.
 func (q *Questionnaire) ValidateSealed(a Answers) (Answers, FieldErrors) {
-	v := newValidation(q)
-	top := v.newRun(nil, nil, "")
-	top.decodeSealed(a)
-	top.check()
-	var errs FieldErrors
-	top.collect(&errs)
-	if len(errs) > 0 {
-		return nil, errs
-	}
-	return top.output(), nil
+	return q.validate(func(top *scopeRun) { top.decodeSealed(a) })
 }
 
 // decodeSealed is decode for answers already shaped as Answers.

@@ -224,9 +224,15 @@ func itemsByScope(all []*Item) map[*Item][]*Item {
 // (instances numbered from 1 in the order given). Answers is nil whenever
 // FieldErrors is not empty.
 func (q *Questionnaire) Validate(raw map[string]json.RawMessage) (Answers, FieldErrors) {
+	return q.validate(func(top *scopeRun) { top.decode(raw) })
+}
+
+// validate runs one validation of the whole form, its answers read by
+// decode into the top scope: Validate and ValidateSealed differ only there.
+func (q *Questionnaire) validate(decode func(top *scopeRun)) (Answers, FieldErrors) {
 	v := newValidation(q)
 	top := v.newRun(nil, nil, "")
-	top.decode(raw)
+	decode(top)
 	top.check()
 	var errs FieldErrors
 	top.collect(&errs)
