@@ -74,6 +74,9 @@ func takeJSONCorrection(raw map[string]json.RawMessage) (*seal.Correction, forms
 		return nil, nil
 	}
 	delete(raw, correctsKey)
+	// Out of raw, so clearRaw will not see it: the claim holds a correction
+	// code, which must not stay in freed memory.
+	defer clear(v)
 	var claim correctsClaim
 	if err := json.Unmarshal(v, &claim); err != nil {
 		return nil, forms.FieldErrors{{Field: correctsKey, Message: locale.New("intake.corrects.json_shape")}}

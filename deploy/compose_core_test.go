@@ -7,12 +7,11 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// TestReview5ComposeForbidsCoreDumps (review5, item 5): 523a2fb sets
-// LimitCORE=0 in the systemd units so a crash writes no core dump of
-// answers or keys, and docs/threat-model.md says "the units forbid core
-// dumps"; compose.yaml (the same topology) should say so too
-// (ulimits: core: 0) for the services that hold answers or keys.
-func TestReview5ComposeForbidsCoreDumps(t *testing.T) {
+// TestComposeForbidsCoreDumps: a crash must write no core dump of answers or
+// keys. The systemd units say LimitCORE=0 (deploy/check.sh); compose.yaml,
+// the same topology, says ulimits core 0 for the services that hold them
+// (found missing by review5).
+func TestComposeForbidsCoreDumps(t *testing.T) {
 	b, err := os.ReadFile("compose.yaml")
 	if err != nil {
 		t.Fatal(err)

@@ -5,13 +5,13 @@ import (
 	"testing"
 )
 
-// TestReview5CorrectionClaimIsCleared (review5, item 5): handleSubmitJSON
-// runs takeJSONCorrection(raw) and then, deferred, clearRaw(raw).
-// takeJSONCorrection deletes "$corrects" from raw, so clearRaw never sees
-// it: the raw claim, which holds the correction code of an earlier
-// submission (a secret only its submitter has), is left in freed memory,
-// whereas 2ac2106 says the raw answers are cleared once sealed.
-func TestReview5CorrectionClaimIsCleared(t *testing.T) {
+// TestCorrectionClaimIsCleared: handleSubmitJSON runs takeJSONCorrection(raw)
+// and then, deferred, clearRaw(raw). takeJSONCorrection takes "$corrects"
+// out of raw, so clearRaw never sees it: the raw claim, which holds the
+// correction code of an earlier submission (a secret only its submitter
+// has), must be cleared by takeJSONCorrection itself, or it stays in freed
+// memory (found by review5).
+func TestCorrectionClaimIsCleared(t *testing.T) {
 	const code = "QQQQ-WWWW-EEEE-RRRR"
 	body := []byte(`{"family-name":"Ann","$corrects":{"receipt":"AAAA-BBBB-CCCC-DDDD-EEEE-FFFF","correction_code":"` + code + `"}}`)
 	raw, err := decodeAnswers(bodyReader{bytes.NewReader(body), int64(len(body))}, 8)
