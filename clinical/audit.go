@@ -432,7 +432,12 @@ func (a *Audit) Verify(ctx context.Context, anchors ...Anchor) (ChainHead, error
 	for _, an := range anchors {
 		want[an.ID] = append(want[an.ID], an.MAC)
 	}
-	rows, err := a.pool.Query(ctx, `SELECT id, seq, at, actor, action, target, detail, prev_mac, mac FROM audit_log ORDER BY id`)
+	tx, err := pg.BeginLongRead(ctx, a.pool) // the whole log in one statement
+	if err != nil {
+		return ChainHead{}, fmt.Errorf("read audit log: %w", err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	rows, err := tx.Query(ctx, `SELECT id, seq, at, actor, action, target, detail, prev_mac, mac FROM audit_log ORDER BY id`)
 	if err != nil {
 		return ChainHead{}, fmt.Errorf("read audit log: %w", err)
 	}

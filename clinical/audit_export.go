@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"time"
+
+	"github.com/airlockhq/airlock/shared/pg"
 )
 
 // AuditRecord is one audit entry as `clinical audit export` writes it, one
@@ -43,7 +45,12 @@ func (a *Audit) ExportAudit(ctx context.Context, w io.Writer, actor string, sinc
 	}
 	// Up to the export's own entry: what later appends add belongs to the
 	// next export.
-	rows, err := a.pool.Query(ctx, `SELECT id, seq, at, actor, action, target, detail, mac
+	tx, err := pg.BeginLongRead(ctx, a.pool) // the rows stream to a consumer as slow as it is
+	if err != nil {
+		return 0, fmt.Errorf("read audit log: %w", err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	rows, err := tx.Query(ctx, `SELECT id, seq, at, actor, action, target, detail, mac
 FROM audit_log WHERE id <= $1 AND at >= $2 ORDER BY id`, own.ID, since)
 	if err != nil {
 		return 0, fmt.Errorf("read audit log: %w", err)

@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/airlockhq/airlock/shared/forms"
+	"github.com/airlockhq/airlock/shared/pg"
 )
 
 // ExportFilter selects the submissions to export.
@@ -115,7 +116,15 @@ func (x *Exporter) Export(ctx context.Context, w io.Writer, format, actor string
 	if _, err := x.Audit.Append(ctx, actor, "export", "", detail); err != nil {
 		return 0, err
 	}
-	rows, err := x.Pool.Query(ctx, `SELECT id, intake_id::text, succession, receipt, form_id, form_version,
+	// One statement streams every row: it stays open while they go to the
+	// consumer, however slow, so the pool's statement timeout would cut a
+	// large export short.
+	tx, err := pg.BeginLongRead(ctx, x.Pool)
+	if err != nil {
+		return 0, fmt.Errorf("read submissions: %w", err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	rows, err := tx.Query(ctx, `SELECT id, intake_id::text, succession, receipt, form_id, form_version,
   submitted_at, received_at, status, answers, superseded_by,
   coalesce((SELECT c.intake_id::text FROM submissions c WHERE c.id = submissions.superseded_by), '')
 FROM submissions WHERE `+where+fmt.Sprintf(` AND id <= $%d ORDER BY id`, len(args)+1), append(args, maxID)...)

@@ -56,6 +56,26 @@ func ValidURL(dsn string) bool {
 	return err == nil
 }
 
+// LongReadTimeout bounds each statement of a long read (BeginLongRead).
+const LongReadTimeout = 4 * time.Hour
+
+// BeginLongRead begins a read-only transaction whose statements may run for
+// up to LongReadTimeout instead of the pool's 60 seconds: for a streaming
+// read whose statement stays open while its rows go to a consumer as slow as
+// a person's download (an export of millions of submissions, the audit
+// chain's walk). The caller rolls it back when done; ctx still cancels it.
+func BeginLongRead(ctx context.Context, db *pgxpool.Pool) (pgx.Tx, error) {
+	tx, err := db.BeginTx(ctx, pgx.TxOptions{AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return nil, fmt.Errorf("begin: %w", err)
+	}
+	if _, err := tx.Exec(ctx, fmt.Sprintf("SET LOCAL statement_timeout = %d", LongReadTimeout.Milliseconds())); err != nil {
+		tx.Rollback(context.WithoutCancel(ctx))
+		return nil, fmt.Errorf("begin: %w", err)
+	}
+	return tx, nil
+}
+
 // InTx runs fn in a transaction, committing when it returns nil and rolling
 // back otherwise (both errors are kept).
 func InTx(ctx context.Context, db interface {
