@@ -54,17 +54,7 @@ func TestFreeReference(t *testing.T) {
 		if len(errs) > 0 {
 			continue
 		}
-		items := q.ResponseItems(a)
-		if p := q.CheckResponse(items); len(p) > 0 {
-			t.Errorf("%s: response does not fit: %v", tt.body, p)
-		}
-		raw, err := q.AnswersFromResponseItems(items)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if again, ferrs := q.Validate(raw); len(ferrs) > 0 || !equalJSON(again, a) {
-			t.Errorf("%s: FHIR round trip %v %+v", tt.body, ferrs, again)
-		}
+		checkFHIRRoundTrip(t, q, a, tt.body)
 	}
 	a, _ := validateJSON(t, q, `{"gp":"  Dr Ana Ruiz, North clinic "}`)
 	if got := a["gp"][0].String(); got != "Dr Ana Ruiz, North clinic" {

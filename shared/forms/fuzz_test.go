@@ -92,14 +92,7 @@ func FuzzValidate(f *testing.F) {
 		}
 		a, errs := q.Validate(raw)
 		if len(errs) > 0 {
-			if a != nil {
-				t.Fatal("answers returned with errors")
-			}
-			for _, fe := range errs {
-				if fe.Message.IsZero() || fe.Message.String() == fe.Message.Key {
-					t.Fatalf("empty message for %q", fe.Field)
-				}
-			}
+			checkRefusal(t, a, errs)
 			return
 		}
 		if _, err := json.Marshal(a); err != nil {
@@ -250,14 +243,7 @@ func checkSealedAgrees(t *testing.T, q *Questionnaire, sealed []byte) {
 	got, errs := q.ValidateSealed(a)
 	want, ok := roundTripValidate(q, again)
 	if len(errs) > 0 {
-		if got != nil {
-			t.Fatal("answers returned with errors")
-		}
-		for _, fe := range errs {
-			if fe.Message.IsZero() || fe.Message.String() == fe.Message.Key {
-				t.Fatalf("empty message for %q", fe.Field)
-			}
-		}
+		checkRefusal(t, got, errs)
 		return
 	}
 	if !ok {
@@ -407,4 +393,18 @@ func FuzzAppendString(f *testing.F) {
 			t.Fatalf("appendString(%q) = %s, json.Marshal: %s, %v", s, got, want, err)
 		}
 	})
+}
+
+// checkRefusal: a validation that fails returns no answers, and every error
+// has a message of its own (not an empty one, not a bare catalogue key).
+func checkRefusal(t *testing.T, a Answers, errs FieldErrors) {
+	t.Helper()
+	if a != nil {
+		t.Fatal("answers returned with errors")
+	}
+	for _, fe := range errs {
+		if fe.Message.IsZero() || fe.Message.String() == fe.Message.Key {
+			t.Fatalf("empty message for %q", fe.Field)
+		}
+	}
 }

@@ -62,17 +62,7 @@ func TestReferenceOptions(t *testing.T) {
 		if len(errs) > 0 {
 			continue
 		}
-		items := q.ResponseItems(a)
-		if p := q.CheckResponse(items); len(p) > 0 {
-			t.Errorf("%s: response does not fit: %v", tt.body, p)
-		}
-		raw, err := q.AnswersFromResponseItems(items)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if again, ferrs := q.Validate(raw); len(ferrs) > 0 || !equalJSON(again, a) {
-			t.Errorf("%s: FHIR round trip %v %+v", tt.body, ferrs, again)
-		}
+		checkFHIRRoundTrip(t, q, a, tt.body)
 	}
 	a, _ := validateJSON(t, q, `{"gp":"Practitioner/123","why":"near"}`)
 	if got := a["gp"][0].String(); got != "Dr Ana Ruiz" {
@@ -152,6 +142,23 @@ func TestReferenceOptions(t *testing.T) {
 		if p := q.CheckResponse(items); len(p) == 0 {
 			t.Errorf("CheckResponse accepts %s", bad)
 		}
+	}
+}
+
+// checkFHIRRoundTrip: valid answers a, written as QuestionnaireResponse
+// items, fit the form and read back as the same answers.
+func checkFHIRRoundTrip(t *testing.T, q *forms.Questionnaire, a forms.Answers, name string) {
+	t.Helper()
+	items := q.ResponseItems(a)
+	if p := q.CheckResponse(items); len(p) > 0 {
+		t.Errorf("%s: response does not fit: %v", name, p)
+	}
+	raw, err := q.AnswersFromResponseItems(items)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again, ferrs := q.Validate(raw); len(ferrs) > 0 || !equalJSON(again, a) {
+		t.Errorf("%s: FHIR round trip %v %+v", name, ferrs, again)
 	}
 }
 
